@@ -1,0 +1,55 @@
+# bouncewire — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+KAFKA := deploy/kafka/kafka.sh
+DEMO_SECONDS ?= 60
+
+.DEFAULT_GOAL := help
+.PHONY: help install lint format test test-unit kafka-fetch kafka-up kafka-down kafka-reset demo clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install bouncewire with its test extras
+
+lint: install ## ruff and mypy (strict on the packages); changes nothing
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check bouncewire producers consumers schemas kafka_client
+	$(BIN)/mypy
+
+format: install ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format bouncewire producers consumers schemas kafka_client
+
+kafka-fetch: ## resolve the Kafka broker jars from Maven Central into .cache/
+	$(KAFKA) fetch
+
+test: install lint kafka-fetch ## lint, then every test (unit and integration on the real broker)
+	$(BIN)/pytest
+
+test-unit: install ## only the tests that need no broker
+	$(BIN)/pytest -m "not integration"
+
+kafka-up: install ## start (or reuse) the local KRaft broker; KAFKA_PORT overrides 9092
+	$(KAFKA) up
+
+kafka-down: ## stop the local broker, keep its data
+	$(KAFKA) down
+
+kafka-reset: ## stop the local broker and wipe its data
+	$(KAFKA) reset
+
+demo: install kafka-up ## the whole pipeline for DEMO_SECONDS (0 = until Ctrl-C), then a summary
+	$(BIN)/bouncewire demo --seconds $(DEMO_SECONDS)
+
+clean: ## remove caches (keeps the Maven download cache in ~/.m2)
+	rm -rf .cache .mypy_cache .ruff_cache .pytest_cache .hypothesis

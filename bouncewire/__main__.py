@@ -1,0 +1,5 @@
+import sys
+
+from bouncewire.cli import main
+
+sys.exit(main())

@@ -1,0 +1,152 @@
+"""`bouncewire consume`: wire settings, clients, metrics and the pipeline; stop on SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import time
+from types import FrameType
+
+from prometheus_client import CollectorRegistry
+
+from bouncewire._flags import add_flag, kafka_settings, topic_names
+from bouncewire._produce import build_codec
+from consumers.delivery import RetryPolicy, build_http_client, url_for_logs
+from consumers.endpoints import EndpointServer
+from consumers.metrics import DEFAULT_TOP_DOMAINS, ConsumerMetrics
+from consumers.pipeline import CallbackPipeline, PipelineConfig
+from kafka_client import (
+    BrokerUnavailableError,
+    KafkaConsumer,
+    KafkaProducer,
+    KafkaSettings,
+    Secret,
+    wait_for_broker,
+)
+
+log = logging.getLogger("bouncewire.consume")
+STALL_LIMIT_S = 60.0
+
+
+def add_pipeline_flags(p: argparse.ArgumentParser, *, urls_required: bool = True) -> None:
+    add_flag(p, "--bounce-callback-url", required=urls_required,
+             help="CleverTap bounce callback URL (a secret: holds the account token)")
+    add_flag(p, "--unsubscribe-callback-url", required=urls_required,
+             help="CleverTap unsubscribe callback URL (may equal the bounce URL)")
+    add_flag(p, "--max-batch-events", type=int, default=1000, help="at most 1000 (CleverTap)")
+    add_flag(p, "--max-batch-bytes", type=int, default=1_000_000)
+    add_flag(p, "--linger-ms", type=int, default=500)
+    add_flag(p, "--payload-format", choices=["legacy", "v2"], default="legacy")
+    add_flag(p, "--request-timeout", type=float, default=10.0, help="seconds per POST")
+    add_flag(p, "--max-retry-time", type=float, default=900.0,
+             help="seconds of retrying a batch before it is dead-lettered")
+    add_flag(p, "--max-retry-after", type=float, default=300.0, help="cap on Retry-After")
+    add_flag(p, "--backoff-initial", type=float, default=0.5)
+    add_flag(p, "--backoff-max", type=float, default=30.0)
+
+
+def add_consume_flags(p: argparse.ArgumentParser) -> None:
+    add_pipeline_flags(p)
+    add_flag(p, "--group-id", default="bouncewire-callbacks")
+    add_flag(p, "--metrics-port", type=int, help="serve /metrics, /healthz, /readyz here")
+    add_flag(p, "--metrics-host", default="127.0.0.1")
+    add_flag(p, "--drain-timeout", type=float, default=30.0, help="seconds to drain on SIGTERM")
+    add_flag(p, "--revoke-timeout", type=float, default=10.0)
+    add_flag(p, "--max-pending-events", type=int, default=100_000)
+    add_flag(p, "--top-domains", default=",".join(DEFAULT_TOP_DOMAINS),
+             help="recipient domains that get their own metric label; the rest are 'other'")
+
+
+def retry_policy(args: argparse.Namespace) -> RetryPolicy:
+    return RetryPolicy(request_timeout_s=args.request_timeout,
+                       backoff_initial_s=args.backoff_initial, backoff_max_s=args.backoff_max,
+                       max_retry_after_s=args.max_retry_after,
+                       max_retry_time_s=args.max_retry_time)
+
+
+def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
+    if not 1 <= args.max_batch_events <= 1000:
+        raise SystemExit("bouncewire: --max-batch-events must be 1..1000 (CleverTap's limit)")
+    return PipelineConfig(
+        bounce_url=Secret(args.bounce_callback_url),
+        unsubscribe_url=Secret(args.unsubscribe_callback_url),
+        topics=topic_names(args),
+        group_id=getattr(args, "group_id", "bouncewire-callbacks"),
+        payload_format=args.payload_format,
+        max_batch_events=args.max_batch_events,
+        max_batch_bytes=args.max_batch_bytes,
+        linger_s=args.linger_ms / 1000,
+        drain_timeout_s=getattr(args, "drain_timeout", 30.0),
+        revoke_timeout_s=getattr(args, "revoke_timeout", 10.0),
+        retry=retry_policy(args),
+        max_pending_events=getattr(args, "max_pending_events", 100_000),
+    )
+
+
+class BrokerProbe:
+    """Readiness needs a broker answer; cache it so probes do not hammer the cluster."""
+
+    def __init__(self, settings: KafkaSettings, ttl_s: float = 10.0) -> None:
+        self._settings, self._ttl = settings, ttl_s
+        self._checked_at, self._ok = 0.0, False
+
+    def reachable(self) -> bool:
+        if time.monotonic() - self._checked_at > self._ttl:
+            try:
+                wait_for_broker(self._settings, timeout=2.0)
+                self._ok = True
+            except BrokerUnavailableError:
+                self._ok = False
+            self._checked_at = time.monotonic()
+        return self._ok
+
+
+def _endpoints(args: argparse.Namespace, registry: CollectorRegistry,
+               pipeline: CallbackPipeline, settings: KafkaSettings) -> EndpointServer:
+    probe = BrokerProbe(settings)
+
+    def liveness() -> tuple[bool, str]:
+        stalled = time.monotonic() - pipeline.last_loop_at
+        return stalled < STALL_LIMIT_S, f"loop ran {stalled:.1f}s ago"
+
+    def readiness() -> tuple[bool, str]:
+        if not pipeline.assigned:
+            return False, "no partitions assigned"
+        if not probe.reachable():
+            return False, "broker unreachable"
+        return True, f"{len(pipeline.assigned)} partitions assigned"
+
+    server = EndpointServer(registry, liveness=liveness, readiness=readiness,
+                            host=args.metrics_host, port=args.metrics_port)
+    server.start()
+    return server
+
+
+def cmd_consume(args: argparse.Namespace) -> int:
+    settings = kafka_settings(args)
+    config = pipeline_config(args)
+    registry = CollectorRegistry()
+    metrics = ConsumerMetrics.create(registry, top_domains=args.top_domains.split(","))
+    pipeline = CallbackPipeline(
+        config, KafkaConsumer(settings, config.group_id),
+        KafkaProducer(settings, {"client.id": "bouncewire-dlq"}), build_codec(args),
+        build_http_client(config.retry), metrics)
+    server = _endpoints(args, registry, pipeline, settings) if args.metrics_port is not None \
+        else None
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("stop requested", extra={"signal": signal.Signals(signum).name})
+        pipeline.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("consuming", extra={"bounce_url": url_for_logs(config.bounce_url),
+                                 "unsubscribe_url": url_for_logs(config.unsubscribe_url),
+                                 "metrics_port": server.port if server else None})
+    try:
+        pipeline.run()
+    finally:
+        if server is not None:
+            server.stop()
+    return 0

@@ -1,0 +1,65 @@
+"""Flags shared by the commands; every flag also reads `BOUNCEWIRE_<FLAG>` from the environment."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from kafka_client import KafkaSettings, Secret, TopicNames
+
+ENV_PREFIX = "BOUNCEWIRE_"
+
+
+def env_name(flag: str) -> str:
+    return ENV_PREFIX + flag.lstrip("-").upper().replace("-", "_")
+
+
+def add_flag(parser: argparse.ArgumentParser, flag: str, **kwargs: Any) -> None:
+    """add_argument, with the environment variable as default (argparse applies `type` to it)."""
+    env = env_name(flag)
+    if env in os.environ:
+        if kwargs.get("action") == "store_true":
+            kwargs["default"] = os.environ[env].lower() in {"1", "true", "yes", "on"}
+        else:
+            kwargs["default"] = os.environ[env]
+        kwargs["required"] = False
+    kwargs["help"] = f"{kwargs.get('help', '')} [env {env}]".strip()
+    parser.add_argument(flag, **kwargs)
+
+
+def add_kafka_flags(parser: argparse.ArgumentParser) -> None:
+    add_flag(parser, "--bootstrap-servers", default="127.0.0.1:9092", help="Kafka bootstrap list")
+    add_flag(parser, "--security-protocol", default="PLAINTEXT",
+             choices=["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"])
+    add_flag(parser, "--sasl-mechanism", choices=["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+    add_flag(parser, "--sasl-username")
+    add_flag(parser, "--sasl-password-file", type=Path,
+             help="file holding the SASL password (or set BOUNCEWIRE_SASL_PASSWORD)")
+    add_flag(parser, "--ssl-ca-location", help="CA certificate file for SSL listeners")
+    add_flag(parser, "--schema-registry-url",
+             help="use the Confluent wire format through this registry instead of "
+                  "Avro single-object encoding")
+    add_flag(parser, "--send-results-topic", default=TopicNames.send_results)
+    add_flag(parser, "--unsubscribes-topic", default=TopicNames.unsubscribes)
+    add_flag(parser, "--dlq-topic", default=TopicNames.dlq)
+    add_flag(parser, "--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+
+def kafka_settings(args: argparse.Namespace) -> KafkaSettings:
+    password = os.environ.get(env_name("--sasl-password"), "")
+    if args.sasl_password_file:
+        password = args.sasl_password_file.read_text().strip()
+    return KafkaSettings(
+        bootstrap_servers=args.bootstrap_servers,
+        security_protocol=args.security_protocol,
+        sasl_mechanism=args.sasl_mechanism,
+        sasl_username=args.sasl_username,
+        sasl_password=Secret(password),
+        ssl_ca_location=args.ssl_ca_location,
+    )
+
+
+def topic_names(args: argparse.Namespace) -> TopicNames:
+    return TopicNames(args.send_results_topic, args.unsubscribes_topic, args.dlq_topic)

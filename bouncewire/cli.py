@@ -1,0 +1,73 @@
+"""`bouncewire` command line: parses arguments and wires components; no logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from bouncewire import _consume, _produce
+from bouncewire._flags import add_flag, add_kafka_flags
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _producer_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    topics = sub.add_parser("topics", help="manage the pipeline's topics")
+    create = topics.add_subparsers(dest="topics_command", required=True).add_parser(
+        "create", help="create the send-results, unsubscribes and dead-letter topics")
+    add_kafka_flags(create)
+    add_flag(create, "--partitions", type=int, default=6)
+    add_flag(create, "--replication-factor", type=int, default=1)
+    create.set_defaults(handler=_produce.cmd_topics_create)
+
+    produce = sub.add_parser("produce", help="publish JSON lines as Avro events")
+    produce.add_argument("event_kind", choices=sorted(_produce.KIND_BY_COMMAND))
+    produce.add_argument("file", nargs="?", default="-", help="JSON lines file, - for stdin")
+    add_kafka_flags(produce)
+    add_flag(produce, "--broker-timeout", type=float, default=15.0,
+             help="seconds to wait for the broker before giving up")
+    produce.set_defaults(handler=_produce.cmd_produce)
+
+    classify = sub.add_parser("classify", help="classify send-result JSON lines (no Kafka)")
+    classify.add_argument("file", nargs="?", default="-")
+    classify.set_defaults(handler=_produce.cmd_classify)
+
+    simulate = sub.add_parser("simulate", help="publish realistic synthetic traffic")
+    add_kafka_flags(simulate)
+    add_flag(simulate, "--rate", type=float, default=100.0, help="events per second")
+    add_flag(simulate, "--duration", type=float, default=10.0, help="seconds")
+    add_flag(simulate, "--seed", type=int, default=1)
+    add_flag(simulate, "--broker-timeout", type=float, default=15.0)
+    simulate.set_defaults(handler=_produce.cmd_simulate)
+
+
+def _consumer_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    consume = sub.add_parser("consume", help="deliver CleverTap callbacks as a consumer group")
+    add_kafka_flags(consume)
+    _consume.add_consume_flags(consume)
+    consume.set_defaults(handler=_consume.cmd_consume)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bouncewire",
+        description="Carry SMTP send results and unsubscribes from Kafka to CleverTap callbacks.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    _producer_commands(sub)
+    _consumer_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from bouncewire import logs
+
+    logs.configure(getattr(args, "log_level", "info"))
+    handler: Handler = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,288 @@
+"""Classify one SMTP send result as a hard, soft or no bounce.
+
+Pure code, no I/O; it runs once per event on the consumer's hot path, so every regex is
+compiled at import and reply text is lowered and scanned once, capped at TEXT_SCAN_LIMIT.
+The policy and its sources (RFC 5321, RFC 3463, RFC 7505) are in docs/classification.md.
+The rule that shapes everything: a hard bounce unsubscribes a real person in CleverTap,
+so hard is reserved for "this address or its domain does not exist"; when unsure, soft.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from schemas.addresses import address_problem
+
+BounceType = Literal["hard", "soft", "none"]
+ErrorClass = Literal["invalid_email_id", "dispatching_failed", "connection_error", "timeout"]
+
+# Longer texts are cut: every signal we look for sits in the first lines of a reply.
+TEXT_SCAN_LIMIT: Final = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    bounce: BounceType
+    error_class: ErrorClass | None
+    reason: str
+
+
+def _soft(reason: str) -> Classification:
+    return Classification("soft", "dispatching_failed", reason)
+
+
+DELIVERED: Final = Classification("none", None, "delivered")
+AUTH_FAILURE: Final = Classification("none", "connection_error", "auth_failure")
+UNKNOWN: Final = _soft("unknown")
+# One reason for every syntax or length defect keeps the reason set closed (metric labels).
+INVALID_ADDRESS: Final = Classification("hard", "invalid_email_id", "invalid_syntax")
+_HARD_USER_UNKNOWN: Final = Classification("hard", "invalid_email_id", "user_unknown")
+_HARD_HOST_UNKNOWN: Final = Classification("hard", "dispatching_failed", "host_unknown")
+_HARD_NULL_MX: Final = Classification("hard", "dispatching_failed", "null_mx")
+
+# Hard by enhanced code alone (RFC 3463 §3.2): the mailbox, its syntax or its system is bad.
+_HARD_BY_ENHANCED: Final[dict[tuple[int, int], Classification]] = {
+    (1, 1): _HARD_USER_UNKNOWN,
+    (1, 2): _HARD_HOST_UNKNOWN,
+    (1, 3): Classification("hard", "invalid_email_id", "invalid_syntax"),
+    (1, 6): Classification("hard", "invalid_email_id", "mailbox_moved"),
+}
+
+# No reply from the server at all: the producer names what went wrong instead.
+_WITHOUT_REPLY: Final[dict[str, Classification]] = {
+    "timeout": Classification("soft", "timeout", "timeout"),
+    "connection_refused": Classification("soft", "connection_error", "connection_refused"),
+    "connection_reset": Classification("soft", "connection_error", "connection_reset"),
+    "dns_failure": Classification("soft", "connection_error", "dns_failure"),
+    "tls_failure": Classification("soft", "connection_error", "tls_failure"),
+    # Our own relay refused our credentials: not the recipient's fault, nothing to report.
+    "auth_failure": AUTH_FAILURE,
+}
+_UNKNOWN_ERROR: Final = Classification("soft", "connection_error", "unknown")
+
+# RFC 4954: 530 = authentication required, 535 = credentials invalid (X.7.8). Both are our
+# relay refusing us, the same fact as error "auth_failure".
+_AUTH_REPLY_CODES: Final = frozenset({530, 535})
+
+_ENHANCED_FIELD: Final = re.compile(r"\s*([245])\.([0-9]{1,3})\.([0-9]{1,3})\s*", re.ASCII)
+# Inside text: "550 5.1.1 ...", "550-5.1.1 ...", qmail's "(#5.1.1)"; not part of an IP address.
+_ENHANCED_IN_TEXT: Final = re.compile(
+    r"(?<![0-9.])([245])\.([0-9]{1,3})\.([0-9]{1,3})(?![0-9]|\.[0-9])", re.ASCII
+)
+
+# Reply-text signals, one alternative per reason, listed in priority order: when several
+# match, the first listed wins. Patterns run over lower-cased text.
+_SIGNAL_PATTERNS: Final[tuple[tuple[str, str], ...]] = (
+    # The sender (our MAIL FROM), not the recipient, is the problem: never hard.
+    ("sender_rejected", r"sender address|sender verif|verification failed|sender domain"
+                        r"|domain of sender"),
+    ("null_mx", r"null mx"),
+    ("host_unknown", r"unroute?able address|host unknown|unknown host|host not found"
+                     r"|domain (?:name )?(?:not found|does ?n[o']t exist)|no such domain"
+                     r"|non-?existent ?domain|domainnonexistent"
+                     r"|dns domain \S{1,255} does not exist"),
+    ("user_unknown", r"(?:user|recipient|addressee|mailbox|account)(?: is)? (?:unknown"
+                     r"|does ?n[o']t exist|not found)|unknown (?:user|recipient)"
+                     r"|no such (?:user|recipient|mailbox|account)|no mailbox here by that name"
+                     r"|recip(?:ient)?notfound|email account that you tried to reach does not"
+                     r"|user doesn't have an? \S{1,64} account|invalid (?:recipient|mailbox)"),
+    ("relay_denied", r"relay|rcpthosts"),
+    ("greylisted", r"greylist|graylist"),
+    ("mailbox_full", r"quota|mailbox (?:is )?full|insufficient (?:system )?storage"
+                     r"|exceeded storage|mailbox size limit"),
+    ("mailbox_disabled", r"disabled|inactive|suspended|deactivated"),
+    ("message_too_large", r"too (?:large|big)|size (?:limit|exceed)|message size"),
+    ("rate_limited", r"rate limit|rate-limit|too many|unexpected volume|unusual rate|throttl"
+                     r"|too quickly|at a rate|server busy"),
+    ("timeout", r"timeout|timed out"),
+    ("tls_failure", r"starttls|\btls\b"),
+    ("policy", r"authenticat|dmarc|\bspf\b|dkim|policy"),
+    ("blocked", r"blocked using|blacklist|blocklist|banned|spamhaus|\brbl\b|reputation"),
+    ("spam", r"spam|unsolicited|junk"),
+    ("content_rejected", r"virus|malware|attachment|content"),
+    ("mailbox_unavailable", r"mailbox (?:is )?(?:unavailable|not available)"),
+    ("blocked", r"block|denied|refused|not allowed|prohibit"),
+)
+_SIGNALS: Final = re.compile(
+    "|".join(f"(?P<s{i}>{pattern})" for i, (_, pattern) in enumerate(_SIGNAL_PATTERNS))
+)
+_SIGNAL_REASONS: Final = tuple(reason for reason, _ in _SIGNAL_PATTERNS)
+_USER_UNKNOWN_TEXT: Final = re.compile(dict(_SIGNAL_PATTERNS)["user_unknown"])
+_NULL_MX_TEXT: Final = re.compile(dict(_SIGNAL_PATTERNS)["null_mx"])
+
+# Soft reasons an enhanced code states precisely (RFC 3463 §3.2..3.9, RFC 7505 §4).
+_REASON_BY_ENHANCED: Final[dict[tuple[int, int], str]] = {
+    (1, 1): "user_unknown",
+    (1, 2): "host_unknown",
+    (1, 3): "invalid_syntax",
+    (1, 6): "mailbox_moved",
+    (1, 7): "sender_rejected",
+    (1, 8): "sender_rejected",
+    (1, 10): "null_mx",
+    (2, 1): "mailbox_disabled",
+    (2, 2): "mailbox_full",
+    (2, 3): "message_too_large",
+    (3, 4): "message_too_large",
+    (4, 5): "system_error",  # mail system congestion
+    (4, 7): "timeout",  # delivery time expired
+    (7, 8): "auth_failure",
+    # RFC 7372: X.7.20-X.7.27 are the sender-authentication failures (DKIM, SPF, PTR, ...).
+    **{(7, detail): "policy" for detail in range(20, 28)},
+}
+# When neither the detail nor the text says more, the enhanced code's subject does.
+_REASON_BY_SUBJECT: Final[dict[int, str]] = {
+    2: "mailbox_unavailable",
+    3: "system_error",
+    4: "routing_failure",
+    5: "protocol_error",
+    6: "content_rejected",
+    7: "blocked",
+}
+_REASON_BY_REPLY_CODE: Final[dict[int, str]] = {
+    452: "mailbox_full",  # RFC 5321 §4.2.2: insufficient system storage
+    552: "mailbox_full",  # exceeded storage allocation (size texts are caught earlier)
+    500: "protocol_error",
+    501: "protocol_error",
+    502: "protocol_error",
+    503: "protocol_error",
+    504: "protocol_error",
+}
+
+# Every reason classify() can return, for consumers, metrics labels and tests.
+REASONS: Final = frozenset(
+    {"delivered", "invalid_syntax", "unknown", "temporary_failure"}
+    | set(_SIGNAL_REASONS)
+    | set(_REASON_BY_ENHANCED.values())
+    | set(_REASON_BY_SUBJECT.values())
+    | set(_REASON_BY_REPLY_CODE.values())
+    | {c.reason for c in _WITHOUT_REPLY.values()}
+)
+
+
+def classify(
+    email: str,
+    smtp_code: int | None,
+    enhanced_code: str | None,
+    smtp_message: str | None,
+    error: str | None,
+) -> Classification:
+    """Classify one send result; never raises, whatever the inputs."""
+    code = smtp_code if type(smtp_code) is int and 200 <= smtp_code <= 599 else None
+    if code is not None and code < 300:
+        return DELIVERED  # the server took it: nothing our own checks say can override that
+    if _address_problem(email):
+        return INVALID_ADDRESS
+    if code is None:
+        return _without_reply(error)
+    text = smtp_message[:TEXT_SCAN_LIMIT].lower() if isinstance(smtp_message, str) else ""
+    return _from_reply(code, _enhanced_code(enhanced_code, text, code // 100), text)
+
+
+def _address_problem(email: object) -> bool:
+    """Whether the address breaks RFC 5321 syntax or length rules."""
+    if not isinstance(email, str):
+        return True
+    try:
+        return address_problem(email) is not None
+    except Exception:  # classify must never raise; a validator crash is no proof of invalid
+        return False
+
+
+def _without_reply(error: object) -> Classification:
+    if error is None:
+        return UNKNOWN  # producers reject this; still answer rather than raise
+    if not isinstance(error, str):
+        return _UNKNOWN_ERROR
+    return _WITHOUT_REPLY.get(error.strip().lower(), _UNKNOWN_ERROR)
+
+
+def _enhanced_code(field: object, text: str, reply_class: int) -> tuple[int, int] | None:
+    """(subject, detail) of the enhanced code: the field first, else the first in the text.
+
+    A code whose class disagrees with the basic reply code (450 with 5.1.1) is contradicted
+    evidence and is ignored: the basic code's class is the one RFC 5321 makes binding.
+    """
+    if isinstance(field, str) and (found := _ENHANCED_FIELD.fullmatch(field)):
+        if int(found[1]) == reply_class:
+            return int(found[2]), int(found[3])
+    if text and (found := _ENHANCED_IN_TEXT.search(text)) and int(found[1]) == reply_class:
+        return int(found[2]), int(found[3])
+    return None
+
+
+def _from_reply(code: int, enhanced: tuple[int, int] | None, text: str) -> Classification:
+    signal = _first_signal(text)
+    if code >= 500:
+        if code in _AUTH_REPLY_CODES or enhanced == (7, 8):
+            return AUTH_FAILURE
+        hard = _hard_bounce(code, enhanced, text, signal)
+        if hard is not None:
+            return hard
+    # RFC 5321 §4.2.1: 4yz is transient, whatever its text says; 3yz is no final answer.
+    return _soft(_soft_reason(code, enhanced, signal))
+
+
+def _hard_bounce(
+    code: int, enhanced: tuple[int, int] | None, text: str, signal: str | None
+) -> Classification | None:
+    """The hard result for a 5xx reply when the address or its domain does not exist."""
+    if signal == "sender_rejected":
+        return None  # text about our MAIL FROM, even if a recipient code sits next to it
+    if enhanced is None and code == 556:
+        return _HARD_NULL_MX  # RFC 7504/7505: 556 = domain does not accept mail
+    if enhanced is not None:
+        hard = _HARD_BY_ENHANCED.get(enhanced)
+        if hard is not None:
+            return hard
+        if enhanced == (1, 10):
+            return _null_mx_or_not_found(text)
+    if _text_may_decide(enhanced, signal):
+        return _HARD_USER_UNKNOWN if signal == "user_unknown" else _HARD_HOST_UNKNOWN
+    return None
+
+
+def _null_mx_or_not_found(text: str) -> Classification:
+    """X.1.10: RFC 7505 registered it for null MX; Microsoft 365 uses it for "recipient not
+    found". Both mean the target does not exist; the text picks the error class."""
+    if _USER_UNKNOWN_TEXT.search(text) and not _NULL_MX_TEXT.search(text):
+        return _HARD_USER_UNKNOWN
+    return _HARD_NULL_MX
+
+
+def _text_may_decide(enhanced: tuple[int, int] | None, signal: str | None) -> bool:
+    """Reply text may make a hard bounce only when no specific enhanced code contradicts it:
+    none, X.0.x or X.1.0; host-unknown text also under X.4.x (routing: "5.4.4 Host or domain
+    name not found", Microsoft's "5.4.310 DNS domain ... does not exist")."""
+    if signal not in ("user_unknown", "host_unknown", "null_mx"):
+        return False
+    if enhanced is None or enhanced[0] == 0 or enhanced == (1, 0):
+        return True
+    return enhanced[0] == 4 and signal != "user_unknown"
+
+
+def _soft_reason(code: int, enhanced: tuple[int, int] | None, signal: str | None) -> str:
+    """Words first: the text names the condition ("450 4.2.1 ... receiving mail too quickly"
+    is rate limiting, not a disabled mailbox); then the enhanced code, then the basic code."""
+    if signal is not None:
+        return signal
+    if enhanced is not None and (reason := _REASON_BY_ENHANCED.get(enhanced)) is not None:
+        return reason
+    if enhanced is not None and (reason := _REASON_BY_SUBJECT.get(enhanced[0])) is not None:
+        return reason
+    if (reason := _REASON_BY_REPLY_CODE.get(code)) is not None:
+        return reason
+    return "temporary_failure" if 400 <= code < 500 else "unknown"
+
+
+def _first_signal(text: str) -> str | None:
+    """The highest-priority reason any part of the text names, in a single scan."""
+    if not text:
+        return None
+    best: int | None = None
+    for found in _SIGNALS.finditer(text):
+        index = found.lastindex
+        if index is not None and (best is None or index < best):
+            best = index
+    return None if best is None else _SIGNAL_REASONS[best - 1]

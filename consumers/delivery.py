@@ -1,0 +1,273 @@
+"""Callback delivery: one pooled httpx client, tenacity for retries, one thread per destination.
+
+A destination's thread owns its POSTs so that backoff sleeps never block the consumer's poll
+loop (which must keep polling, paused, to stay in the group). Outcomes go back to the loop
+through a queue; the loop alone touches offsets and the dead-letter producer.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from urllib.parse import urlsplit
+
+import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from consumers.batching import Batch
+from consumers.metrics import ConsumerMetrics
+from consumers.payloads import Destination, PayloadFormat, build_payload
+from consumers.responses import Verdict, decide, redact
+from kafka_client import Secret
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_KEPT = 1024
+
+
+def url_for_logs(url: Secret) -> str:
+    """Scheme and host only: CleverTap's callback path and query carry the account token."""
+    parts = urlsplit(url.reveal())
+    return f"{parts.scheme}://{parts.hostname or '?'}/…"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    request_timeout_s: float = 10.0
+    connect_timeout_s: float = 5.0
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+    max_retry_after_s: float = 300.0
+    max_retry_time_s: float = 900.0
+
+
+def build_http_client(policy: RetryPolicy, max_connections: int = 4) -> httpx.Client:
+    return httpx.Client(
+        timeout=httpx.Timeout(policy.request_timeout_s, connect=policy.connect_timeout_s),
+        limits=httpx.Limits(max_connections=max_connections,
+                            max_keepalive_connections=max_connections),
+        # A redirect is not a delivery; CleverTap's callback URLs do not redirect.
+        follow_redirects=False,
+        headers={"User-Agent": "bouncewire/0.1"},
+    )
+
+
+class OutcomeKind(Enum):
+    DELIVERED = "delivered"        # every event accepted
+    PARTIAL = "partial"            # accepted except `failed` indexes
+    REJECTED = "rejected"          # non-retryable answer: every event dead-lettered
+    EXHAUSTED = "retries_exhausted"  # retry time used up: every event dead-lettered
+    ABANDONED = "abandoned"        # shutdown or revoke cut it short: nothing done, offsets stay
+
+
+@dataclass(slots=True)
+class Outcome:
+    kind: OutcomeKind
+    status: int | None = None
+    body: str = ""
+    attempts: int = 0
+    failed: tuple[int, ...] = ()   # indexes into batch.events (PARTIAL)
+    first_failure_ms: int | None = None
+    last_failure_ms: int | None = None
+    reason: str = ""
+
+
+class RetryableFailure(Exception):
+    """An attempt that may succeed later. Carries no URL and no payload."""
+
+    def __init__(self, reason: str, status: int | None = None, body: str = "",
+                 retry_after_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.body = body
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(slots=True)
+class _Attempts:
+    count: int = 0
+    first_failure_ms: int | None = None
+    last_failure_ms: int | None = None
+    last: RetryableFailure | None = None
+
+    def failed(self, exc: RetryableFailure) -> None:
+        now = time.time_ns() // 1_000_000
+        self.first_failure_ms = self.first_failure_ms or now
+        self.last_failure_ms = now
+        self.last = exc
+
+
+def status_class(status: int) -> str:
+    return f"{status // 100}xx"
+
+
+@dataclass
+class DestinationSender:
+    """Sends one destination's batches in order, one at a time, retrying each until done."""
+
+    destination: Destination
+    url: Secret
+    client: httpx.Client
+    policy: RetryPolicy
+    fmt: PayloadFormat
+    metrics: ConsumerMetrics
+    completions: queue.SimpleQueue[tuple[Batch, Outcome]]
+    clock: Callable[[], float] = time.monotonic
+    _queue: deque[Batch] = field(default_factory=deque)
+    _cond: threading.Condition = field(default_factory=threading.Condition)
+    _abort: threading.Event = field(default_factory=threading.Event)
+    _closing: bool = False
+    active: Batch | None = None
+    retrying: bool = False
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"sender-{self.destination}",
+                                        daemon=True)
+        self._thread.start()
+
+    def submit(self, batch: Batch) -> None:
+        with self._cond:
+            self._queue.append(batch)
+            self._cond.notify()
+
+    @property
+    def backlog(self) -> int:
+        """Batches queued or in flight."""
+        return len(self._queue) + (1 if self.active is not None else 0)
+
+    def in_flight(self) -> list[Batch]:
+        with self._cond:
+            return [*self._queue, *([self.active] if self.active else [])]
+
+    def close(self, abort: bool) -> None:
+        """Stop after the queue drains; with `abort`, cut retries short (outcome ABANDONED)."""
+        with self._cond:
+            self._closing = True
+            if abort:
+                self._abort.set()
+            self._cond.notify()
+
+    def join(self, timeout: float) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    def _next(self) -> Batch | None:
+        with self._cond:
+            while not self._queue and not self._closing:
+                self._cond.wait()
+            if self._abort.is_set() or not self._queue:
+                return None
+            self.active = self._queue.popleft()
+            return self.active
+
+    def _run(self) -> None:
+        while (batch := self._next()) is not None:
+            try:
+                outcome = self.deliver(batch)
+            except Exception:  # a bug must not silently lose the batch: keep offsets back
+                log.exception("delivery crashed", extra={"destination": self.destination})
+                outcome = Outcome(OutcomeKind.ABANDONED, reason="internal_error")
+            self.active = None
+            self.completions.put((batch, outcome))
+        with self._cond:  # whatever is still queued after an abort is abandoned
+            while self._queue:
+                self.completions.put((self._queue.popleft(), Outcome(OutcomeKind.ABANDONED)))
+
+    def deliver(self, batch: Batch) -> Outcome:
+        payload = build_payload(batch.events, self.fmt)
+        self.metrics.batch_events.labels(self.destination).observe(len(batch.events))
+        self.metrics.batch_bytes.labels(self.destination).observe(len(payload))
+        attempts = _Attempts()
+        retrying = Retrying(
+            retry=retry_if_exception_type(RetryableFailure),
+            wait=self._wait,
+            stop=stop_after_delay(self.policy.max_retry_time_s) | self._aborted,
+            sleep=self._sleep,
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        try:
+            outcome = retrying(self._attempt, batch, payload, attempts)
+        except RetryableFailure as exc:
+            kind = OutcomeKind.ABANDONED if self._abort.is_set() else OutcomeKind.EXHAUSTED
+            outcome = Outcome(kind, status=exc.status, body=exc.body, reason=exc.reason)
+        finally:
+            self.retrying = False
+        outcome.attempts = attempts.count
+        outcome.first_failure_ms = attempts.first_failure_ms
+        outcome.last_failure_ms = attempts.last_failure_ms
+        return outcome
+
+    def _aborted(self, _state: RetryCallState) -> bool:
+        return self._abort.is_set()
+
+    def _sleep(self, seconds: float) -> None:
+        self._abort.wait(seconds)  # wakes at once on abort
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RetryableFailure) and exc.retry_after_s is not None:
+            return min(exc.retry_after_s, self.policy.max_retry_after_s)
+        # Full jitter (AWS architecture blog): uniform in [0, min(cap, initial * 2^n)].
+        full_jitter = wait_random_exponential(multiplier=self.policy.backoff_initial_s,
+                                              max=self.policy.backoff_max_s)
+        return float(full_jitter(state))
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        self.retrying = True
+        self.metrics.retries.labels(self.destination).inc()
+
+    def _attempt(self, batch: Batch, payload: bytes, attempts: _Attempts) -> Outcome:
+        attempts.count += 1
+        started = self.clock()
+        try:
+            response = self.client.post(self.url.reveal(), content=payload,
+                                        headers={"Content-Type": "application/json"})
+        except httpx.TimeoutException as exc:
+            self._count("timeout", started)
+            failure = RetryableFailure("timeout")
+            attempts.failed(failure)
+            raise failure from exc
+        except httpx.TransportError as exc:
+            self._count("network", started)
+            failure = RetryableFailure("connection_error")
+            attempts.failed(failure)
+            raise failure from exc
+        self._count(status_class(response.status_code), started)
+        return self._judge(batch, response, attempts)
+
+    def _judge(self, batch: Batch, response: httpx.Response, attempts: _Attempts) -> Outcome:
+        decision = decide(response.status_code, response.headers, response.content, batch.events,
+                          now=time.time(), max_retry_after_s=self.policy.max_retry_after_s)
+        body = redact(response.text[:MAX_BODY_KEPT])
+        status = response.status_code
+        if decision.verdict is Verdict.RETRY:
+            failure = RetryableFailure(f"http_{status}", status, body, decision.retry_after_s)
+            attempts.failed(failure)
+            raise failure
+        if decision.verdict is Verdict.DELIVERED:
+            return Outcome(OutcomeKind.DELIVERED, status=status)
+        if decision.verdict is Verdict.PARTIAL:
+            return Outcome(OutcomeKind.PARTIAL, status=status, body=body,
+                           failed=decision.unprocessed, reason="partial_unprocessed")
+        return Outcome(OutcomeKind.REJECTED, status=status, body=body, reason=f"http_{status}")
+
+    def _count(self, status_class_label: str, started: float) -> None:
+        self.metrics.callbacks.labels(self.destination, status_class_label).inc()
+        self.metrics.post_latency.labels(self.destination).observe(self.clock() - started)

@@ -1,0 +1,435 @@
+"""The callback consumer group: read → decode → classify → batch → POST → commit.
+
+Threads: the loop (this module) owns the Kafka consumer, the offset tracker, the batchers and
+the dead-letter producer; one DestinationSender thread per callback URL owns its POSTs and
+retries. The loop never blocks on HTTP, so it keeps polling (paused, under backpressure) and
+stays in the group through any CleverTap outage.
+
+At-least-once: a record's offset is stored only when it and every record below it on its
+partition was delivered, judged "no callback needed", or acknowledged on the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from consumers.batching import Batch, Batcher, InFlightIds
+from consumers.classification import classify
+from consumers.dead_letters import DeadLetter, DeadLetterWriter, Failure
+from consumers.delivery import DestinationSender, Outcome, OutcomeKind, RetryPolicy
+from consumers.metrics import ConsumerMetrics
+from consumers.offsets import OffsetTracker
+from consumers.payloads import (
+    CallbackEvent,
+    CallbackType,
+    Destination,
+    EventRef,
+    PayloadFormat,
+    destination_of,
+)
+from kafka_client import KafkaConsumer, KafkaProducer, Secret, TopicNames
+from schemas import Codec, DecodeError
+from schemas.addresses import address_problem
+
+log = logging.getLogger(__name__)
+
+Partition = tuple[str, int]
+_BOUNCE_TYPES: dict[str, CallbackType] = {"hard": "hardbounce", "soft": "softbounce"}
+GAUGE_INTERVAL_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    bounce_url: Secret
+    unsubscribe_url: Secret
+    topics: TopicNames = field(default_factory=TopicNames)
+    group_id: str = "bouncewire-callbacks"
+    payload_format: PayloadFormat = "legacy"
+    max_batch_events: int = 1000
+    max_batch_bytes: int = 1_000_000
+    linger_s: float = 0.5
+    drain_timeout_s: float = 30.0
+    revoke_timeout_s: float = 10.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # Memory bound: records read but not done. Above it every partition pauses.
+    max_pending_events: int = 100_000
+    # Batches queued per destination before its partitions pause.
+    max_queued_batches: int = 4
+    consume_batch: int = 5000
+
+    def __repr__(self) -> str:  # the URLs are Secrets already; keep the repr short
+        return f"PipelineConfig(group_id={self.group_id!r}, format={self.payload_format!r})"
+
+
+@dataclass(slots=True)
+class _Held:
+    """What the loop keeps per record until it is done: enough to dead-letter it."""
+
+    key: bytes | None
+    value: bytes | None
+    event_id: str | None
+    kind: str
+    event_time_ms: int
+
+
+class CallbackPipeline:
+    def __init__(
+        self,
+        config: PipelineConfig,
+        consumer: KafkaConsumer,
+        dlq_producer: KafkaProducer,
+        codec: Codec,
+        http: httpx.Client,
+        metrics: ConsumerMetrics,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.consumer = consumer
+        self.codec = codec
+        self.metrics = metrics
+        self.clock = clock
+        self.tracker = OffsetTracker()
+        self.in_flight = InFlightIds()
+        self.completions: queue.SimpleQueue[tuple[Batch, Outcome]] = queue.SimpleQueue()
+        self.batchers = {d: self._batcher(d) for d in ("bounce", "unsubscribe")}
+        urls = {"bounce": config.bounce_url, "unsubscribe": config.unsubscribe_url}
+        self.senders = {
+            d: DestinationSender(d, urls[d], http, config.retry, config.payload_format, metrics,
+                                 self.completions, clock)
+            for d in self.batchers
+        }
+        self.dead_letters = DeadLetterWriter(
+            dlq_producer, config.topics.dlq, self._dead_lettered,
+            lambda: metrics.producer_errors.labels("dead_letter").inc(), clock=clock)
+        self.destination_topic: dict[Destination, str] = {
+            "bounce": config.topics.send_results, "unsubscribe": config.topics.unsubscribes}
+        self.held: dict[EventRef, _Held] = {}
+        self.assigned: set[Partition] = set()
+        self.paused: set[Partition] = set()
+        self._memory_paused = False
+        self.stop_requested = threading.Event()
+        self.last_loop_at = clock()
+        self._next_gauges = 0.0
+
+    def _batcher(self, destination: Destination) -> Batcher:
+        c = self.config
+        return Batcher(destination, fmt=c.payload_format, max_events=c.max_batch_events,
+                       max_bytes=c.max_batch_bytes, linger_s=c.linger_s, clock=self.clock,
+                       in_flight=self.in_flight)
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Consume until stop() is called, then drain within the drain timeout."""
+        for sender in self.senders.values():
+            sender.start()
+        self.consumer.subscribe(list(self.config.topics.sources()), self)
+        log.info("consumer started", extra={"group_id": self.config.group_id})
+        try:
+            while not self.stop_requested.is_set():
+                self.step()
+            self.drain()
+        finally:
+            self.consumer.close()
+            for sender in self.senders.values():
+                sender.close(abort=True)
+
+    def stop(self) -> None:
+        self.stop_requested.set()
+
+    def step(self) -> None:
+        messages = self.consumer.consume(self.config.consume_batch, self._poll_timeout())
+        if messages:
+            self.ingest(messages)
+        self._cut_due_batches()
+        self._finish_completed()
+        self.dead_letters.service()
+        self._apply_backpressure()
+        self._store_offsets()
+        self.last_loop_at = self.clock()
+        if self.last_loop_at >= self._next_gauges:
+            self._update_gauges()
+            self._next_gauges = self.last_loop_at + GAUGE_INTERVAL_S
+
+    def _poll_timeout(self) -> float:
+        deadlines = [d for b in self.batchers.values() if (d := b.deadline) is not None]
+        if not deadlines:
+            return 0.2
+        return min(max(min(deadlines) - self.clock(), 0.0), 0.2)
+
+    # --- ingest ----------------------------------------------------------------------------
+
+    def ingest(self, messages: list[Any]) -> None:
+        consumed = {"send_result": 0, "unsubscribe": 0}
+        classified: dict[tuple[str, str], int] = {}
+        domains: dict[tuple[str, str], int] = {}
+        for msg in messages:
+            ref = EventRef(msg.topic(), msg.partition(), msg.offset())
+            self.tracker.track(ref.topic, ref.partition, ref.offset)
+            event = self._to_event(msg, ref, consumed, classified, domains)
+            if event is not None:
+                self._enqueue(event, msg)
+        self._count_ingested(consumed, classified, domains)
+
+    def _to_event(self, msg: Any, ref: EventRef, consumed: dict[str, int],
+                  classified: dict[tuple[str, str], int],
+                  domains: dict[tuple[str, str], int]) -> CallbackEvent | None:
+        """The callback a record asks for; None when it needs none or was dead-lettered."""
+        try:
+            decoded = self.codec.decode(msg.value())
+        except DecodeError as exc:
+            self._dead_letter_record(ref, msg, None, Failure(f"decode_{exc.reason}"))
+            return None
+        record = decoded.record
+        expected = "send_result" if ref.topic == self.config.topics.send_results else "unsubscribe"
+        if decoded.kind != expected:
+            self._dead_letter_record(ref, msg, record.get("event_id"), Failure("wrong_topic"))
+            return None
+        consumed[expected] += 1
+        if expected == "send_result":
+            kind = self._classify(record, classified, domains)
+            if kind is None:
+                self.tracker.complete(ref)
+                return None
+        else:
+            if address_problem(record["email"]) is not None:
+                self._dead_letter_record(ref, msg, record["event_id"], Failure("invalid_address"))
+                return None
+            kind = "unsubscribe"
+        return CallbackEvent(record["event_id"], kind, record["email"],
+                             record["event_time"] // 1000, record.get("meta"), ref,
+                             record["event_time"])
+
+    def _classify(self, record: dict[str, Any], classified: dict[tuple[str, str], int],
+                  domains: dict[tuple[str, str], int]) -> CallbackType | None:
+        result = classify(record["email"], record["smtp_code"], record["enhanced_code"],
+                          record["smtp_message"], record["error"])
+        key = (result.bounce, result.error_class or "none")
+        classified[key] = classified.get(key, 0) + 1
+        dkey = (self.metrics.domain_label(record["email"]), result.bounce)
+        domains[dkey] = domains.get(dkey, 0) + 1
+        return _BOUNCE_TYPES.get(result.bounce)
+
+    def _count_ingested(self, consumed: dict[str, int], classified: dict[tuple[str, str], int],
+                        domains: dict[tuple[str, str], int]) -> None:
+        """Metrics once per consumed batch, not per event (each update costs ~1 µs)."""
+        for event_type, n in consumed.items():
+            if n:
+                self.metrics.events_consumed.labels(event_type).inc(n)
+        for (bounce, error_class), n in classified.items():
+            self.metrics.send_results.labels(bounce, error_class).inc(n)
+        for (domain, bounce), n in domains.items():
+            self.metrics.send_results_by_domain.labels(domain, bounce).inc(n)
+
+    def _enqueue(self, event: CallbackEvent, msg: Any) -> None:
+        batcher = self.batchers[destination_of(event.kind)]
+        if not batcher.fits_alone(event):
+            self._dead_letter_record(event.ref, msg, event.event_id, Failure("too_large"))
+            return
+        self.held[event.ref] = _Held(msg.key(), msg.value(), event.event_id, event.kind,
+                                     event.event_time_ms)
+        batch = batcher.add(event)
+        if batch is not None:
+            self._submit(batch)
+
+    def _submit(self, batch: Batch) -> None:
+        self.senders[batch.destination].submit(batch)
+
+    def _cut_due_batches(self) -> None:
+        for batcher in self.batchers.values():
+            batch = batcher.due()
+            if batch is not None:
+                self._submit(batch)
+
+    # --- completion ------------------------------------------------------------------------
+
+    def _finish_completed(self) -> None:
+        while True:
+            try:
+                batch, outcome = self.completions.get_nowait()
+            except queue.Empty:
+                return
+            self.finish(batch, outcome)
+
+    def finish(self, batch: Batch, outcome: Outcome) -> None:
+        refs = [*batch.refs, *self.in_flight.release(batch)]
+        refs = [r for r in refs if (r.topic, r.partition) in self.assigned]
+        if outcome.kind is OutcomeKind.ABANDONED:
+            if not self.stop_requested.is_set() and outcome.reason == "internal_error":
+                self._dead_letter_refs(refs, self._failure(batch, outcome))
+            return  # shutdown/revoke: offsets stay; the records are read again
+        failed_ids: set[str] = set()
+        if outcome.kind is OutcomeKind.PARTIAL:
+            failed_ids = {batch.events[i].event_id for i in outcome.failed}
+        elif outcome.kind is not OutcomeKind.DELIVERED:
+            failed_ids = {e.event_id for e in batch.events}
+        delivered = [r for r in refs if self._event_id(r) not in failed_ids]
+        self._delivered(batch, delivered, len(batch.events) - len(failed_ids))
+        if failed_ids:
+            failed = [r for r in refs if self._event_id(r) in failed_ids]
+            self._dead_letter_refs(failed, self._failure(batch, outcome))
+
+    def _event_id(self, ref: EventRef) -> str | None:
+        held = self.held.get(ref)
+        return held.event_id if held else None
+
+    def _delivered(self, batch: Batch, refs: list[EventRef], events: int) -> None:
+        if not refs:
+            return
+        oldest_ms = min(e.event_time_ms for e in batch.events)
+        self.metrics.event_age.labels(batch.destination).observe(
+            max(time.time() - oldest_ms / 1000, 0.0))
+        by_type: dict[str, int] = {}
+        for e in batch.events:
+            by_type[e.kind] = by_type.get(e.kind, 0) + 1
+        for kind, n in by_type.items():
+            self.metrics.callback_events.labels(kind).inc(n)
+        for ref in refs:
+            self.held.pop(ref, None)
+        self.tracker.complete_many(refs)
+
+    @staticmethod
+    def _failure(batch: Batch, outcome: Outcome) -> Failure:
+        return Failure(outcome.reason or outcome.kind.value, outcome.status, outcome.body,
+                       outcome.attempts, outcome.first_failure_ms, outcome.last_failure_ms,
+                       batch.destination)
+
+    # --- dead letters ----------------------------------------------------------------------
+
+    def _dead_letter_record(self, ref: EventRef, msg: Any, event_id: str | None,
+                            failure: Failure) -> None:
+        self.dead_letters.write(DeadLetter(ref, msg.key(), msg.value(), failure, event_id))
+
+    def _dead_letter_refs(self, refs: Iterable[EventRef], failure: Failure) -> None:
+        for ref in refs:
+            held = self.held.get(ref)
+            if held is not None:
+                self.dead_letters.write(
+                    DeadLetter(ref, held.key, held.value, failure, held.event_id))
+
+    def _dead_lettered(self, ref: EventRef, reason: str) -> None:
+        self.metrics.dead_letters.labels(reason).inc()
+        self.held.pop(ref, None)
+        if (ref.topic, ref.partition) in self.assigned:
+            self.tracker.complete(ref)
+
+    # --- offsets, backpressure, gauges ------------------------------------------------------
+
+    def _store_offsets(self) -> None:
+        offsets = {p: o for p, o in self.tracker.committable().items() if p in self.assigned}
+        self.consumer.store(offsets)
+
+    def _apply_backpressure(self) -> None:
+        pending = self.tracker.pending_total()
+        if pending > self.config.max_pending_events:
+            self._memory_paused = True
+        elif pending < self.config.max_pending_events // 2:
+            self._memory_paused = False
+        wanted: set[Partition] = set()
+        for destination, sender in self.senders.items():
+            busy = sender.retrying or sender.backlog >= self.config.max_queued_batches
+            if busy or self._memory_paused:
+                topic = self.destination_topic[destination]
+                wanted |= {p for p in self.assigned if p[0] == topic}
+        self.consumer.pause(wanted - self.paused)
+        self.consumer.resume(self.paused - wanted)
+        self.paused = wanted
+
+    def _update_gauges(self) -> None:
+        m = self.metrics
+        m.pending_events.set(self.tracker.pending_total())
+        m.paused_partitions.set(len(self.paused))
+        m.assigned_partitions.set(len(self.assigned))
+        unsubscribes = [h.event_time_ms for h in self.held.values() if h.kind == "unsubscribe"]
+        oldest = (time.time() - min(unsubscribes) / 1000) if unsubscribes else 0.0
+        m.oldest_unsubscribe_age.set(max(oldest, 0.0))
+        try:
+            for (topic, partition), lag in self.consumer.lag().items():
+                m.lag.labels(topic, str(partition)).set(lag)
+        except Exception:  # lag is advisory; never let a metadata hiccup stop the loop
+            log.debug("lag unavailable", exc_info=True)
+
+    # --- rebalance (called from inside consume()) --------------------------------------------
+
+    def on_assigned(self, partitions: list[Partition]) -> None:
+        self.assigned |= set(partitions)
+        log.info("partitions assigned", extra={"partitions": sorted(partitions)})
+
+    def on_revoked(self, partitions: list[Partition]) -> None:
+        """Finish in-flight work on these partitions within a bound, commit, let go."""
+        parts = set(partitions)
+        self._drop_open(parts)
+        deadline = self.clock() + self.config.revoke_timeout_s
+        while self._in_flight_on(parts) and self.clock() < deadline:
+            self._wait_a_little()
+        self._finish_completed()
+        self.dead_letters.flush(max(deadline - self.clock(), 0.0))
+        self._store_offsets()
+        self.consumer.commit_now()
+        self._let_go(parts)
+        log.info("partitions revoked", extra={"partitions": sorted(parts)})
+
+    def on_lost(self, partitions: list[Partition]) -> None:
+        """The group moved on without us: commit nothing, the new owner re-reads."""
+        parts = set(partitions)
+        self._drop_open(parts)
+        self._let_go(parts)
+        log.warning("partitions lost", extra={"partitions": sorted(parts)})
+
+    def _drop_open(self, parts: set[Partition]) -> None:
+        for batcher in self.batchers.values():
+            for ref in batcher.drop_partitions(parts):
+                self.held.pop(ref, None)
+
+    def _in_flight_on(self, parts: set[Partition]) -> bool:
+        return any(
+            (r.topic, r.partition) in parts
+            for sender in self.senders.values() for batch in sender.in_flight()
+            for r in batch.refs
+        )
+
+    def _let_go(self, parts: set[Partition]) -> None:
+        self.tracker.forget(parts)
+        self.assigned -= parts
+        self.paused -= parts
+        for ref in [r for r in self.held if (r.topic, r.partition) in parts]:
+            del self.held[ref]
+
+    def _wait_a_little(self) -> None:
+        self._finish_completed()
+        self.dead_letters.service()
+        time.sleep(0.02)
+
+    # --- shutdown ----------------------------------------------------------------------------
+
+    def drain(self) -> None:
+        """Stop fetching, flush open batches, wait for them within the drain timeout, commit."""
+        deadline = self.clock() + self.config.drain_timeout_s
+        self.consumer.pause(self.assigned)
+        for batcher in self.batchers.values():
+            batch = batcher.flush()
+            if batch is not None:
+                self._submit(batch)
+        while self._busy() and self.clock() < deadline:
+            self._wait_a_little()
+        abort = self._busy()
+        for sender in self.senders.values():
+            sender.close(abort=abort)
+        for sender in self.senders.values():
+            sender.join(timeout=5.0)
+        self._finish_completed()
+        self.dead_letters.flush(max(deadline - self.clock(), 1.0))
+        self._store_offsets()
+        self.consumer.commit_now()
+        log.info("drained", extra={"aborted": abort, "pending": self.tracker.pending_total()})
+
+    def _busy(self) -> bool:
+        return any(s.backlog for s in self.senders.values()) or self.dead_letters.waiting > 0

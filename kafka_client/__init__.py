@@ -1,0 +1,38 @@
+"""The one adapter between bouncewire and confluent-kafka, plus the settings it is built from.
+
+Public API::
+
+    KafkaSettings, Secret, TopicNames     -- frozen settings, loaded once by the CLI
+    KafkaProducer, KafkaConsumer          -- thin, lazy wrappers over confluent-kafka
+    create_topics, wait_for_broker        -- admin helpers
+    exceptions                            -- the error tree (see kafka_client.exceptions)
+"""
+
+from kafka_client._admin import create_topics, wait_for_broker
+from kafka_client._consumer import KafkaConsumer, RebalanceListener
+from kafka_client._producer import DeliveryReport, KafkaProducer
+from kafka_client._settings import KafkaSettings, Secret, TopicNames
+from kafka_client.exceptions import (
+    BrokerUnavailableError,
+    ConsumeError,
+    DeliveryError,
+    KafkaClientError,
+    TopicAdminError,
+)
+
+__all__ = [
+    "BrokerUnavailableError",
+    "ConsumeError",
+    "DeliveryError",
+    "DeliveryReport",
+    "KafkaClientError",
+    "KafkaConsumer",
+    "KafkaProducer",
+    "KafkaSettings",
+    "RebalanceListener",
+    "Secret",
+    "TopicAdminError",
+    "TopicNames",
+    "create_topics",
+    "wait_for_broker",
+]

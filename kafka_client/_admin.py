@@ -1,0 +1,61 @@
+"""Topic creation and broker reachability."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+
+import confluent_kafka
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from kafka_client._settings import KafkaSettings
+from kafka_client.exceptions import BrokerUnavailableError, TopicAdminError
+
+
+def _admin(settings: KafkaSettings) -> AdminClient:
+    return AdminClient(settings.merged({}, {}))
+
+
+def wait_for_broker(settings: KafkaSettings, timeout: float = 10.0) -> int:
+    """Block until a metadata request succeeds; returns the number of brokers."""
+    deadline = time.monotonic() + timeout
+    admin = _admin(settings)
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            return len(admin.list_topics(timeout=max(remaining, 0.5)).brokers)
+        except confluent_kafka.KafkaException as exc:
+            if time.monotonic() >= deadline:
+                raise BrokerUnavailableError(
+                    f"no broker of {settings.bootstrap_servers} answered within {timeout:.0f}s"
+                ) from exc
+
+
+def create_topics(
+    settings: KafkaSettings,
+    names: Iterable[str],
+    *,
+    partitions: int = 3,
+    replication_factor: int = 1,
+    config: Mapping[str, str] | None = None,
+    timeout: float = 30.0,
+) -> dict[str, bool]:
+    """Create topics; existing ones are fine. Returns name -> True when created now."""
+    wait_for_broker(settings, timeout=min(timeout, 10.0))
+    topics = [
+        NewTopic(n, num_partitions=partitions, replication_factor=replication_factor,
+                 config=dict(config or {}))
+        for n in names
+    ]
+    futures = _admin(settings).create_topics(topics, operation_timeout=timeout)
+    created: dict[str, bool] = {}
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout)
+            created[name] = True
+        except confluent_kafka.KafkaException as exc:
+            err = exc.args[0]
+            if err.code() != confluent_kafka.KafkaError.TOPIC_ALREADY_EXISTS:
+                raise TopicAdminError(f"creating topic {name!r} failed: {err.str()}") from exc
+            created[name] = False
+    return created

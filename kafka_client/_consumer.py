@@ -1,0 +1,150 @@
+"""Thin consumer adapter: lazy client, fixed config merge order, cooperative rebalancing,
+offsets stored by the application only once its work is done."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+import confluent_kafka
+from confluent_kafka import TopicPartition
+
+from kafka_client._settings import KafkaSettings
+from kafka_client.exceptions import ConsumeError
+
+log = logging.getLogger(__name__)
+
+Partition = tuple[str, int]
+
+# Auto-commit stays on but commits only what the application stored (enable.auto.offset.store
+# off): librdkafka would otherwise store an offset *before* the work on it is done.
+CONSUMER_DEFAULTS: Mapping[str, object] = {
+    "partition.assignment.strategy": "cooperative-sticky",
+    "enable.auto.commit": True,
+    "auto.commit.interval.ms": 1000,
+    "enable.auto.offset.store": False,
+    "auto.offset.reset": "earliest",
+    "max.poll.interval.ms": 300_000,
+    "session.timeout.ms": 30_000,
+    "heartbeat.interval.ms": 3_000,
+}
+
+
+class RebalanceListener(Protocol):
+    def on_assigned(self, partitions: list[Partition]) -> None: ...
+    def on_revoked(self, partitions: list[Partition]) -> None: ...
+    def on_lost(self, partitions: list[Partition]) -> None: ...
+
+
+def _parts(tps: Iterable[TopicPartition]) -> list[Partition]:
+    return [(tp.topic, tp.partition) for tp in tps]
+
+
+class KafkaConsumer:
+    """The only place that builds a confluent_kafka.Consumer."""
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        group_id: str,
+        extra_config: Mapping[str, object] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._group_id = group_id
+        self._extra = dict(extra_config or {})
+        self._client: confluent_kafka.Consumer | None = None
+        self.fatal_error: str | None = None
+
+    def _on_error(self, err: Any) -> None:
+        if err.fatal():
+            self.fatal_error = f"{err.name()}: {err.str()}"
+        else:
+            log.warning("kafka client error", extra={"code": err.name(), "detail": err.str()})
+
+    @property
+    def client(self) -> confluent_kafka.Consumer:
+        if self._client is None:
+            overrides = {**self._extra, "group.id": self._group_id, "error_cb": self._on_error}
+            self._client = confluent_kafka.Consumer(
+                self._settings.merged(CONSUMER_DEFAULTS, overrides)
+            )
+        return self._client
+
+    def subscribe(self, topics: list[str], listener: RebalanceListener) -> None:
+        def assigned(_c: Any, tps: list[TopicPartition]) -> None:
+            listener.on_assigned(_parts(tps))
+
+        def revoked(_c: Any, tps: list[TopicPartition]) -> None:
+            listener.on_revoked(_parts(tps))
+
+        def lost(_c: Any, tps: list[TopicPartition]) -> None:
+            listener.on_lost(_parts(tps))
+
+        self.client.subscribe(topics, on_assign=assigned, on_revoke=revoked, on_lost=lost)
+
+    def consume(self, max_messages: int, timeout: float) -> list[Any]:
+        """A batch of good messages; per-message errors are logged or raised when fatal."""
+        messages = self.client.consume(num_messages=max_messages, timeout=timeout)
+        good = []
+        for msg in messages:
+            err = msg.error()
+            if err is None:
+                good.append(msg)
+            elif err.fatal():
+                raise ConsumeError(f"fatal consumer error {err.name()}", code=err.name())
+            else:
+                log.warning("consume error", extra={"code": err.name(), "detail": err.str()})
+        if self.fatal_error:
+            raise ConsumeError(f"fatal consumer error {self.fatal_error}")
+        return good
+
+    def store(self, offsets: Mapping[Partition, int]) -> None:
+        """Store next-offsets to commit; the auto-committer sends them to the group."""
+        if offsets:
+            tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+            try:
+                self.client.store_offsets(offsets=tps)
+            except confluent_kafka.KafkaException as exc:
+                # Storing for a partition no longer assigned fails; its work will be redone.
+                log.warning("offset store failed", extra={"detail": str(exc.args[0])})
+
+    def commit_now(self, offsets: Mapping[Partition, int] | None = None) -> None:
+        """Synchronous commit (revoke, shutdown): stored offsets, or `offsets` when given."""
+        try:
+            if offsets:
+                tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+                self.client.commit(offsets=tps, asynchronous=False)
+            else:
+                self.client.commit(asynchronous=False)
+        except confluent_kafka.KafkaException as exc:
+            err = exc.args[0]
+            if err.code() != confluent_kafka.KafkaError._NO_OFFSET:
+                log.warning("commit failed", extra={"code": err.name(), "detail": err.str()})
+
+    def pause(self, partitions: Iterable[Partition]) -> None:
+        tps = [TopicPartition(t, p) for t, p in partitions]
+        if tps:
+            self.client.pause(tps)
+
+    def resume(self, partitions: Iterable[Partition]) -> None:
+        tps = [TopicPartition(t, p) for t, p in partitions]
+        if tps:
+            self.client.resume(tps)
+
+    def assignment(self) -> list[Partition]:
+        return _parts(self.client.assignment())
+
+    def lag(self) -> dict[Partition, int]:
+        """High watermark minus position for each assigned partition (cached, no broker call)."""
+        result: dict[Partition, int] = {}
+        for tp in self.client.position(self.client.assignment()):
+            _low, high = self.client.get_watermark_offsets(tp, cached=True)
+            if tp.offset >= 0 and high >= 0:
+                result[(tp.topic, tp.partition)] = max(high - tp.offset, 0)
+        return result
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None

@@ -1,0 +1,144 @@
+"""Thin producer adapter: lazy client, fixed config merge order, poll(0) after produce,
+BufferError retried by polling, flush on exit."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import confluent_kafka
+
+from kafka_client._settings import KafkaSettings
+from kafka_client.exceptions import BrokerUnavailableError, DeliveryError
+
+# Idempotence implies acks=all, bounded in-flight requests and infinite internal retries:
+# a record the broker acknowledged is written exactly once and in order.
+PRODUCER_DEFAULTS: Mapping[str, object] = {
+    "enable.idempotence": True,
+    "acks": "all",
+    "linger.ms": 20,
+    "compression.type": "lz4",
+    # Bounded: a dead broker surfaces as a delivery error instead of an endless wait.
+    "message.timeout.ms": 30_000,
+    "socket.connection.setup.timeout.ms": 10_000,
+}
+
+Headers = Sequence[tuple[str, bytes | str]]
+OnDelivery = Callable[[Any, Any], None]
+
+
+@dataclass(slots=True)
+class DeliveryReport:
+    """Counts acknowledged and failed records; keeps the first few errors for the message."""
+
+    acked: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def __call__(self, err: Any, msg: Any) -> None:
+        if err is None:
+            self.acked += 1
+            return
+        self.failed += 1
+        if len(self.errors) < 5:
+            self.errors.append(f"{msg.topic()}: {err.name()} ({err.str()})")
+
+    def raise_if_failed(self) -> None:
+        if self.failed:
+            raise DeliveryError(
+                f"{self.failed} record(s) not acknowledged: " + "; ".join(self.errors)
+            )
+
+
+class KafkaProducer:
+    """The only place that builds a confluent_kafka.Producer."""
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        extra_config: Mapping[str, object] | None = None,
+        *,
+        buffer_wait_s: float = 30.0,
+    ) -> None:
+        self._settings = settings
+        self._extra = dict(extra_config or {})
+        self._buffer_wait_s = buffer_wait_s
+        self._client: confluent_kafka.Producer | None = None
+        self._fatal: str | None = None
+
+    def _on_error(self, err: Any) -> None:
+        # Fatal errors (e.g. an idempotence sequence violation) make the producer unusable.
+        if err.fatal():
+            self._fatal = f"{err.name()}: {err.str()}"
+
+    @property
+    def client(self) -> confluent_kafka.Producer:
+        """Created on first use so constructing the adapter never touches the network."""
+        if self._client is None:
+            overrides = {**self._extra, "error_cb": self._on_error}
+            conf = self._settings.merged(PRODUCER_DEFAULTS, overrides)
+            self._client = confluent_kafka.Producer(conf)
+        return self._client
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes,
+        *,
+        key: bytes | None = None,
+        timestamp_ms: int | None = None,
+        headers: Headers | None = None,
+        on_delivery: OnDelivery | None = None,
+    ) -> None:
+        if self._fatal:
+            raise DeliveryError(f"producer failed fatally: {self._fatal}")
+        kwargs: dict[str, Any] = {"key": key, "on_delivery": on_delivery}
+        if timestamp_ms is not None:
+            kwargs["timestamp"] = timestamp_ms
+        if headers:
+            kwargs["headers"] = list(headers)
+        deadline = time.monotonic() + self._buffer_wait_s
+        while True:
+            try:
+                self.client.produce(topic, value, **kwargs)
+                break
+            except BufferError:
+                # The local queue is full: serve delivery reports until there is room.
+                if time.monotonic() > deadline:
+                    raise DeliveryError(
+                        f"local produce queue stayed full for {self._buffer_wait_s:.0f}s",
+                        retriable=True,
+                    ) from None
+                self.client.poll(0.05)
+        self.client.poll(0)
+
+    def poll(self, timeout: float = 0.0) -> int:
+        return int(self.client.poll(timeout)) if self._client is not None else 0
+
+    def flush(self, timeout: float = 30.0) -> int:
+        """Wait for outstanding deliveries; returns how many are still unacknowledged."""
+        if self._client is None:
+            return 0
+        return int(self._client.flush(timeout))
+
+    def check_broker(self, timeout: float = 10.0) -> None:
+        try:
+            self.client.list_topics(timeout=timeout)
+        except confluent_kafka.KafkaException as exc:
+            raise BrokerUnavailableError(
+                f"no broker of {self._settings.bootstrap_servers} answered within {timeout:.0f}s"
+            ) from exc
+
+    def __enter__(self) -> KafkaProducer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.flush()

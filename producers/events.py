@@ -1,0 +1,183 @@
+"""Input records (JSON objects) → Avro records of the event contract. Pure: no I/O.
+
+The rules follow the foundation issue: a send result must carry evidence (`smtp_code` and/or
+`error`); its address may be syntactically invalid (that *is* the evidence of an "SMTP invalid
+email ID") but not empty, over 1 KB, or holding control characters. An unsubscribe needs a
+valid address. Unknown keys are rejected so a typo (`smtpcode`) is not silently dropped.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas.addresses import address_problem
+
+from producers.exceptions import InvalidEventError
+
+SMTP_ERRORS = frozenset(
+    {"timeout", "connection_refused", "connection_reset", "dns_failure", "tls_failure",
+     "auth_failure"}
+)
+UNSUBSCRIBE_SOURCES = frozenset({"link", "one_click", "mailto", "api"})
+MAX_ADDRESS_BYTES = 1024
+MAX_TEXT_BYTES = 64 * 1024
+_ENHANCED = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Sanity bounds for event times: 2000-01-01 .. 2200-01-01, in seconds.
+_MIN_TS, _MAX_TS = 946_684_800, 7_258_118_400
+
+_OPTIONAL_TEXT = ("message_id", "campaign_id", "meta")
+SEND_RESULT_KEYS = frozenset(
+    {"event_id", "email", "ts", "smtp_code", "enhanced_code", "smtp_message", "error",
+     "remote_mta", *_OPTIONAL_TEXT}
+)
+UNSUBSCRIBE_KEYS = frozenset({"event_id", "email", "ts", "source", *_OPTIONAL_TEXT})
+
+IdFactory = Callable[[], str]
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def parse_event_time(value: Any, now_ms: int) -> int:
+    """`ts` as epoch seconds (int/float) or ISO-8601 (naive = UTC); absent → now. Returns ms."""
+    if value is None:
+        return now_ms
+    if isinstance(value, bool):
+        raise InvalidEventError("ts", "must be epoch seconds or an ISO-8601 time, not a boolean")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        seconds = _iso_seconds(value)
+    else:
+        raise InvalidEventError("ts", "must be epoch seconds or an ISO-8601 time")
+    if not _MIN_TS <= seconds < _MAX_TS:
+        raise InvalidEventError("ts", "is outside 2000-01-01..2200-01-01 (epoch seconds expected)")
+    return int(round(seconds * 1000))
+
+
+def _iso_seconds(text: str) -> float:
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidEventError("ts", "is not a valid ISO-8601 time") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def _optional_text(obj: Mapping[str, Any], key: str, limit: int = MAX_TEXT_BYTES) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidEventError(key, "must be a string")
+    if len(value.encode("utf-8", "surrogatepass")) > limit:
+        raise InvalidEventError(key, f"is longer than {limit} bytes")
+    return value
+
+
+def _event_id(obj: Mapping[str, Any], new_id: IdFactory) -> str:
+    value = obj.get("event_id")
+    if value is None:
+        return new_id()
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise InvalidEventError("event_id", "must be a UUID") from None
+
+
+def _raw_address(obj: Mapping[str, Any]) -> str:
+    email = obj.get("email")
+    if not isinstance(email, str) or not email.strip():
+        raise InvalidEventError("email", "is required and must be a non-empty string")
+    if len(email.encode("utf-8", "surrogatepass")) > MAX_ADDRESS_BYTES:
+        raise InvalidEventError("email", f"is longer than {MAX_ADDRESS_BYTES} bytes")
+    if _CONTROL.search(email):
+        raise InvalidEventError("email", "contains control characters")
+    return email.strip()
+
+
+def _check_keys(obj: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    if not isinstance(obj, Mapping):
+        raise InvalidEventError("line", "must be a JSON object")
+    unknown = sorted(set(obj) - allowed)
+    if unknown:
+        name = repr(unknown[0][:40])  # quoted: an empty or odd key stays visible
+        raise InvalidEventError(name, f"is not a known field (allowed: {sorted(allowed)})")
+
+
+def _smtp_code(obj: Mapping[str, Any]) -> int | None:
+    code = obj.get("smtp_code")
+    if code is None:
+        return None
+    if isinstance(code, bool) or not isinstance(code, int) or not 200 <= code <= 599:
+        raise InvalidEventError("smtp_code", "must be an integer from 200 to 599")
+    return code
+
+
+def _smtp_error(obj: Mapping[str, Any]) -> str | None:
+    error = obj.get("error")
+    if error is not None and (not isinstance(error, str) or error not in SMTP_ERRORS):
+        raise InvalidEventError("error", f"must be one of {sorted(SMTP_ERRORS)}")
+    return error  # type: ignore[no-any-return]
+
+
+def _enhanced_code(obj: Mapping[str, Any]) -> str | None:
+    code = _optional_text(obj, "enhanced_code", limit=16)
+    if code is not None and not _ENHANCED.fullmatch(code):
+        raise InvalidEventError("enhanced_code", "must look like 5.1.1 (RFC 3463 x.y.z)")
+    return code
+
+
+def parse_send_result(
+    obj: Mapping[str, Any], *, now_ms: int, new_id: IdFactory = _new_id
+) -> dict[str, Any]:
+    """Validate one send-result input object and build its Avro record."""
+    _check_keys(obj, SEND_RESULT_KEYS)
+    smtp_code, error = _smtp_code(obj), _smtp_error(obj)
+    if smtp_code is None and error is None:
+        raise InvalidEventError("smtp_code", "or `error` is required (the SMTP evidence)")
+    return {
+        "event_id": _event_id(obj, new_id),
+        "event_time": parse_event_time(obj.get("ts"), now_ms),
+        "email": _raw_address(obj),
+        "smtp_code": smtp_code,
+        "enhanced_code": _enhanced_code(obj),
+        "smtp_message": _optional_text(obj, "smtp_message"),
+        "error": error,
+        "remote_mta": _optional_text(obj, "remote_mta", limit=255),
+        **{key: _optional_text(obj, key) for key in _OPTIONAL_TEXT},
+    }
+
+
+def parse_unsubscribe(
+    obj: Mapping[str, Any], *, now_ms: int, new_id: IdFactory = _new_id
+) -> dict[str, Any]:
+    """Validate one unsubscribe input object and build its Avro record."""
+    _check_keys(obj, UNSUBSCRIBE_KEYS)
+    email = _raw_address(obj)
+    problem = address_problem(email)
+    if problem is not None:
+        raise InvalidEventError("email", f"is not a valid address ({problem})")
+    source = obj.get("source", "api")
+    if not isinstance(source, str) or source not in UNSUBSCRIBE_SOURCES:
+        raise InvalidEventError("source", f"must be one of {sorted(UNSUBSCRIBE_SOURCES)}")
+    return {
+        "event_id": _event_id(obj, new_id),
+        "event_time": parse_event_time(obj.get("ts"), now_ms),
+        "email": email,
+        "source": source,
+        **{key: _optional_text(obj, key) for key in _OPTIONAL_TEXT},
+    }
+
+
+PARSERS: dict[str, Callable[..., dict[str, Any]]] = {
+    "send_result": parse_send_result,
+    "unsubscribe": parse_unsubscribe,
+}

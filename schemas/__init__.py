@@ -1,0 +1,55 @@
+"""The bouncewire event contract: Avro schemas for email events, versioned, and their codec.
+
+Every released schema version lives in ``schemas/avsc/<kind>/v<N>.avsc``::
+
+    store = SchemaStore.load()
+    codec = Codec(store)                      # Avro single-object encoding
+    data = codec.encode("send_result", record)
+    event = codec.decode(data)                # DecodedEvent(kind, record, version)
+
+Pass a ``confluent_kafka.schema_registry.SchemaRegistryClient`` as ``Codec(store, registry)``
+to write the Confluent wire format instead; decode reads both framings either way.
+"""
+
+from schemas._codec import SINGLE_OBJECT_HEADER_SIZE, Codec, DecodedEvent
+from schemas._registry import CONFLUENT_HEADER_SIZE, RegistryClient
+from schemas._store import (
+    DEFAULT_DIRECTORY,
+    KINDS,
+    SINGLE_OBJECT_MARKER,
+    SchemaStore,
+    SchemaVersion,
+    crc64_avro_fingerprint,
+)
+from schemas.exceptions import (
+    DECODE_REASONS,
+    DecodeError,
+    DecodeReason,
+    EncodeError,
+    RegistryError,
+    SchemaError,
+    SchemaLoadError,
+    UnknownKindError,
+)
+
+__all__ = [
+    "CONFLUENT_HEADER_SIZE",
+    "DECODE_REASONS",
+    "DEFAULT_DIRECTORY",
+    "KINDS",
+    "SINGLE_OBJECT_HEADER_SIZE",
+    "SINGLE_OBJECT_MARKER",
+    "Codec",
+    "DecodeError",
+    "DecodeReason",
+    "DecodedEvent",
+    "EncodeError",
+    "RegistryClient",
+    "RegistryError",
+    "SchemaError",
+    "SchemaLoadError",
+    "SchemaStore",
+    "SchemaVersion",
+    "UnknownKindError",
+    "crc64_avro_fingerprint",
+]
