@@ -179,12 +179,12 @@ class Batcher:
             return None
         if destination_of(event.kind) != self.destination:
             raise ValueError(f"{event.kind} events do not belong to the {self.destination} batcher")
-        grow = event_size(event, self.fmt)
-        if event.kind not in self._kinds:
-            grow += group_overhead(event.kind, self.fmt)
+        size = event_size(event, self.fmt)
+        grow = size if event.kind in self._kinds else size + group_overhead(event.kind, self.fmt)
         cut = None
         if self._events and self._bytes + grow > self.max_bytes:
             cut = self._close()
+            import sys; sys.stderr.write("CUT\n")
         self._append(event, grow)
         if len(self._events) >= self.max_events or self._bytes >= self.max_bytes:
             # Nothing more can join. Only when this call already closed a batch (possible with

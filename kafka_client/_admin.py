@@ -47,7 +47,8 @@ def create_topics(
                  config=dict(config or {}))
         for n in names
     ]
-    futures = _admin(settings).create_topics(topics, operation_timeout=timeout)
+    admin = _admin(settings)  # must outlive the futures: a collected client cancels them
+    futures = admin.create_topics(topics, operation_timeout=timeout)
     created: dict[str, bool] = {}
     for name, future in futures.items():
         try:

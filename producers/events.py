@@ -35,7 +35,8 @@ SEND_RESULT_KEYS = frozenset(
     {"event_id", "email", "ts", "smtp_code", "enhanced_code", "smtp_message", "error",
      "remote_mta", *_OPTIONAL_TEXT}
 )
-UNSUBSCRIBE_KEYS = frozenset({"event_id", "email", "ts", "source", *_OPTIONAL_TEXT})
+_UNSUBSCRIBE_TEXT = ("campaign_id", "meta")
+UNSUBSCRIBE_KEYS = frozenset({"event_id", "email", "ts", "source", *_UNSUBSCRIBE_TEXT})
 
 IdFactory = Callable[[], str]
 
@@ -173,7 +174,7 @@ def parse_unsubscribe(
         "event_time": parse_event_time(obj.get("ts"), now_ms),
         "email": email,
         "source": source,
-        **{key: _optional_text(obj, key) for key in _OPTIONAL_TEXT},
+        **{key: _optional_text(obj, key) for key in _UNSUBSCRIBE_TEXT},
     }
 
 

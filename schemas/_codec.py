@@ -18,7 +18,12 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import to_parsing_canonical_form
 from fastavro.validation import ValidationError, validate
 
-from schemas._registry import CONFLUENT_HEADER_SIZE, CONFLUENT_MAGIC, RegistryClient, RegistryFraming
+from schemas._registry import (
+    CONFLUENT_HEADER_SIZE,
+    CONFLUENT_MAGIC,
+    RegistryClient,
+    RegistryFraming,
+)
 from schemas._store import KINDS, SINGLE_OBJECT_MARKER, SchemaStore, SchemaVersion
 from schemas.exceptions import DecodeError, EncodeError, UnknownKindError
 
@@ -87,7 +92,9 @@ class Codec:
             record = dict(record)  # fastavro's compiled writer wants a real dict
         version = plan.version
         header = (
-            version.single_object_header if self._registry is None else self._registry.header(version)
+            version.single_object_header
+            if self._registry is None
+            else self._registry.header(version)
         )
         buffer = BytesIO()
         buffer.write(header)
@@ -172,12 +179,15 @@ class _WritePlan:
             raise EncodeError(kind, str(unknown), "not a field of the schema")
         for name, low, high, required in self.integers:
             value = record.get(name, _MISSING)
-            if value is _MISSING and not required:
-                continue
-            if type(value) is not int or not low <= value <= high:
+            if value is _MISSING:
+                if required:
+                    raise EncodeError(kind, name, "missing")
+            elif type(value) is not int or not low <= value <= high:
                 raise EncodeError(kind, name, f"expected an integer in [{low}, {high}]")
         for name in self.uuids:
-            value = record.get(name)
+            value = record.get(name, _MISSING)
+            if value is _MISSING:
+                raise EncodeError(kind, name, "missing")
             if type(value) is not str or _UUID_TEXT.fullmatch(value) is None:
                 raise EncodeError(kind, name, "expected a UUID string (8-4-4-4-12 hex digits)")
 

@@ -7,6 +7,8 @@ answer is cached, so no message ever costs a registry call after warm-up.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import warnings
 from functools import cache
@@ -31,16 +33,25 @@ class RegistryClient(Protocol):
 
 
 @cache
-def _vendor() -> tuple[type[Any], type[Exception]]:
-    """confluent_kafka's ``Schema`` and ``SchemaRegistryError``, imported on first use.
+def schema_registry_module() -> Any:
+    """``confluent_kafka.schema_registry``, imported on first use.
 
-    The import is heavy (~0.2 s) and only registry users should pay it. authlib warns about
-    its httpx fallback while confluent_kafka imports it: not ours to fix, so not shown.
+    The import is heavy (~0.2 s) and only registry users should pay it. Through it authlib
+    warns about its httpx fallback (when httpx2 is not installed) and, on import, puts its
+    own "always" filter in front of the caller's: ours goes in front of that one.
     """
     with warnings.catch_warnings():
+        with contextlib.suppress(ImportError):
+            importlib.import_module("authlib.deprecate")  # installs its filter before ours
         warnings.simplefilter("ignore", DeprecationWarning)
-        from confluent_kafka.schema_registry import Schema, SchemaRegistryError
-    return Schema, SchemaRegistryError
+        import confluent_kafka.schema_registry as module
+    return module
+
+
+def _vendor() -> tuple[type[Any], type[Exception]]:
+    """confluent_kafka's ``Schema`` and ``SchemaRegistryError`` classes."""
+    module = schema_registry_module()
+    return module.Schema, module.SchemaRegistryError
 
 
 class RegistryFraming:

@@ -12,6 +12,7 @@ from typing import Any, Final
 import fastavro
 from fastavro.schema import fingerprint as _fastavro_fingerprint
 from fastavro.schema import to_parsing_canonical_form
+from fastavro.types import Schema
 
 from schemas.exceptions import SchemaLoadError, UnknownKindError
 
@@ -43,7 +44,9 @@ class SchemaVersion:
     single_object_header: bytes
 
     def __repr__(self) -> str:
-        return f"SchemaVersion({self.kind!r}, v{self.version}, fingerprint={self.fingerprint:#018x})"
+        return (
+            f"SchemaVersion({self.kind!r}, v{self.version}, fingerprint={self.fingerprint:#018x})"
+        )
 
 
 class SchemaStore:
@@ -63,7 +66,9 @@ class SchemaStore:
     def load(cls, directory: Path | None = None) -> SchemaStore:
         """Parse every ``<kind>/v<N>.avsc`` under ``directory`` (default: the packaged ones)."""
         root = DEFAULT_DIRECTORY if directory is None else Path(directory)
-        return cls([_load_version(kind, n, path) for kind in KINDS for n, path in _files(root, kind)])
+        return cls(
+            [_load_version(kind, n, path) for kind in KINDS for n, path in _files(root, kind)]
+        )
 
     def latest(self, kind: str) -> SchemaVersion:
         """The newest version of ``kind``: what the codec writes with and reads into."""
@@ -101,7 +106,7 @@ class SchemaStore:
         self._by_fingerprint[key] = version
 
 
-def crc64_avro_fingerprint(schema: dict[str, Any] | str) -> int:
+def crc64_avro_fingerprint(schema: Schema) -> int:
     """CRC-64-AVRO fingerprint of a schema's Parsing Canonical Form, as an unsigned int."""
     canonical = to_parsing_canonical_form(schema)
     # fastavro renders the 64-bit value as hex of its little-endian bytes.
@@ -131,7 +136,7 @@ def _load_version(kind: str, number: int, path: Path) -> SchemaVersion:
         plain = fastavro.parse_schema(strip_logical_types(declaration))
     except (ValueError, TypeError, KeyError) as exc:
         raise SchemaLoadError(f"{kind}/{path.name} is not a valid Avro schema: {exc}") from exc
-    if not isinstance(parsed, dict) or parsed.get("type") != "record":
+    if not isinstance(parsed, dict) or not isinstance(plain, dict) or parsed["type"] != "record":
         raise SchemaLoadError(f"{kind}/{path.name} is not an Avro record schema")
     fingerprint = crc64_avro_fingerprint(parsed)
     return SchemaVersion(

@@ -85,7 +85,12 @@ def test_the_seed_examples_are_accepted_and_recorded(
 
     assert response.status_code == 200
     (post,) = receiver.received
-    assert (post.path, post.query, post.valid, post.problems) == ("/bounce", f"token={TOKEN}", True, [])
+    assert (post.path, post.query, post.valid, post.problems) == (
+        "/bounce",
+        f"token={TOKEN}",
+        True,
+        [],
+    )
     assert post.body == body
     assert post.payload == json.loads(body)
     assert receiver.stats()["events_by_type"] == dict(sorted(expected.items()))
@@ -145,7 +150,10 @@ def test_the_v2_shape_is_accepted(receiver: CallbackReceiver, client: httpx.Clie
     assert response.status_code == 200, response.text
     assert receiver.received[0].payload_format == "v2"
     assert receiver.stats()["events_by_type"] == {
-        "delivered": 1, "hardbounce": 1, "softbounce": 1, "unsubscribe": 1,
+        "delivered": 1,
+        "hardbounce": 1,
+        "softbounce": 1,
+        "unsubscribe": 1,
     }
 
 
@@ -153,46 +161,83 @@ def test_the_v2_shape_is_accepted(receiver: CallbackReceiver, client: httpx.Clie
 
 V2_OK_ITEM = {"type": "hard_bounce", "email": "b@example.com"}
 REJECTIONS: list[tuple[str, Any, str]] = [
-    ("not-json", b"[{", "body is not valid JSON"),
-    ("not-utf8", b"\xff\xfe[]", "body is not valid JSON"),
+    ("not-json", b"[{", "body is not valid UTF-8 JSON"),
+    ("not-utf8", b"\xff[]", "body is not valid UTF-8 JSON"),
+    ("utf16", '[{"event": "x"}]'.encode("utf-16"), "body is not valid UTF-8 JSON"),
     ("scalar", 42, "not a JSON array"),
     ("empty-array", [], "empty array"),
     ("element-not-object", ["softbounce"], "element 0 is not an object"),
-    ("element-extra-key", [{**legacy("hardbounce", "a@x.io"), "x": 1}], "expected exactly event and data"),
+    (
+        "element-extra-key",
+        [{**legacy("hardbounce", "a@x.io"), "x": 1}],
+        "expected exactly event and data",
+    ),
     ("element-no-data", [{"event": "hardbounce"}], "data is not a non-empty array"),
     ("unknown-event", [legacy("bounce", "a@x.io")], "is not one of softbounce"),
     ("v2-name-in-legacy", [legacy("hard_bounce", "a@x.io")], "is not one of softbounce"),
-    ("duplicate-event", [legacy("softbounce", "a@x.io"), legacy("softbounce", "b@x.io")],
-     "appears more than once"),
+    (
+        "duplicate-event",
+        [legacy("softbounce", "a@x.io"), legacy("softbounce", "b@x.io")],
+        "appears more than once",
+    ),
     ("empty-data", [{"event": "hardbounce", "data": []}], "data is not a non-empty array"),
-    ("data-not-array", [{"event": "hardbounce", "data": {"e": "a@x.io", "ts": 1}}],
-     "data is not a non-empty array"),
+    (
+        "data-not-array",
+        [{"event": "hardbounce", "data": {"e": "a@x.io", "ts": 1}}],
+        "data is not a non-empty array",
+    ),
     ("item-not-object", [{"event": "hardbounce", "data": ["a@x.io"]}], "data 0 is not an object"),
-    ("item-extra-key", [{"event": "hardbounce", "data": [{"e": "a@x.io", "ts": 1, "m": ""}]}],
-     "expected exactly e and ts"),
+    (
+        "item-extra-key",
+        [{"event": "hardbounce", "data": [{"e": "a@x.io", "ts": 1, "m": ""}]}],
+        "expected exactly e and ts",
+    ),
     ("item-no-ts", [{"event": "hardbounce", "data": [{"e": "a@x.io"}]}], "ts is not an integer"),
     ("empty-email", [legacy("hardbounce", "")], "e is not a non-empty string"),
-    ("email-not-string", [{"event": "hardbounce", "data": [{"e": 7, "ts": 1}]}],
-     "e is not a non-empty string"),
-    ("ts-string", [{"event": "hardbounce", "data": [{"e": "a@x.io", "ts": "1435322805"}]}],
-     "ts is not an integer"),
-    ("ts-float", [{"event": "hardbounce", "data": [{"e": "a@x.io", "ts": 1435322805.5}]}],
-     "ts is not an integer"),
-    ("ts-bool", [{"event": "hardbounce", "data": [{"e": "a@x.io", "ts": True}]}],
-     "ts is not an integer"),
+    (
+        "email-not-string",
+        [{"event": "hardbounce", "data": [{"e": 7, "ts": 1}]}],
+        "e is not a non-empty string",
+    ),
+    (
+        "ts-string",
+        [{"event": "hardbounce", "data": [{"e": "a@x.io", "ts": "1435322805"}]}],
+        "ts is not an integer",
+    ),
+    (
+        "ts-float",
+        [{"event": "hardbounce", "data": [{"e": "a@x.io", "ts": 1435322805.5}]}],
+        "ts is not an integer",
+    ),
+    (
+        "ts-bool",
+        [{"event": "hardbounce", "data": [{"e": "a@x.io", "ts": True}]}],
+        "ts is not an integer",
+    ),
     ("ts-milliseconds", [legacy("hardbounce", "a@x.io", ts=1435322805000)], "milliseconds"),
     ("ts-negative", [legacy("hardbounce", "a@x.io", ts=-1)], "ts is negative"),
     ("v2-wrong-version", {"version": "v1", "events": {"failed": [V2_OK_ITEM]}}, '"version": "v2"'),
     ("v2-no-events", {"version": "v2", "events": {}}, "no events"),
-    ("v2-unknown-type", {"version": "v2", "events": {"failed": [{**V2_OK_ITEM, "type": "bounce"}]}},
-     "is not one of hard_bounce"),
-    ("v2-delivered-in-failed",
-     {"version": "v2", "events": {"failed": [{**V2_OK_ITEM, "type": "delivered"}]}},
-     "is not one of hard_bounce"),
-    ("v2-no-email", {"version": "v2", "events": {"failed": [{"type": "hard_bounce"}]}},
-     "email is not a non-empty string"),
-    ("v2-meta-not-string", {"version": "v2", "events": {"failed": [{**V2_OK_ITEM, "meta": {}}]}},
-     "meta is not a string"),
+    (
+        "v2-unknown-type",
+        {"version": "v2", "events": {"failed": [{**V2_OK_ITEM, "type": "bounce"}]}},
+        "is not one of hard_bounce",
+    ),
+    (
+        "v2-delivered-in-failed",
+        {"version": "v2", "events": {"failed": [{**V2_OK_ITEM, "type": "delivered"}]}},
+        "is not one of hard_bounce",
+    ),
+    (
+        "v2-no-email",
+        {"version": "v2", "events": {"failed": [{"type": "hard_bounce"}]}},
+        "email is not a non-empty string",
+    ),
+    (
+        "v2-meta-not-string",
+        {"version": "v2", "events": {"failed": [{**V2_OK_ITEM, "meta": {}}]}},
+        "meta is not a string",
+    ),
 ]
 
 
@@ -317,13 +362,26 @@ def test_partial_success_body_is_shaped_like_clevertaps(
         "TOTAL_EVENTS": 3,
         "PROCESSED_EVENTS": 1,
         "UNPROCESSED_EVENTS": [
-            {"e": "email1@emailprovider.com", "ts": 1435322805, "event": "softbounce",
-             "errorDescription": UNMAPPED_EVENT},
-            {"e": "email2@emailprovider2.com", "ts": 1435322805, "event": "softbounce",
-             "errorDescription": UNMAPPED_EVENT},
+            {
+                "e": "email1@emailprovider.com",
+                "ts": 1435322805,
+                "event": "softbounce",
+                "errorDescription": UNMAPPED_EVENT,
+            },
+            {
+                "e": "email2@emailprovider2.com",
+                "ts": 1435322805,
+                "event": "softbounce",
+                "errorDescription": UNMAPPED_EVENT,
+            },
         ],
     }
-    assert list(response.json()["UNPROCESSED_EVENTS"][0]) == ["e", "ts", "event", "errorDescription"]
+    assert list(response.json()["UNPROCESSED_EVENTS"][0]) == [
+        "e",
+        "ts",
+        "event",
+        "errorDescription",
+    ]
     stats = receiver.stats()
     assert (stats["events_by_type"], stats["unprocessed_events"]) == ({"hardbounce": 1}, 2)
 
@@ -423,8 +481,11 @@ def test_stats_and_received_are_served_and_control_calls_are_not_counted(
     assert (stats["posts"], stats["events"], stats["unique_events"]) == (3, 8, 5)
     assert (stats["duplicate_events"], stats["unique_emails"]) == (3, 3)
     assert [post["index"] for post in tail] == [1, 2]
-    assert tail[0]["events"][0] == {"event": "unsubscribe", "e": "email1@emailprovider.com",
-                                    "ts": 1504632929}
+    assert tail[0]["events"][0] == {
+        "event": "unsubscribe",
+        "e": "email1@emailprovider.com",
+        "ts": 1504632929,
+    }
     assert TOKEN not in json.dumps(tail)
 
 
@@ -458,9 +519,7 @@ def test_wait_for_events_counts_accepted_events_only(
     assert not receiver.wait_for_events(4, timeout=0.05, unique=True)
 
 
-def test_concurrent_posts_are_all_counted(
-    receiver: CallbackReceiver, client: httpx.Client
-) -> None:
+def test_concurrent_posts_are_all_counted(receiver: CallbackReceiver, client: httpx.Client) -> None:
     def send(worker: int) -> None:
         for batch in range(10):
             emails = [f"w{worker}b{batch}n{n}@example.com" for n in range(5)]
@@ -503,13 +562,16 @@ def test_the_record_file_gets_one_line_per_post(tmp_path: Path, client: httpx.Cl
     record = tmp_path / "received.jsonl"
     with CallbackReceiver(record_path=record, faults=FaultPlan(status=500, count=1)) as recording:
         for _ in range(2):
-            client.post(f"{recording.base_url}/unsub?token={TOKEN}", content=SEED_UNSUBSCRIBES,
-                        headers=JSON)
+            client.post(
+                f"{recording.base_url}/unsub?token={TOKEN}", content=SEED_UNSUBSCRIBES, headers=JSON
+            )
 
     lines = [json.loads(line) for line in record.read_text().splitlines()]
     assert [(line["path"], line["status"]) for line in lines] == [("/unsub", 500), ("/unsub", 200)]
-    assert [e["e"] for e in lines[1]["events"]] == ["email1@emailprovider.com",
-                                                    "email2@emailprovider2.com"]
+    assert [e["e"] for e in lines[1]["events"]] == [
+        "email1@emailprovider.com",
+        "email2@emailprovider2.com",
+    ]
     assert TOKEN not in record.read_text()
 
 
@@ -525,8 +587,11 @@ def test_reprs_hold_no_email_or_query(receiver: CallbackReceiver, client: httpx.
 # --------------------------------------------------------------------------- properties
 
 LOCAL_PARTS = st.text("abcxyz0189._+-", min_size=1, max_size=16)
-DOMAINS = st.builds("{}.{}".format, st.text("abcxyz019", min_size=1, max_size=10),
-                    st.sampled_from(["com", "org", "io", "co.uk"]))
+DOMAINS = st.builds(
+    "{}.{}".format,
+    st.text("abcxyz019", min_size=1, max_size=10),
+    st.sampled_from(["com", "org", "io", "co.uk"]),
+)
 EMAILS = st.builds("{}@{}".format, LOCAL_PARTS, DOMAINS)
 TIMESTAMPS = st.integers(min_value=0, max_value=4_000_000_000)
 
@@ -541,16 +606,25 @@ def test_a_masked_email_keeps_only_the_first_letter_and_the_domain(email: str) -
 
 @st.composite
 def legacy_batches(draw: st.DrawFn) -> list[dict[str, Any]]:
-    types = draw(st.lists(st.sampled_from(["softbounce", "hardbounce", "unsubscribe"]),
-                          min_size=1, unique=True))
+    types = draw(
+        st.lists(
+            st.sampled_from(["softbounce", "hardbounce", "unsubscribe"]), min_size=1, unique=True
+        )
+    )
     return [
-        {"event": event,
-         "data": draw(st.lists(st.fixed_dictionaries({"e": EMAILS, "ts": TIMESTAMPS}),
-                               min_size=1, max_size=8))}
+        {
+            "event": event,
+            "data": draw(
+                st.lists(
+                    st.fixed_dictionaries({"e": EMAILS, "ts": TIMESTAMPS}), min_size=1, max_size=8
+                )
+            ),
+        }
         for event in types
     ]
 
 
+@settings(max_examples=60)
 @given(legacy_batches())
 def test_every_well_formed_legacy_batch_passes_with_all_its_events(
     batch: list[dict[str, Any]],
@@ -563,11 +637,23 @@ def test_every_well_formed_legacy_batch_passes_with_all_its_events(
 
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | EMAILS
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | EMAILS
     | st.sampled_from(["event", "data", "e", "ts", "softbounce", "v2", "version", "events"]),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.sampled_from(["event", "data", "e", "ts", "version", "events",
-                                       "failed", "type", "email"]) | EMAILS, children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                ["event", "data", "e", "ts", "version", "events", "failed", "type", "email"]
+            )
+            | EMAILS,
+            children,
+            max_size=4,
+        )
+    ),
     max_leaves=25,
 )
 
@@ -590,17 +676,33 @@ def test_any_json_gets_a_verdict_and_problems_never_quote_an_email(value: Any) -
 
 
 def test_the_command_serves_until_sigterm_and_prints_a_summary(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "bouncewire.receiver", "--port", "0",
-               "--fail-status", "503", "--fail-count", "1", "--retry-after", "1",
-               "--record", str(tmp_path / "rec.jsonl")]
+    command = [
+        sys.executable,
+        "-m",
+        "bouncewire.receiver",
+        "--port",
+        "0",
+        "--fail-status",
+        "503",
+        "--fail-count",
+        "1",
+        "--retry-after",
+        "1",
+        "--record",
+        str(tmp_path / "rec.jsonl"),
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as process:
         assert process.stdout is not None
         ready = process.stdout.readline()
         base_url = ready.split("listening on ")[1].split()[0]
         with httpx.Client(timeout=5.0) as http:
-            codes = [http.post(f"{base_url}/b?token={TOKEN}", content=SEED_BOUNCES,
-                               headers=JSON).status_code for _ in range(2)]
+            codes = [
+                http.post(
+                    f"{base_url}/b?token={TOKEN}", content=SEED_BOUNCES, headers=JSON
+                ).status_code
+                for _ in range(2)
+            ]
         process.send_signal(signal.SIGTERM)
         output = process.stdout.read()
         assert process.wait(timeout=10) == 0

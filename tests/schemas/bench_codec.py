@@ -10,6 +10,7 @@ import argparse
 import timeit
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from schemas import Codec, SchemaStore
@@ -53,10 +54,12 @@ def main() -> None:
     rows = [("send_result", SEND_RESULT), ("unsubscribe", UNSUBSCRIBE)]
     for kind, record in rows:
         data = codec.encode(kind, record)
-        encode_us = _per_op_us(lambda k=kind, r=record: codec.encode(k, r), iterations)
-        decode_us = _per_op_us(lambda d=data: codec.decode(d), iterations)
-        print(f"{kind:<12} {len(data):>4} B  encode {encode_us:6.2f} µs/op  "
-              f"decode {decode_us:6.2f} µs/op")
+        encode_us = _per_op_us(partial(codec.encode, kind, record), iterations)
+        decode_us = _per_op_us(partial(codec.decode, data), iterations)
+        print(
+            f"{kind:<12} {len(data):>4} B  encode {encode_us:6.2f} µs/op  "
+            f"decode {decode_us:6.2f} µs/op"
+        )
     v1 = next(v for v in store.versions("send_result") if v.version == 1)
     v1_data = _write_with(v1, old_writer)
     v1_us = _per_op_us(lambda: codec.decode(v1_data), iterations)
