@@ -48,7 +48,7 @@ kafka-down: ## stop the local broker, keep its data
 kafka-reset: ## stop the local broker and wipe its data
 	$(KAFKA) reset
 
-demo: install kafka-up ## the whole pipeline for DEMO_SECONDS (0 = until Ctrl-C), then a summary
+demo: install kafka-fetch ## the whole pipeline for DEMO_SECONDS (0 = until Ctrl-C), then a summary
 	$(BIN)/bouncewire demo --seconds $(DEMO_SECONDS)
 
 clean: ## remove caches (keeps the Maven download cache in ~/.m2)

@@ -10,6 +10,7 @@ from typing import Any
 from kafka_client import KafkaSettings, Secret, TopicNames
 
 ENV_PREFIX = "BOUNCEWIRE_"
+DEFAULT_TOPICS = TopicNames()
 
 
 def env_name(flag: str) -> str:
@@ -41,9 +42,9 @@ def add_kafka_flags(parser: argparse.ArgumentParser) -> None:
     add_flag(parser, "--schema-registry-url",
              help="use the Confluent wire format through this registry instead of "
                   "Avro single-object encoding")
-    add_flag(parser, "--send-results-topic", default=TopicNames.send_results)
-    add_flag(parser, "--unsubscribes-topic", default=TopicNames.unsubscribes)
-    add_flag(parser, "--dlq-topic", default=TopicNames.dlq)
+    add_flag(parser, "--send-results-topic", default=DEFAULT_TOPICS.send_results)
+    add_flag(parser, "--unsubscribes-topic", default=DEFAULT_TOPICS.unsubscribes)
+    add_flag(parser, "--dlq-topic", default=DEFAULT_TOPICS.dlq)
     add_flag(parser, "--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from bouncewire import _consume, _produce
+from bouncewire import _consume, _demo, _produce, receiver
 from bouncewire._flags import add_flag, add_kafka_flags
 
 Handler = Callable[[argparse.Namespace], int]
@@ -47,6 +47,15 @@ def _consumer_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     add_kafka_flags(consume)
     _consume.add_consume_flags(consume)
     consume.set_defaults(handler=_consume.cmd_consume)
+
+    stand_in = sub.add_parser("receiver", help="a local stand-in for CleverTap's callback URLs")
+    receiver.add_receiver_arguments(stand_in)
+    stand_in.set_defaults(handler=receiver.cmd_receiver)
+
+    demo = sub.add_parser("demo", help="the whole pipeline on this machine, then a summary")
+    add_flag(demo, "--seconds", type=float, default=60.0, help="0 = until Ctrl-C")
+    add_flag(demo, "--rate", type=float, default=200.0, help="simulated events per second")
+    demo.set_defaults(handler=_demo.cmd_demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-_RESERVED = frozenset(vars(logging.makeLogRecord({})) | {"message", "asctime"})
+_RESERVED = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
 class JsonFormatter(logging.Formatter):

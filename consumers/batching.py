@@ -184,7 +184,7 @@ class Batcher:
         cut = None
         if self._events and self._bytes + grow > self.max_bytes:
             cut = self._close()
-            import sys; sys.stderr.write("CUT\n")
+            grow = size + group_overhead(event.kind, self.fmt)  # first of its type again
         self._append(event, grow)
         if len(self._events) >= self.max_events or self._bytes >= self.max_bytes:
             # Nothing more can join. Only when this call already closed a batch (possible with

@@ -25,6 +25,7 @@ from tenacity import (
     stop_after_delay,
     wait_random_exponential,
 )
+from tenacity.stop import stop_base
 
 from consumers.batching import Batch
 from consumers.metrics import ConsumerMetrics
@@ -108,6 +109,16 @@ class _Attempts:
         self.first_failure_ms = self.first_failure_ms or now
         self.last_failure_ms = now
         self.last = exc
+
+
+class _StopWhenSet(stop_base):
+    """Stop retrying once shutdown or revoke asks for it."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self._event = event
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self._event.is_set()
 
 
 def status_class(status: int) -> str:
@@ -197,7 +208,7 @@ class DestinationSender:
         retrying = Retrying(
             retry=retry_if_exception_type(RetryableFailure),
             wait=self._wait,
-            stop=stop_after_delay(self.policy.max_retry_time_s) | self._aborted,
+            stop=stop_after_delay(self.policy.max_retry_time_s) | _StopWhenSet(self._abort),
             sleep=self._sleep,
             before_sleep=self._before_sleep,
             reraise=True,
@@ -213,9 +224,6 @@ class DestinationSender:
         outcome.first_failure_ms = attempts.first_failure_ms
         outcome.last_failure_ms = attempts.last_failure_ms
         return outcome
-
-    def _aborted(self, _state: RetryCallState) -> bool:
-        return self._abort.is_set()
 
     def _sleep(self, seconds: float) -> None:
         self._abort.wait(seconds)  # wakes at once on abort

@@ -99,8 +99,9 @@ class CallbackPipeline:
         self.tracker = OffsetTracker()
         self.in_flight = InFlightIds()
         self.completions: queue.SimpleQueue[tuple[Batch, Outcome]] = queue.SimpleQueue()
-        self.batchers = {d: self._batcher(d) for d in ("bounce", "unsubscribe")}
-        urls = {"bounce": config.bounce_url, "unsubscribe": config.unsubscribe_url}
+        urls: dict[Destination, Secret] = {"bounce": config.bounce_url,
+                                           "unsubscribe": config.unsubscribe_url}
+        self.batchers = {d: self._batcher(d) for d in urls}
         self.senders = {
             d: DestinationSender(d, urls[d], http, config.retry, config.payload_format, metrics,
                                  self.completions, clock)

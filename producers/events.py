@@ -14,9 +14,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from schemas.addresses import address_problem
-
 from producers.exceptions import InvalidEventError
+from schemas.addresses import address_problem
 
 SMTP_ERRORS = frozenset(
     {"timeout", "connection_refused", "connection_reset", "dns_failure", "tls_failure",
@@ -126,7 +125,7 @@ def _smtp_error(obj: Mapping[str, Any]) -> str | None:
     error = obj.get("error")
     if error is not None and (not isinstance(error, str) or error not in SMTP_ERRORS):
         raise InvalidEventError("error", f"must be one of {sorted(SMTP_ERRORS)}")
-    return error  # type: ignore[no-any-return]
+    return error
 
 
 def _enhanced_code(obj: Mapping[str, Any]) -> str | None:

@@ -241,18 +241,23 @@ class _ReadPlan:
         stream.seek(offset)
         try:
             record = cast(dict[str, Any], schemaless_reader(stream, self.writer, self.reader))
-        except EOFError as exc:
-            raise DecodeError("truncated", f"{self._what()} body ends early") from exc
-        except Exception as exc:  # fastavro: UnicodeDecodeError, IndexError, ValueError, ...
-            raise DecodeError(
-                "invalid_body", f"{self._what()} body is not valid Avro ({type(exc).__name__})"
-            ) from exc
+        except Exception as exc:  # fastavro: EOFError, IndexError, UnicodeDecodeError, ...
+            raise self._body_error(exc, exhausted=stream.tell() >= len(data)) from exc
         trailing = len(data) - stream.tell()
         if trailing:
             raise DecodeError("invalid_body", f"{self._what()} body has {trailing} trailing bytes")
         for name, default in self.appended:
             record[name] = default
         return DecodedEvent(self.kind, record, self.version)
+
+    def _body_error(self, exc: Exception, *, exhausted: bool) -> DecodeError:
+        # fastavro raises EOFError for a short string or a missing value, but IndexError for
+        # a varint cut inside its continuation bytes: with no byte left, that is truncation.
+        if isinstance(exc, EOFError) or (isinstance(exc, IndexError) and exhausted):
+            return DecodeError("truncated", f"{self._what()} body ends early")
+        return DecodeError(
+            "invalid_body", f"{self._what()} body is not valid Avro ({type(exc).__name__})"
+        )
 
     def _what(self) -> str:
         return f"{self.kind} v{self.version}"

@@ -53,7 +53,7 @@ def test_there_is_at_least_one_evolution_step() -> None:
 def test_newer_version_reads_older_data(
     older: SchemaVersion, newer: SchemaVersion, data: st.DataObject
 ) -> None:
-    record = data.draw(records(older.plain))
+    record = data.draw(records(older.declaration))
     body = write_body(older, record)
     stream = io.BytesIO(body)
     read = schemaless_reader(stream, older.plain, newer.plain)
@@ -73,7 +73,7 @@ def test_codec_reads_older_data_as_fastavro_resolution_does(
 ) -> None:
     """The codec's resolution shortcut gives exactly what full fastavro resolution gives."""
     latest = STORE.latest(older.kind)
-    record = data.draw(records(older.plain))
+    record = data.draw(records(older.declaration))
     body = write_body(older, record)
     expected = schemaless_reader(io.BytesIO(body), older.plain, latest.plain)
     event = Codec(STORE).decode(older.single_object_header + body)
@@ -146,7 +146,7 @@ def test_hypothetical_v2_steps_read_v1_data(
         change, _store_with_v2_unsubscribe(tmp_path_factory.mktemp("avsc"), change)
     )
     v1, v2 = store.versions("unsubscribe")
-    record = data.draw(records(v1.plain))
+    record = data.draw(records(v1.declaration))
     body = write_body(v1, record)
     expected = schemaless_reader(io.BytesIO(body), v1.plain, v2.plain)
     assert Codec(store).decode(v1.single_object_header + body).record == expected

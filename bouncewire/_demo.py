@@ -1,0 +1,166 @@
+"""`bouncewire demo`: broker, topics, a stand-in CleverTap, the consumer and simulated traffic on
+this machine for a while, then a summary. Leaves nothing running that it started."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from bouncewire._produce import build_codec
+from bouncewire.receiver import CallbackReceiver
+from kafka_client import KafkaProducer, KafkaSettings, TopicNames, create_topics
+from producers import EventPublisher, TrafficGenerator, paced
+from producers.events import PARSERS
+
+KAFKA_SH = Path(__file__).resolve().parents[1] / "deploy" / "kafka" / "kafka.sh"
+DEMO_GROUP = "bouncewire-demo"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def local_broker() -> Iterator[str]:
+    """The checkout's broker: reused when running, else started here and stopped at the end."""
+    port = os.environ.get("KAFKA_PORT", "9092")
+    running = subprocess.run(["bash", str(KAFKA_SH), "status"], capture_output=True).returncode == 0
+    if not running:
+        subprocess.run(["bash", str(KAFKA_SH), "up"], check=True, stdout=subprocess.DEVNULL)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        if not running:
+            subprocess.run(["bash", str(KAFKA_SH), "down"], check=False)
+
+
+@contextmanager
+def consumer(bootstrap: str, bounce_url: str, unsubscribe_url: str,
+             metrics_port: int) -> Iterator[subprocess.Popen[bytes]]:
+    argv = [sys.executable, "-m", "bouncewire", "consume", "--bootstrap-servers", bootstrap,
+            "--group-id", DEMO_GROUP, "--bounce-callback-url", bounce_url,
+            "--unsubscribe-callback-url", unsubscribe_url, "--metrics-port", str(metrics_port),
+            "--log-level", "warning"]
+    proc = subprocess.Popen(argv)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 -- our own loopback
+            return int(resp.status), resp.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def _wait(predicate_url: str, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if _get(predicate_url)[0] == 200:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def _simulate(bootstrap: str, args: argparse.Namespace) -> dict[str, int]:
+    counts = {"send_result": 0, "unsubscribe": 0}
+    producer = KafkaProducer(KafkaSettings(bootstrap_servers=bootstrap))
+    duration = args.seconds if args.seconds > 0 else float("inf")
+    with EventPublisher(producer, build_codec(args), TopicNames()) as publisher:
+        with suppress(KeyboardInterrupt):
+            for chunk in paced(TrafficGenerator(seed=int(time.time())).events(), args.rate,
+                               duration):
+                now_ms = time.time_ns() // 1_000_000
+                for event in chunk:
+                    publisher.publish(event.kind, PARSERS[event.kind](event.fields, now_ms=now_ms))
+                    counts[event.kind] += 1
+    return counts
+
+
+def _metric_samples(metrics_url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    _status, text = _get(metrics_url)
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text) for s in family.samples
+    }
+
+
+def _caught_up(metrics_url: str, published: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        samples = _metric_samples(metrics_url)
+        consumed = sum(v for (n, _), v in samples.items()
+                       if n == "bouncewire_events_consumed_total")
+        pending = samples.get(("bouncewire_pending_events", ()), 1.0)
+        if consumed >= published and pending == 0:
+            return
+        time.sleep(1.0)
+
+
+def summarize(published: dict[str, int], stats: dict[str, object],
+              samples: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> str:
+    results: dict[str, float] = {}
+    for (name, labels), value in samples.items():
+        if name == "bouncewire_send_results_total":
+            key = dict(labels)["bounce"]
+            results[key] = results.get(key, 0.0) + value
+    total = sum(results.values()) or 1.0
+    dead = {dict(lbl)["reason"]: v for (n, lbl), v in samples.items()
+            if n == "bouncewire_dead_letters_total"}
+    lines = [
+        "── bouncewire demo summary ──",
+        f"events in:       {published['send_result']} send results, "
+        f"{published['unsubscribe']} unsubscribes",
+        f"callbacks out:   {stats['accepted']} POSTs accepted of {stats['posts']}; events "
+        + ", ".join(f"{k}={v}" for k, v in dict(stats["events_by_type"]).items()),  # type: ignore[call-overload]
+        f"bounce rate:     hard {results.get('hard', 0) / total:.2%}, "
+        f"soft {results.get('soft', 0) / total:.2%} of {int(total)} send results",
+        "dead letters:    " + (", ".join(f"{k}={int(v)}" for k, v in dead.items()) or "none"),
+    ]
+    return "\n".join(lines)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    args.schema_registry_url = None
+    with ExitStack() as stack:
+        bootstrap = stack.enter_context(local_broker())
+        topics = TopicNames()
+        create_topics(KafkaSettings(bootstrap_servers=bootstrap),
+                      [topics.send_results, topics.unsubscribes, topics.dlq])
+        receiver = stack.enter_context(CallbackReceiver(echo=sys.stdout))
+        metrics_port = _free_port()
+        stack.enter_context(consumer(bootstrap, receiver.base_url + "/bounce?token=demo-token",
+                                     receiver.base_url + "/unsubscribe?token=demo-token",
+                                     metrics_port))
+        base = f"http://127.0.0.1:{metrics_port}"
+        if not _wait(base + "/readyz", 60):
+            print("bouncewire demo: the consumer did not become ready", file=sys.stderr)
+            return 1
+        print(f"demo: consumer ready, metrics at {base}/metrics; simulating {args.rate:.0f} "
+              f"events/s for {args.seconds or 'ever (Ctrl-C to stop)'} s", flush=True)
+        published = _simulate(bootstrap, args)
+        _caught_up(base + "/metrics", sum(published.values()), 30)
+        print(summarize(published, receiver.stats(), _metric_samples(base + "/metrics")))
+    return 0
