@@ -38,7 +38,7 @@ class _PartitionState:
 
     def position(self) -> int:
         """Next offset to commit: nothing below it is incomplete."""
-        return self.last_tracked + 1
+        return self.tracked[0] if self.tracked else self.last_tracked + 1
 
     def advance(self) -> bool:
         """Drop completed offsets off the head; True when the position moved."""

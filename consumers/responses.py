@@ -218,7 +218,7 @@ _HOST_PATH: Final = re.compile(
 # Anything shaped local@domain, "@" possibly JSON-escaped; stops at quotes and delimiters.
 _EMAIL: Final = re.compile(r"(?i)[^\s\"<>()\[\],;:@\\]+(?:@|\\u0040)[^\s\"<>()\[\],;:@\\/?#]+")
 _HEX: Final = re.compile(r"\b[0-9a-fA-F]{16,}\b")
-_B64: Final = re.compile(r"[A-Za-z0-9+/_-]{20,}={0,2}")
+_B64: Final = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 
 
 def redact(text: str) -> str:

@@ -99,15 +99,23 @@ class KafkaConsumer:
             raise ConsumeError(f"fatal consumer error {self.fatal_error}")
         return good
 
-    def store(self, offsets: Mapping[Partition, int]) -> None:
-        """Store next-offsets to commit; the auto-committer sends them to the group."""
-        if offsets:
-            tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
-            try:
-                self.client.store_offsets(offsets=tps)
-            except confluent_kafka.KafkaException as exc:
-                # Storing for a partition no longer assigned fails; its work will be redone.
-                log.warning("offset store failed", extra={"detail": str(exc.args[0])})
+    def store(self, offsets: Mapping[Partition, int], *, commit: bool = True) -> None:
+        """Store next-offsets and, with `commit`, send them to the group right away.
+
+        The asynchronous commit keeps the window between "delivered" and "committed" (the
+        duplicates a crash can cause) to one round trip instead of auto.commit.interval.ms;
+        the auto-committer stays on as a safety net.
+        """
+        if not offsets:
+            return
+        tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        try:
+            self.client.store_offsets(offsets=tps)
+            if commit:
+                self.client.commit(asynchronous=True)
+        except confluent_kafka.KafkaException as exc:
+            # Storing for a partition no longer assigned fails; its work will be redone.
+            log.warning("offset store failed", extra={"detail": str(exc.args[0])})
 
     def commit_now(self, offsets: Mapping[Partition, int] | None = None) -> None:
         """Synchronous commit (revoke, shutdown): stored offsets, or `offsets` when given."""

@@ -11,7 +11,7 @@ Pass a ``confluent_kafka.schema_registry.SchemaRegistryClient`` as ``Codec(store
 to write the Confluent wire format instead; decode reads both framings either way.
 """
 
-from schemas._codec import SINGLE_OBJECT_HEADER_SIZE, Codec, DecodedEvent
+from schemas._codec import SINGLE_OBJECT_HEADER_SIZE, TIMESTAMP_MILLIS_BOUNDS, Codec, DecodedEvent
 from schemas._registry import CONFLUENT_HEADER_SIZE, RegistryClient
 from schemas._store import (
     DEFAULT_DIRECTORY,
@@ -39,6 +39,7 @@ __all__ = [
     "KINDS",
     "SINGLE_OBJECT_HEADER_SIZE",
     "SINGLE_OBJECT_MARKER",
+    "TIMESTAMP_MILLIS_BOUNDS",
     "Codec",
     "DecodeError",
     "DecodeReason",

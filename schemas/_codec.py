@@ -33,6 +33,9 @@ _INTEGER_BOUNDS: Final[dict[str, tuple[int, int]]] = {
     "int": (-(2**31), 2**31 - 1),
     "long": (-(2**63), 2**63 - 1),
 }
+# Kafka rejects negative record timestamps and generic Avro readers turn timestamp-millis
+# into datetime, which ends with year 9999: an event time outside this range is unusable.
+TIMESTAMP_MILLIS_BOUNDS: Final[tuple[int, int]] = (0, 253_402_300_799_999)
 _UUID_TEXT: Final = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
@@ -162,7 +165,7 @@ class _WritePlan:
     def of(cls, version: SchemaVersion) -> _WritePlan:
         fields = version.declaration["fields"]
         integers = tuple(
-            (field["name"], *_INTEGER_BOUNDS[_base_type(field["type"])], "default" not in field)
+            (field["name"], *_integer_bounds(field["type"]), "default" not in field)
             for field in fields
             if _base_type(field["type"]) in _INTEGER_BOUNDS
         )
@@ -298,6 +301,12 @@ def _base_type(schema: Any) -> str:
     if isinstance(schema, dict):
         return _base_type(schema.get("type"))
     return schema if isinstance(schema, str) else "union"
+
+
+def _integer_bounds(schema: Any) -> tuple[int, int]:
+    if _logical_type(schema) == "timestamp-millis":
+        return TIMESTAMP_MILLIS_BOUNDS
+    return _INTEGER_BOUNDS[_base_type(schema)]
 
 
 def _logical_type(schema: Any) -> str | None:

@@ -13,7 +13,7 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import to_parsing_canonical_form
 from hypothesis import strategies as st
 
-from schemas import DEFAULT_DIRECTORY, SchemaVersion
+from schemas import DEFAULT_DIRECTORY, TIMESTAMP_MILLIS_BOUNDS, SchemaVersion
 from schemas._registry import schema_registry_module
 
 AVSC_FILES = sorted(DEFAULT_DIRECTORY.glob("*/v*.avsc"))
@@ -102,6 +102,8 @@ def _values(
         )
     if schema.get("logicalType") == "uuid":
         return st.uuids().map(str)
+    if schema.get("logicalType") == "timestamp-millis":
+        return st.integers(*TIMESTAMP_MILLIS_BOUNDS)
     if schema["type"] == "enum":
         named[f"{schema.get('namespace', namespace)}.{schema['name']}"] = schema
         return st.sampled_from(schema["symbols"])

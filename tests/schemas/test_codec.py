@@ -119,6 +119,8 @@ def test_encode_fills_defaults_for_absent_optional_fields(codec: Codec) -> None:
         ({"event_time": True}, "event_time"),
         ({"event_time": "1735689600123"}, "event_time"),
         ({"event_time": 2**63}, "event_time"),
+        ({"event_time": -1}, "event_time"),
+        ({"event_time": 253_402_300_800_000}, "event_time"),
         ({"event_time": dt.datetime(2025, 1, 1, tzinfo=dt.UTC)}, "event_time"),
         ({"email": None}, "email"),
         ({"email": b"a@b.c"}, "email"),
@@ -308,3 +310,14 @@ def test_registry_failures_are_registry_errors(store: SchemaStore, error: Except
     assert raised.value.__cause__ is error
     with pytest.raises(RegistryError):
         codec.decode(b"\x00\x00\x00\x00\x07\x00")
+
+
+@pytest.mark.parametrize("event_time", [0, 253_402_300_799_999])
+def test_event_time_edges_round_trip_and_read_generically(codec: Codec, event_time: int) -> None:
+    record = {**UNSUBSCRIBE, "event_time": event_time}
+    data = codec.encode("unsubscribe", record)
+    assert codec.decode(data).record == record
+    decoded_time = spec_read_single_object(data)["event_time"]
+    assert decoded_time == dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(
+        milliseconds=event_time
+    )
