@@ -22,6 +22,7 @@ from kafka_client import (
 from producers import BadLine, EventPublisher, PublishError, TrafficGenerator, paced, parse_lines
 from producers.events import PARSERS
 from schemas import Codec, SchemaStore
+from schemas._registry import schema_registry_module
 
 KIND_BY_COMMAND = {"send-results": "send_result", "unsubscribes": "unsubscribe"}
 
@@ -29,9 +30,7 @@ KIND_BY_COMMAND = {"send-results": "send_result", "unsubscribes": "unsubscribe"}
 def build_codec(args: argparse.Namespace) -> Codec:
     registry = None
     if getattr(args, "schema_registry_url", None):
-        from confluent_kafka.schema_registry import SchemaRegistryClient
-
-        registry = SchemaRegistryClient({"url": args.schema_registry_url})
+        registry = schema_registry_module().SchemaRegistryClient({"url": args.schema_registry_url})
     return Codec(SchemaStore.load(), registry=registry)
 
 

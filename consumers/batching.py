@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from consumers.payloads import (
+    CALLBACK_TYPES,
     PAYLOAD_OVERHEAD,
     CallbackEvent,
     CallbackType,
@@ -107,7 +108,7 @@ class Batcher:
 
     __slots__ = (
         "destination", "fmt", "max_events", "max_bytes", "linger_s",
-        "_clock", "_in_flight", "_events", "_refs", "_ids", "_dup_ids", "_kinds", "_bytes",
+        "_clock", "_in_flight", "_accepts", "_events", "_refs", "_ids", "_dup_ids", "_kinds", "_bytes",
         "_created_at", "_full",
     )  # fmt: skip
 
@@ -130,6 +131,7 @@ class Batcher:
         self.linger_s: Final = linger_s
         self._clock = clock
         self._in_flight = in_flight
+        self._accepts = frozenset(k for k in CALLBACK_TYPES if destination_of(k) == destination)
         self._reset()
 
     def _reset(self) -> None:
@@ -171,22 +173,36 @@ class Batcher:
 
     def add(self, event: CallbackEvent) -> Batch | None:
         """Take ``event``; return a batch if a count or byte limit closed one."""
-        if event.event_id in self._ids:
+        # Hot path (once per record): locals and inlined appends on purpose.
+        event_id = event.event_id
+        if event_id in self._ids:
             self._refs.append(event.ref)
-            self._dup_ids[event.ref] = event.event_id
+            self._dup_ids[event.ref] = event_id
             return None
         if self._in_flight is not None and self._in_flight.attach(event):
             return None
-        if destination_of(event.kind) != self.destination:
-            raise ValueError(f"{event.kind} events do not belong to the {self.destination} batcher")
+        kind = event.kind
+        if kind not in self._accepts:
+            raise ValueError(f"{kind} events do not belong to the {self.destination} batcher")
         size = event_size(event, self.fmt)
-        grow = size if event.kind in self._kinds else size + group_overhead(event.kind, self.fmt)
+        kinds = self._kinds
+        grow = size if kind in kinds else size + group_overhead(kind, self.fmt)
         cut = None
-        if self._events and self._bytes + grow > self.max_bytes:
-            cut = self._close()
-            grow = size + group_overhead(event.kind, self.fmt)  # first of its type again
-        self._append(event, grow)
-        if len(self._events) >= self.max_events or self._bytes >= self.max_bytes:
+        if self._events:
+            if self._bytes + grow > self.max_bytes:
+                cut = self._close()
+                kinds = self._kinds
+                grow = size + group_overhead(kind, self.fmt)  # first of its type again
+                self._open()
+        else:
+            self._open()
+        events = self._events
+        events.append(event)
+        self._refs.append(event.ref)
+        self._ids.add(event_id)
+        kinds.add(kind)
+        self._bytes += grow
+        if len(events) >= self.max_events or self._bytes >= self.max_bytes:
             # Nothing more can join. Only when this call already closed a batch (possible with
             # max_events=1 or an oversized event) is this one left for due() to return at once.
             if cut is None:
@@ -194,15 +210,9 @@ class Batcher:
             self._full = True
         return cut
 
-    def _append(self, event: CallbackEvent, grow: int) -> None:
-        if not self._events:
-            self._created_at = self._clock()
-            self._bytes = PAYLOAD_OVERHEAD[self.fmt]
-        self._events.append(event)
-        self._refs.append(event.ref)
-        self._ids.add(event.event_id)
-        self._kinds.add(event.kind)
-        self._bytes += grow
+    def _open(self) -> None:
+        self._created_at = self._clock()
+        self._bytes = PAYLOAD_OVERHEAD[self.fmt]
 
     def due(self) -> Batch | None:
         """The open batch if its linger expired (or it is full), else None."""

@@ -44,6 +44,8 @@ class DeadLetter:
     failure: Failure
     event_id: str | None = None
     tries: int = 0
+    # Headers of an earlier dead letter of the same record (redrive): its history carries on.
+    prior: dict[str, str] | None = None
 
 
 def dead_letter_headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
@@ -62,7 +64,21 @@ def dead_letter_headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
         "destination": f.destination or None,
         "event.id": letter.event_id,
     }
+    if letter.prior:
+        fields.update(_history(letter.prior, f))
     return [(HEADER_PREFIX + k, str(v).encode()) for k, v in fields.items() if v is not None]
+
+
+def _history(prior: dict[str, str], failure: Failure) -> dict[str, object | None]:
+    """A redriven record keeps its original source, first failure and attempt count."""
+    kept = {k: prior.get(k) for k in ("source.topic", "source.partition", "source.offset")}
+    try:
+        attempts = int(prior.get("attempts", "0")) + max(failure.attempts, 1)
+    except ValueError:
+        attempts = max(failure.attempts, 1)
+    first = prior.get("first.failure.ms") or failure.first_failure_ms
+    return {**{k: v for k, v in kept.items() if v is not None}, "attempts": attempts,
+            "first.failure.ms": first}
 
 
 def parse_dead_letter_headers(headers: list[tuple[str, bytes]] | None) -> dict[str, str]:

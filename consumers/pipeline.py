@@ -15,15 +15,20 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from consumers.batching import Batch, Batcher, InFlightIds
 from consumers.classification import classify
-from consumers.dead_letters import DeadLetter, DeadLetterWriter, Failure
+from consumers.dead_letters import (
+    DeadLetter,
+    DeadLetterWriter,
+    Failure,
+    parse_dead_letter_headers,
+)
 from consumers.delivery import DestinationSender, Outcome, OutcomeKind, RetryPolicy
 from consumers.metrics import ConsumerMetrics
 from consumers.offsets import OffsetTracker
@@ -35,15 +40,48 @@ from consumers.payloads import (
     PayloadFormat,
     destination_of,
 )
-from kafka_client import KafkaConsumer, KafkaProducer, Secret, TopicNames
-from schemas import Codec, DecodeError
+from kafka_client import KafkaProducer, RebalanceListener, Secret, TopicNames
+from schemas import Codec, DecodedEvent, DecodeError, RegistryError
 from schemas.addresses import address_problem
 
 log = logging.getLogger(__name__)
 
 Partition = tuple[str, int]
+
+
+class RecordSource(Protocol):
+    """Where records come from: a consumer group (`KafkaConsumer`) or a bounded replay scan."""
+
+    def subscribe(self, topics: list[str], listener: RebalanceListener) -> None: ...
+    def consume(self, max_messages: int, timeout: float) -> list[Any]: ...
+    def store(self, offsets: Mapping[Partition, int]) -> None: ...
+    def commit_now(self) -> None: ...
+    def pause(self, partitions: Iterable[Partition]) -> None: ...
+    def resume(self, partitions: Iterable[Partition]) -> None: ...
+    def lag(self) -> dict[Partition, int]: ...
+    def close(self) -> None: ...
+    @property
+    def exhausted(self) -> bool: ...
+
+
+class Sender(Protocol):
+    """What the loop needs of a destination's sender (see DestinationSender)."""
+
+    retrying: bool
+
+    def start(self) -> None: ...
+    def submit(self, batch: Batch) -> None: ...
+    @property
+    def backlog(self) -> int: ...
+    def in_flight(self) -> list[Batch]: ...
+    def close(self, abort: bool) -> None: ...
+    def join(self, timeout: float) -> bool: ...
+
+
+SenderFactory = Callable[[Destination, Secret, "queue.SimpleQueue[tuple[Batch, Outcome]]"], Sender]
 _BOUNCE_TYPES: dict[str, CallbackType] = {"hard": "hardbounce", "soft": "softbounce"}
 GAUGE_INTERVAL_S = 5.0
+REGISTRY_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +102,8 @@ class PipelineConfig:
     # Batches queued per destination before its partitions pause.
     max_queued_batches: int = 4
     consume_batch: int = 5000
+    # Replay: only events whose event time (ms) lies in [start, end) get callbacks.
+    event_time_window_ms: tuple[int, int] | None = None
 
     def __repr__(self) -> str:  # the URLs are Secrets already; keep the repr short
         return f"PipelineConfig(group_id={self.group_id!r}, format={self.payload_format!r})"
@@ -78,19 +118,22 @@ class _Held:
     event_id: str | None
     kind: str
     event_time_ms: int
+    prior: dict[str, str] | None = None  # dead-letter history, when redriving
 
 
 class CallbackPipeline:
     def __init__(
         self,
         config: PipelineConfig,
-        consumer: KafkaConsumer,
+        consumer: RecordSource,
         dlq_producer: KafkaProducer,
         codec: Codec,
-        http: httpx.Client,
+        http: httpx.Client | None,
         metrics: ConsumerMetrics,
         clock: Callable[[], float] = time.monotonic,
+        sender_factory: SenderFactory | None = None,
     ) -> None:
+        """`http` serves the default DestinationSenders; `sender_factory` replaces them."""
         self.config = config
         self.consumer = consumer
         self.codec = codec
@@ -102,16 +145,21 @@ class CallbackPipeline:
         urls: dict[Destination, Secret] = {"bounce": config.bounce_url,
                                            "unsubscribe": config.unsubscribe_url}
         self.batchers = {d: self._batcher(d) for d in urls}
-        self.senders = {
-            d: DestinationSender(d, urls[d], http, config.retry, config.payload_format, metrics,
-                                 self.completions, clock)
-            for d in self.batchers
-        }
+        def http_sender(d: Destination, url: Secret,
+                        completions: queue.SimpleQueue[tuple[Batch, Outcome]]) -> Sender:
+            assert http is not None, "an httpx client or a sender_factory is required"
+            return DestinationSender(d, url, http, config.retry, config.payload_format,
+                                     metrics, completions, clock)
+
+        make_sender = sender_factory or http_sender
+        self.senders = {d: make_sender(d, urls[d], self.completions) for d in self.batchers}
         self.dead_letters = DeadLetterWriter(
             dlq_producer, config.topics.dlq, self._dead_lettered,
             lambda: metrics.producer_errors.labels("dead_letter").inc(), clock=clock)
         self.destination_topic: dict[Destination, str] = {
             "bounce": config.topics.send_results, "unsubscribe": config.topics.unsubscribes}
+        self.kind_by_topic = {config.topics.send_results: "send_result",
+                              config.topics.unsubscribes: "unsubscribe"}
         self.held: dict[EventRef, _Held] = {}
         self.assigned: set[Partition] = set()
         self.paused: set[Partition] = set()
@@ -135,7 +183,7 @@ class CallbackPipeline:
         self.consumer.subscribe(list(self.config.topics.sources()), self)
         log.info("consumer started", extra={"group_id": self.config.group_id})
         try:
-            while not self.stop_requested.is_set():
+            while not self.stop_requested.is_set() and not self._finished():
                 self.step()
             self.drain()
         finally:
@@ -145,6 +193,11 @@ class CallbackPipeline:
 
     def stop(self) -> None:
         self.stop_requested.set()
+
+    def _finished(self) -> bool:
+        """A bounded source (replay) ran dry and everything read is done."""
+        return (self.consumer.exhausted and self.tracker.pending_total() == 0
+                and not any(b.open_events for b in self.batchers.values()) and not self._busy())
 
     def step(self) -> None:
         messages = self.consumer.consume(self.config.consume_batch, self._poll_timeout())
@@ -185,17 +238,20 @@ class CallbackPipeline:
                   domains: dict[tuple[str, str], int]) -> CallbackEvent | None:
         """The callback a record asks for; None when it needs none or was dead-lettered."""
         try:
-            decoded = self.codec.decode(msg.value())
+            decoded = self._decode(msg.value())
         except DecodeError as exc:
             self._dead_letter_record(ref, msg, None, Failure(f"decode_{exc.reason}"))
             return None
         record = decoded.record
-        expected = "send_result" if ref.topic == self.config.topics.send_results else "unsubscribe"
-        if decoded.kind != expected:
+        # A topic outside the configured two (the dead-letter topic, when redriving) takes both.
+        if decoded.kind != self.kind_by_topic.get(ref.topic, decoded.kind):
             self._dead_letter_record(ref, msg, record.get("event_id"), Failure("wrong_topic"))
             return None
-        consumed[expected] += 1
-        if expected == "send_result":
+        if not self._in_window(record["event_time"]):
+            self.tracker.complete(ref)
+            return None
+        consumed[decoded.kind] += 1
+        if decoded.kind == "send_result":
             kind = self._classify(record, classified, domains)
             if kind is None:
                 self.tracker.complete(ref)
@@ -208,6 +264,23 @@ class CallbackPipeline:
         return CallbackEvent(record["event_id"], kind, record["email"],
                              record["event_time"] // 1000, record.get("meta"), ref,
                              record["event_time"])
+
+    def _decode(self, value: bytes | None) -> DecodedEvent:
+        """Decode; a schema registry outage is not the record's fault, so it is retried
+        briefly and then stops the consumer (uncommitted: nothing is lost) instead of
+        dead-lettering good records."""
+        for attempt in range(REGISTRY_ATTEMPTS):
+            try:
+                return self.codec.decode(value or b"")
+            except RegistryError:
+                if attempt == REGISTRY_ATTEMPTS - 1:
+                    raise
+                time.sleep(2**attempt)
+        raise AssertionError("unreachable")
+
+    def _in_window(self, event_time_ms: int) -> bool:
+        window = self.config.event_time_window_ms
+        return window is None or window[0] <= event_time_ms < window[1]
 
     def _classify(self, record: dict[str, Any], classified: dict[tuple[str, str], int],
                   domains: dict[tuple[str, str], int]) -> CallbackType | None:
@@ -236,7 +309,7 @@ class CallbackPipeline:
             self._dead_letter_record(event.ref, msg, event.event_id, Failure("too_large"))
             return
         self.held[event.ref] = _Held(msg.key(), msg.value(), event.event_id, event.kind,
-                                     event.event_time_ms)
+                                     event.event_time_ms, self._prior(event.ref, msg))
         batch = batcher.add(event)
         if batch is not None:
             self._submit(batch)
@@ -305,16 +378,22 @@ class CallbackPipeline:
 
     # --- dead letters ----------------------------------------------------------------------
 
+    def _prior(self, ref: EventRef, msg: Any) -> dict[str, str] | None:
+        if ref.topic != self.config.topics.dlq:
+            return None
+        return parse_dead_letter_headers(msg.headers())
+
     def _dead_letter_record(self, ref: EventRef, msg: Any, event_id: str | None,
                             failure: Failure) -> None:
-        self.dead_letters.write(DeadLetter(ref, msg.key(), msg.value(), failure, event_id))
+        self.dead_letters.write(DeadLetter(ref, msg.key(), msg.value(), failure, event_id,
+                                           prior=self._prior(ref, msg)))
 
     def _dead_letter_refs(self, refs: Iterable[EventRef], failure: Failure) -> None:
         for ref in refs:
             held = self.held.get(ref)
             if held is not None:
-                self.dead_letters.write(
-                    DeadLetter(ref, held.key, held.value, failure, held.event_id))
+                self.dead_letters.write(DeadLetter(ref, held.key, held.value, failure,
+                                                   held.event_id, prior=held.prior))
 
     def _dead_lettered(self, ref: EventRef, reason: str) -> None:
         self.metrics.dead_letters.labels(reason).inc()

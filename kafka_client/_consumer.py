@@ -140,6 +140,11 @@ class KafkaConsumer:
         if tps:
             self.client.resume(tps)
 
+    @property
+    def exhausted(self) -> bool:
+        """A group subscription never runs dry (bounded sources, like replay, do)."""
+        return False
+
     def assignment(self) -> list[Partition]:
         return _parts(self.client.assignment())
 

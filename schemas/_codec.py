@@ -179,7 +179,7 @@ class _WritePlan:
             raise EncodeError(kind, None, f"expected a mapping, got {type(record).__name__}")
         if not record.keys() <= self.field_names:
             unknown = sorted(set(record.keys()) - self.field_names, key=str)[0]
-            raise EncodeError(kind, str(unknown), "not a field of the schema")
+            raise EncodeError(kind, str(unknown)[:64], "not a field of the schema")
         for name, low, high, required in self.integers:
             value = record.get(name, _MISSING)
             if value is _MISSING:

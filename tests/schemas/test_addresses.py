@@ -11,18 +11,22 @@ from hypothesis import strategies as st
 from schemas.addresses import address_hash, address_problem, is_valid_address, mask_address
 
 
-def _address_of_length(total: int, domain: str = "example.com") -> str:
-    """A valid-looking address of exactly ``total`` octets, local part <= 64."""
-    remaining = total - len(domain) - 1
+def _domain_of_length(octets: int) -> str:
+    """A valid domain of exactly ``octets`` octets: labels of at most 63, ending in .com."""
     labels = []
-    while remaining > 64:
-        labels.append("d" * 62)
-        remaining -= 63
-    return (
-        "l" * remaining + "@" + ".".join([*labels, domain])
-        if not labels
-        else ("l" * remaining + "@" + ".".join(labels) + "." + domain)
-    )
+    remaining = octets - len("com")
+    while remaining > 0:
+        size = min(63, remaining - 1)  # the label and the dot after it
+        if remaining - (size + 1) == 1:
+            size -= 1  # never leave room for an empty label only
+        labels.append("d" * size)
+        remaining -= size + 1
+    return "".join(f"{label}." for label in labels) + "com"
+
+
+def _address_of_length(total: int) -> str:
+    """A valid-looking address of exactly ``total`` octets with a 64-octet local part."""
+    return "l" * 64 + "@" + _domain_of_length(total - 65)
 
 
 LOCAL_64 = "a" * 64
@@ -93,6 +97,9 @@ INVALID = [
 
 
 def test_edge_builders_are_exact() -> None:
+    for octets in range(5, 253):
+        assert len(_domain_of_length(octets)) == octets
+        assert address_problem("a@" + _domain_of_length(octets)) is None
     assert len(_address_of_length(254)) == 254
     assert len(_address_of_length(255)) == 255
     assert len(f"{LOCAL_64}a") == 65 and len(LABEL_63) == 63

@@ -1,0 +1,144 @@
+"""Commands `unsubscribe-server` (the RFC 8058 service) and `unsubscribe-link` (sign a link).
+
+The signing keys come from `BOUNCEWIRE_UNSUBSCRIBE_SECRET` or `--secret-file`, never from a
+flag (command lines show up in `ps`): ``kid1:secret1,kid2:secret2``, the first signs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from bouncewire._flags import add_flag, add_kafka_flags, kafka_settings, topic_names
+from bouncewire._produce import build_codec
+from kafka_client import BrokerUnavailableError, KafkaProducer
+from producers.unsubscribe import (
+    Claims,
+    KeyConfigError,
+    Keyring,
+    TokenError,
+    header_lines,
+    public_url_problem,
+    sign,
+    unsubscribe_url,
+)
+
+# Not a credential: the name of the environment variable that holds the signing keys.
+SECRET_ENV = "BOUNCEWIRE_UNSUBSCRIBE_SECRET"  # noqa: S105
+log = logging.getLogger("bouncewire.unsubscribe")
+
+Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def add_unsubscribe_commands(sub: Subparsers) -> None:
+    server = sub.add_parser("unsubscribe-server",
+                            help="serve RFC 8058 one-click unsubscribe links, publish the clicks")
+    add_kafka_flags(server)
+    add_flag(server, "--host", default="127.0.0.1", help="interface to listen on")
+    add_flag(server, "--port", type=int, default=8080)
+    _add_link_flags(server)
+    add_flag(server, "--ack-timeout", type=float, default=10.0,
+             help="seconds to wait for Kafka's acknowledgement before answering 503")
+    add_flag(server, "--retry-after", type=int, default=30,
+             help="seconds announced in Retry-After when the broker is unavailable")
+    server.set_defaults(handler=cmd_unsubscribe_server)
+
+    link = sub.add_parser("unsubscribe-link",
+                          help="print a signed unsubscribe URL and its mail header lines")
+    link.add_argument("email", help="the recipient's address")
+    _add_link_flags(link)
+    add_flag(link, "--campaign", help="campaign id carried by the link")
+    add_flag(link, "--meta", help="X-CleverTap_META value carried by the link")
+    link.set_defaults(handler=cmd_unsubscribe_link)
+
+
+def _add_link_flags(parser: argparse.ArgumentParser) -> None:
+    add_flag(parser, "--public-url", required=True,
+             help="base URL the service is reachable at, e.g. https://mail.example.com")
+    add_flag(parser, "--secret-file", type=Path,
+             help=f"file holding the signing keys kid:secret,... (or set {SECRET_ENV})")
+
+
+def _fail(message: str) -> int:
+    print(f"bouncewire: {message}", file=sys.stderr)
+    return 2
+
+
+def _link_setup(args: argparse.Namespace) -> tuple[Keyring, str] | str:
+    """(keyring, public_url), or an error message that names no secret."""
+    problem = public_url_problem(args.public_url)
+    if problem is not None:
+        return f"--public-url {problem}"
+    if args.secret_file is not None:
+        try:
+            text = args.secret_file.read_text()
+        except OSError as exc:
+            return f"cannot read --secret-file: {exc.strerror}"
+    else:
+        text = os.environ.get(SECRET_ENV, "")
+    if not text.strip():
+        return f"no signing key: set {SECRET_ENV} or --secret-file"
+    try:
+        return Keyring.parse(text), args.public_url
+    except KeyConfigError as exc:
+        return f"signing keys: {exc}"
+
+
+def cmd_unsubscribe_link(args: argparse.Namespace) -> int:
+    setup = _link_setup(args)
+    if isinstance(setup, str):
+        return _fail(setup)
+    keyring, public_url = setup
+    try:
+        token = sign(keyring, Claims(args.email.strip(), args.campaign, args.meta))
+    except TokenError as exc:
+        return _fail(f"cannot sign a link: {exc.reason}")
+    url = unsubscribe_url(public_url, token)
+    print(url)
+    for line in header_lines(url):
+        print(line)
+    return 0
+
+
+def cmd_unsubscribe_server(args: argparse.Namespace) -> int:
+    # Imported here: the other commands need neither Starlette nor uvicorn.
+    from producers.unsubscribe.acks import AcknowledgedSender
+    from producers.unsubscribe.app import ServiceConfig, UnsubscribeService, create_app
+    from producers.unsubscribe.server import run_server
+
+    setup = _link_setup(args)
+    if isinstance(setup, str):
+        return _fail(setup)
+    keyring = setup[0]
+    sender = AcknowledgedSender(_producer(args), build_codec(args),
+                                topic_names(args).unsubscribes)
+    config = ServiceConfig(keyring, ack_timeout_s=args.ack_timeout,
+                           retry_after_s=args.retry_after)
+    app = create_app(UnsubscribeService(config, sender), on_shutdown=sender.close)
+    log.info("unsubscribe service starting",
+             extra={"host": args.host, "port": args.port, "signing_kid": keyring.signing_kid,
+                    "verifying_kids": list(keyring.kids)})
+    run_server(app, args.host, args.port)
+    return 0
+
+
+def _producer(args: argparse.Namespace) -> KafkaProducer:
+    ack_ms = max(1000, int(args.ack_timeout * 1000))
+    producer = KafkaProducer(kafka_settings(args), {
+        # A request waits for its own record: little to gain from lingering.
+        "linger.ms": 5,
+        # Give up on a record about when its request does, so an unanswered (503) record is
+        # not written long after; one that still lands is a harmless repeat.
+        "message.timeout.ms": ack_ms,
+        "socket.connection.setup.timeout.ms": min(ack_ms, 10_000),
+    })
+    try:
+        producer.check_broker(timeout=min(args.ack_timeout, 5.0))
+    except BrokerUnavailableError as exc:
+        # Serve anyway: requests get 503 + Retry-After until the broker is back.
+        log.warning("broker not reachable at start; answering 503 until it is",
+                    extra={"reason": str(exc)})
+    return producer

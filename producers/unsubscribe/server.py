@@ -1,0 +1,27 @@
+"""Run the unsubscribe app under uvicorn, with logging left to bouncewire's JSON setup."""
+
+from __future__ import annotations
+
+import uvicorn
+from starlette.applications import Starlette
+
+
+def server_for(app: Starlette, host: str, port: int) -> uvicorn.Server:
+    """A uvicorn server for `app`: `.run()` blocks until SIGINT/SIGTERM (or `.should_exit`)."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        # The access log would print every path, and every path holds a token.
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        lifespan="on",
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=15,
+    )
+    return uvicorn.Server(config)
+
+
+def run_server(app: Starlette, host: str, port: int) -> None:
+    server_for(app, host, port).run()
