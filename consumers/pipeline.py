@@ -441,11 +441,13 @@ class CallbackPipeline:
 
     def on_assigned(self, partitions: list[Partition]) -> None:
         self.assigned |= set(partitions)
+        self.metrics.rebalances.labels("assigned").inc()
         log.info("partitions assigned", extra={"partitions": sorted(partitions)})
 
     def on_revoked(self, partitions: list[Partition]) -> None:
         """Finish in-flight work on these partitions within a bound, commit, let go."""
         parts = set(partitions)
+        self.metrics.rebalances.labels("revoked").inc()
         self._drop_open(parts)
         deadline = self.clock() + self.config.revoke_timeout_s
         while self._in_flight_on(parts) and self.clock() < deadline:
@@ -460,6 +462,7 @@ class CallbackPipeline:
     def on_lost(self, partitions: list[Partition]) -> None:
         """The group moved on without us: commit nothing, the new owner re-reads."""
         parts = set(partitions)
+        self.metrics.rebalances.labels("lost").inc()
         self._drop_open(parts)
         self._let_go(parts)
         log.warning("partitions lost", extra={"partitions": sorted(parts)})

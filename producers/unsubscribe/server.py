@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import uvicorn
 from starlette.applications import Starlette
 
@@ -20,6 +22,9 @@ def server_for(app: Starlette, host: str, port: int) -> uvicorn.Server:
         timeout_keep_alive=5,
         timeout_graceful_shutdown=15,
     )
+    # uvicorn's h11 protocol logs access lines whenever "uvicorn.access" has a handler, even
+    # with access_log=False; a disabled logger drops them whatever handlers get attached.
+    logging.getLogger("uvicorn.access").disabled = True
     return uvicorn.Server(config)
 
 

@@ -6,6 +6,7 @@ Prints µs per event for batching + payload building, and for offset tracking, o
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Callable
@@ -77,23 +78,23 @@ def best_us_per_event(label: str, run: Callable[[], object], n: int) -> None:
 
 def main() -> None:
     events = make_events(N)
-    best_us_per_event(
-        "CallbackEvent construction (reference)", lambda: make_events(N // 10), N // 10
-    )
-    for fmt in ("legacy", "v2"):
+    formats: tuple[PayloadFormat, ...] = ("legacy", "v2")
+    for fmt in formats:
         best_us_per_event(
-            f"batching + build_payload ({fmt})", lambda f=fmt: batch_and_build(events, f), N
-        )  # type: ignore[misc]
-        payloads = [build_payload(events[i : i + 1000], fmt) for i in range(0, N, 1000)]
-        assert payloads
+            f"batching + build_payload ({fmt})", functools.partial(batch_and_build, events, fmt), N
+        )
         best_us_per_event(
-            f"  of which build_payload alone ({fmt})",
-            lambda f=fmt: [build_payload(events[i : i + 1000], f) for i in range(0, N, 1000)],  # type: ignore[misc]
-            N,
+            f"  of which build_payload alone ({fmt})", functools.partial(build_all, events, fmt), N
         )
     best_us_per_event(
-        "offset track + complete_many + committable", lambda: track_and_complete(events), N
+        "offset track + complete_many + committable",
+        functools.partial(track_and_complete, events),
+        N,
     )
+
+
+def build_all(events: list[CallbackEvent], fmt: PayloadFormat) -> list[bytes]:
+    return [build_payload(events[i : i + 1000], fmt) for i in range(0, len(events), 1000)]
 
 
 if __name__ == "__main__":

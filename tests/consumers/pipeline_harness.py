@@ -85,11 +85,12 @@ def config_for(topics: TopicNames, bounce_url: str, unsubscribe_url: str,
 class ThreadedPipeline:
     """CallbackPipeline running in a background thread, as `bouncewire consume` runs it."""
 
-    def __init__(self, bootstrap: str, config: PipelineConfig) -> None:
+    def __init__(self, bootstrap: str, config: PipelineConfig,
+                 consumer_config: dict[str, Any] | None = None) -> None:
         settings = KafkaSettings(bootstrap_servers=bootstrap)
         self.registry = CollectorRegistry()
         self.pipeline = CallbackPipeline(
-            config, KafkaConsumer(settings, config.group_id),
+            config, KafkaConsumer(settings, config.group_id, consumer_config),
             KafkaProducer(settings), Codec(SchemaStore.load()),
             build_http_client(config.retry), ConsumerMetrics.create(self.registry))
         self.error: BaseException | None = None
@@ -147,6 +148,11 @@ def read_all(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -
     finally:
         consumer.close()
     return records
+
+
+def committed_total(bootstrap: str, group: str, topic: str, partitions: int) -> int:
+    """Records committed over all partitions (a partition without commits counts 0)."""
+    return sum(max(o, 0) for o in committed_offsets(bootstrap, group, topic, partitions))
 
 
 def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -> list[int]:

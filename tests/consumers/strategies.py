@@ -14,7 +14,7 @@ ATEXT = string.ascii_letters + string.digits + "!#$%&'*+-/=?^_`{|}~"
 TOPICS = ("send-results", "unsubscribes")
 
 # Valid Unicode (no lone surrogates: Avro-decoded strings never carry them).
-unicode_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+unicode_text = st.text(st.characters(blacklist_categories=["Cs"]), max_size=40)
 
 
 @st.composite

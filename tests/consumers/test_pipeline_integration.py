@@ -15,6 +15,7 @@ from tests.consumers.pipeline_harness import (
     ThreadedPipeline,
     bounce,
     committed_offsets,
+    committed_total,
     config_for,
     delivered,
     end_offsets,
@@ -206,8 +207,8 @@ def test_delivered_send_results_are_counted_and_commit_without_callbacks(
     with ThreadedPipeline(kafka_bootstrap, config) as running:
         assert wait_until(lambda: running.metric("bouncewire_events_consumed_total",
                                                  event_type="send_result") == 20, 20)
-        assert wait_until(lambda: sum(committed_offsets(
-            kafka_bootstrap, config.group_id, topics.send_results, 3)) == 20, 15)
+        assert wait_until(lambda: committed_total(
+            kafka_bootstrap, config.group_id, topics.send_results, 3) == 20, 15)
     assert receiver.received == []
 
 
@@ -223,4 +224,59 @@ def test_stop_drains_open_batches_and_commits(
     assert receiver.received == []  # still lingering
     running.stop()
     assert len(delivered_emails(receiver)) == 7
-    assert sum(committed_offsets(kafka_bootstrap, config.group_id, topics.send_results, 3)) == 7
+    assert committed_total(kafka_bootstrap, config.group_id, topics.send_results, 3) == 7
+
+
+def test_v2_payload_format_carries_meta(
+    kafka_bootstrap: str, topics: TopicNames, receiver: CallbackReceiver
+) -> None:
+    records = [{**bounce(f"v{i}@example.com"), "meta": f"meta-{i}"} for i in range(3)]
+    publish(kafka_bootstrap, topics, "send_result", records)
+    publish(kafka_bootstrap, topics, "unsubscribe", [unsubscribe("vu@example.com")])
+    config = config_for(topics, receiver.url, receiver.url, payload_format="v2")
+    with ThreadedPipeline(kafka_bootstrap, config):
+        assert wait_until(lambda: len(delivered_emails(receiver)) == 4, 30)
+    posts = receiver.received
+    assert all(p.valid and p.payload_format == "v2" for p in posts)
+    failed = [item for p in posts for item in p.payload["events"]["failed"]]
+    assert sorted((f["type"], f["meta"]) for f in failed) == [
+        ("hard_bounce", "meta-0"), ("hard_bounce", "meta-1"), ("hard_bounce", "meta-2"),
+        ("unsubscribed", None)]
+
+
+def test_the_same_event_id_twice_in_flight_is_sent_once(
+    kafka_bootstrap: str, topics: TopicNames, receiver: CallbackReceiver
+) -> None:
+    twice = bounce("twice@example.com")
+    publish(kafka_bootstrap, topics, "send_result", [twice, twice, bounce("once@example.com")])
+    config = config_for(topics, receiver.url, receiver.url, linger_s=1.0)
+    with ThreadedPipeline(kafka_bootstrap, config):
+        assert wait_until(lambda: len(delivered_emails(receiver)) == 2, 30)
+        assert wait_until(lambda: committed_total(
+            kafka_bootstrap, config.group_id, topics.send_results, 3) == 3, 15)
+    assert delivered_emails(receiver) == {"twice@example.com": 1, "once@example.com": 1}
+
+
+def test_a_long_outage_pauses_partitions_and_keeps_the_group(
+    kafka_bootstrap: str, topics: TopicNames, receiver: CallbackReceiver
+) -> None:
+    """503s for longer than max.poll.interval.ms: the member must stay, memory bounded."""
+    receiver.set_faults(FaultPlan(status=503, count=-1))
+    publish(kafka_bootstrap, topics, "send_result", [bounce(f"o{i}@example.com")
+                                                     for i in range(3000)])
+    config = config_for(topics, receiver.url, receiver.url, max_batch_events=100,
+                        max_pending_events=500, consume_batch=200)
+    tight = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000,
+             "max.poll.interval.ms": 7000}
+    with ThreadedPipeline(kafka_bootstrap, config, tight) as running:
+        assert wait_until(lambda: running.metric("bouncewire_paused_partitions") > 0, 20)
+        peak_pending = 0.0
+        deadline = time.monotonic() + 12  # well past max.poll.interval.ms
+        while time.monotonic() < deadline:
+            peak_pending = max(peak_pending, float(running.pipeline.tracker.pending_total()))
+            time.sleep(0.2)
+        assert running.metric("bouncewire_rebalance_events_total", change="revoked") == 0
+        assert running.metric("bouncewire_rebalance_events_total", change="lost") == 0
+        assert peak_pending <= 500 + 200 + 200  # bound + one consume batch + one in hand
+        receiver.set_faults(FaultPlan())
+        assert wait_until(lambda: len(delivered_emails(receiver)) == 3000, 60)

@@ -1,0 +1,169 @@
+"""The Grafana dashboard and the Prometheus rules use only series the consumer exports, with
+labels those series carry; the dashboard imports cleanly and shows what operators need."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from consumers.metrics import ConsumerMetrics
+from tests.deploy.promql_names import (
+    TARGET_LABELS,
+    consumer_exports,
+    identifiers,
+    problems,
+    recorded_labels,
+)
+from tests.deploy.tools import DEPLOY
+
+DASHBOARD = DEPLOY / "grafana" / "dashboards" / "bouncewire.json"
+RULES = DEPLOY / "prometheus" / "bouncewire-rules.yml"
+DATASOURCE = {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
+
+
+def load_dashboard() -> dict[str, Any]:
+    return dict(json.loads(DASHBOARD.read_text()))
+
+
+def rules() -> list[dict[str, Any]]:
+    doc = yaml.safe_load(RULES.read_text())
+    return [rule for group in doc["groups"] for rule in group["rules"]]
+
+
+def recording_rules() -> dict[str, str]:
+    return {r["record"]: r["expr"] for r in rules() if "record" in r}
+
+
+def known_series() -> dict[str, frozenset[str]]:
+    """Exported series plus the recorded ones (and Prometheus' own `up`)."""
+    return {**consumer_exports().labels, **recorded_labels(recording_rules()),
+            "up": frozenset()}
+
+
+def panels() -> list[dict[str, Any]]:
+    return [p for p in load_dashboard()["panels"] if p["type"] != "row"]
+
+
+def dashboard_queries() -> list[tuple[str, str, str]]:
+    """(where, expr, legend) for every panel target and templating query."""
+    found = [(f"panel {p['title']!r}", t["expr"], t.get("legendFormat", ""))
+             for p in panels() for t in p["targets"]]
+    for var in load_dashboard()["templating"]["list"]:
+        if var["type"] == "query":
+            query = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
+            found.append((f"variable {var['name']!r}", query, ""))
+    return found
+
+
+def rule_queries() -> list[tuple[str, str, str]]:
+    return [(r.get("record") or r["alert"], r["expr"], "") for r in rules()]
+
+
+# --- the checker itself: it must catch what it is there to catch -----------------------------
+
+@pytest.mark.parametrize(("expr", "legend", "expected"), [
+    ("sum by (bounce) (rate(bouncewire_send_results_total[5m]))", "{{bounce}}", []),
+    ('rate(bouncewire_callback_duration_seconds_bucket{destination="bounce"}[5m])', "", []),
+    ("histogram_quantile(0.9, sum by (le) (rate(bouncewire_batch_events_bucket[1m])))", "", []),
+    ('bouncewire:hard_bounce_ratio:rate5m{job=~"$job"}', "{{job}}", []),
+    ("rate(bouncewire_send_results[5m])", "", ["unknown series bouncewire_send_results"]),
+    ("bouncewire_callback_duration_seconds", "",
+     ["unknown series bouncewire_callback_duration_seconds"]),
+    ('bouncewire_callbacks_total{status="500"}', "",
+     ["bouncewire_callbacks_total has no label status"]),
+    ("sum by (email) (bouncewire_send_results_total)", "",
+     ["no series of the expression has label email"]),
+    ("sum(bouncewire_dead_letters_total)", "{{destination}}",
+     ["no series of the expression has label destination"]),
+    ("label_values(bouncewire_consumer_lag, url)", "", ["bouncewire_consumer_lag has no label url"]),
+    ('bouncewire:hard_bounce_ratio:rate5m{error_class="x"}', "",
+     ["bouncewire:hard_bounce_ratio:rate5m has no label error_class"]),
+])
+def test_checker_flags_unknown_series_and_labels(expr: str, legend: str,
+                                                 expected: list[str]) -> None:
+    assert problems(expr, known_series(), legend) == expected
+
+
+def test_derived_names_match_what_the_registry_really_exposes() -> None:
+    """consumer_exports() reads declarations; fill every label and compare with /metrics."""
+    registry = CollectorRegistry()
+    metrics = ConsumerMetrics.create(registry)
+    exported = consumer_exports()
+    for metric in (getattr(metrics, name) for name in metrics.__slots__):
+        labelnames = getattr(metric, "_labelnames", None)
+        if labelnames:
+            metric.labels(*["x"] * len(labelnames))
+    exposed = {sample.name: frozenset(sample.labels)
+               for family in text_string_to_metric_families(generate_latest(registry).decode())
+               for sample in family.samples if not sample.name.endswith("_created")}
+    assert exposed == exported.labels
+
+
+# --- the real files --------------------------------------------------------------------------
+
+def test_every_series_and_label_the_rules_use_is_exported() -> None:
+    known = known_series()
+    assert {where: problems(expr, known) for where, expr, _ in rule_queries()
+            if problems(expr, known)} == {}
+
+
+def test_every_series_and_label_the_dashboard_uses_is_exported() -> None:
+    known = known_series()
+    found = {f"{where}: {expr}": problems(expr, known, legend)
+             for where, expr, legend in dashboard_queries()}
+    assert {k: v for k, v in found.items() if v} == {}
+
+
+def test_recorded_series_the_dashboard_uses_are_defined_by_the_rules() -> None:
+    used = set().union(*(identifiers(expr) for _, expr, _ in dashboard_queries()))
+    assert {n for n in used if ":" in n} <= set(recording_rules())
+
+
+def test_rules_aggregate_only_over_exported_or_target_labels() -> None:
+    exported_labels = frozenset().union(*consumer_exports().labels.values())
+    for name, labels in recorded_labels(recording_rules()).items():
+        assert labels <= exported_labels | TARGET_LABELS, name
+
+
+def test_dashboard_imports_with_a_datasource_input() -> None:
+    dashboard = load_dashboard()
+    assert [i["name"] for i in dashboard["__inputs"]] == ["DS_PROMETHEUS"]
+    assert dashboard["__inputs"][0]["pluginId"] == "prometheus"
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["DS_PROMETHEUS"]["type"] == "datasource"  # resolves when provisioned too
+    for panel in panels():
+        assert panel["datasource"] == DATASOURCE, panel["title"]
+        assert all(t["datasource"] == DATASOURCE for t in panel["targets"]), panel["title"]
+    assert "uid" in dashboard and dashboard["title"] == "bouncewire"
+
+
+def test_dashboard_layout_is_well_formed() -> None:
+    dashboard = load_dashboard()
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    for panel in dashboard["panels"]:
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24 and grid["w"] > 0 and grid["h"] > 0, panel["title"]
+        assert panel["title"]
+    assert all(p["targets"] for p in panels())
+
+
+@pytest.mark.parametrize(("topic", "needle"), [
+    ("bounce rates", "bouncewire:hard_bounce_ratio:rate5m"),
+    ("bounce rates", "bouncewire:soft_bounce_ratio:rate1h"),
+    ("error classes", "bouncewire:error_class_share:rate5m"),
+    ("callback outcomes", "bouncewire_callbacks_total"),
+    ("callback latency",
+     "histogram_quantile(0.99, sum by (destination, le) "
+     '(rate(bouncewire_callback_duration_seconds_bucket{job=~"$job"}[$__rate_interval])))'),
+    ("lag", "bouncewire:consumer_lag:sum"),
+    ("dead letters by reason", "sum by (reason) (increase(bouncewire_dead_letters_total"),
+    ("unsubscribe age", "bouncewire_oldest_undelivered_unsubscribe_age_seconds"),
+])
+def test_dashboard_shows_what_operators_need(topic: str, needle: str) -> None:
+    assert any(needle in expr for _, expr, _ in dashboard_queries()), topic

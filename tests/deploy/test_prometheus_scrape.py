@@ -1,0 +1,193 @@
+"""A real Prometheus (Debian's package) scrapes a real `bouncewire consume` process fed known
+traffic, evaluates deploy/prometheus/bouncewire-rules.yml, and the recorded bounce rates read
+back through Prometheus' HTTP API are the traffic's: bounces / all send results.
+
+Why two rounds of traffic: Prometheus only computes a rate from samples it scraped, and the
+consumer's labelled series are born with their first event. Round one creates every series;
+Prometheus starts only once the consumer has counted it all, so its first samples are round
+one's totals; round two is what the rate windows see. Rounds have the same mix, so the
+recorded rate is that mix exactly (all series share sample times, so the rate extrapolation
+scales them alike).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from bouncewire.receiver import CallbackReceiver
+from kafka_client import TopicNames
+from tests.consumers.pipeline_harness import (
+    bounce,
+    consumer_process,
+    delivered,
+    publish,
+    soft,
+    topics_for,
+    wait_until,
+)
+from tests.deploy.tools import DEPLOY, require_tool
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+RULES = DEPLOY / "prometheus" / "bouncewire-rules.yml"
+JOB = "bouncewire-consumer"
+HARD, SOFT, DELIVERED = 40, 60, 100
+ROUND = HARD + SOFT + DELIVERED
+STEP_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 -- loopback
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def send_results_counted(metrics_url: str) -> float:
+    """Sum of bouncewire_send_results_total on the consumer's own /metrics."""
+    status, text = http_get(metrics_url)
+    if status != 200:
+        return 0.0
+    return sum(sample.value for family in text_string_to_metric_families(text)
+               for sample in family.samples if sample.name == "bouncewire_send_results_total")
+
+
+@dataclass
+class PrometheusServer:
+    url: str
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        status, body = http_get(f"{self.url}/api/v1/query?"
+                                + urllib.parse.urlencode({"query": promql}))
+        if status != 200:
+            return []
+        answer = json.loads(body)
+        assert answer["status"] == "success", answer
+        return list(answer["data"]["result"])
+
+    def value(self, promql: str) -> tuple[float, float] | None:
+        """(sample time, value) of a query answering one series, else None."""
+        result = self.query(promql)
+        if len(result) != 1:
+            return None
+        ts, value = result[0]["value"]
+        return float(ts), float(value)
+
+
+def prometheus_config(target: str) -> str:
+    return json.dumps({  # JSON is YAML: no YAML writer needed
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(RULES)],
+        "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [target]}]}],
+    })
+
+
+@pytest.fixture
+def start_prometheus(tmp_path: Path) -> Iterator[Callable[[str], PrometheusServer]]:
+    binary = require_tool("prometheus")
+    procs: list[subprocess.Popen[bytes]] = []
+    log_path = tmp_path / "prometheus.log"
+
+    def start(target: str) -> PrometheusServer:
+        config = tmp_path / "prometheus.yml"
+        config.write_text(prometheus_config(target))
+        port = free_port()
+        with log_path.open("wb") as log:
+            procs.append(subprocess.Popen(
+                [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                 f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+                stdout=log, stderr=subprocess.STDOUT))
+        server = PrometheusServer(f"http://127.0.0.1:{port}")
+        assert wait_until(lambda: http_get(f"{server.url}/-/ready")[0] == 200, STEP_TIMEOUT_S), \
+            log_path.read_text()[-2000:]
+        return server
+
+    yield start
+    for proc in procs:
+        proc.kill()
+        proc.wait(10)
+
+
+def one_round(tag: str) -> list[dict[str, Any]]:
+    return ([bounce(f"hard-{tag}-{i}@example.com") for i in range(HARD)]
+            + [soft(f"soft-{tag}-{i}@example.com") for i in range(SOFT)]
+            + [delivered(f"ok-{tag}-{i}@example.com") for i in range(DELIVERED)])
+
+
+@pytest.fixture
+def topics(kafka_bootstrap: str, unique_name: Callable[[str], str]) -> TopicNames:
+    return topics_for(kafka_bootstrap, unique_name)
+
+
+def test_prometheus_records_the_bounce_rate_of_the_traffic(
+    kafka_bootstrap: str, topics: TopicNames,
+    start_prometheus: Callable[[str], PrometheusServer],
+) -> None:
+    port = free_port()
+    metrics_url = f"http://127.0.0.1:{port}/metrics"
+    with CallbackReceiver() as receiver, consumer_process(
+        kafka_bootstrap, topics, f"g-{uuid.uuid4().hex[:8]}", receiver.url, receiver.url,
+        "--metrics-port", str(port),
+    ) as proc:
+        assert wait_until(lambda: http_get(f"http://127.0.0.1:{port}/readyz")[0] == 200,
+                          STEP_TIMEOUT_S), "consumer never ready"
+        publish(kafka_bootstrap, topics, "send_result", one_round("a"))
+        assert wait_until(lambda: send_results_counted(metrics_url) == ROUND, STEP_TIMEOUT_S)
+
+        prometheus = start_prometheus(f"127.0.0.1:{port}")
+        total = f'sum(bouncewire_send_results_total{{job="{JOB}"}})'
+        assert wait_until(lambda: (prometheus.value(total) or (0, 0))[1] == ROUND,
+                          STEP_TIMEOUT_S), "Prometheus never scraped round one"
+
+        publish(kafka_bootstrap, topics, "send_result", one_round("b"))
+        assert wait_until(lambda: (prometheus.value(total) or (0, 0))[1] == 2 * ROUND,
+                          STEP_TIMEOUT_S), "Prometheus never scraped round two"
+        scraped_at = time.time()
+
+        # The recorded series must come from an evaluation after the last scrape.
+        def recorded_since_scrape(rule: str) -> bool:
+            sample = prometheus.value(f'{rule}{{job="{JOB}"}}')
+            return sample is not None and sample[0] > scraped_at + 1
+
+        rules = ("bouncewire:hard_bounce_ratio:rate5m", "bouncewire:soft_bounce_ratio:rate5m",
+                 "bouncewire:hard_bounce_ratio:rate1h")
+        assert wait_until(lambda: all(recorded_since_scrape(r) for r in rules), STEP_TIMEOUT_S)
+        recorded = {r: prometheus.value(f'{r}{{job="{JOB}"}}') for r in rules}
+        shares = {s["metric"]["error_class"]: float(s["value"][1]) for s in prometheus.query(
+            f'bouncewire:error_class_share:rate5m{{job="{JOB}"}}')}
+        up = prometheus.value(f'up{{job="{JOB}"}}')
+        assert proc.poll() is None, "consumer died"
+
+    assert {r: v[1] for r, v in recorded.items() if v} == {
+        "bouncewire:hard_bounce_ratio:rate5m": pytest.approx(HARD / ROUND, rel=1e-9),
+        "bouncewire:soft_bounce_ratio:rate5m": pytest.approx(SOFT / ROUND, rel=1e-9),
+        "bouncewire:hard_bounce_ratio:rate1h": pytest.approx(HARD / ROUND, rel=1e-9),
+    }
+    assert shares == {
+        "invalid_email_id": pytest.approx(HARD / ROUND, rel=1e-9),
+        "dispatching_failed": pytest.approx(SOFT / ROUND, rel=1e-9),
+        "none": pytest.approx(DELIVERED / ROUND, rel=1e-9),
+    }
+    assert up is not None and up[1] == 1

@@ -1,0 +1,118 @@
+"""Helpers for the unsubscribe service tests: the real app under uvicorn on a loopback port,
+publishing to a real broker, and a reader that returns exactly what a request
+published (the service answers only after the acknowledgement, so the topic's end offsets
+taken after a response already include its record: no waiting, no sleeps)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from kafka_client import KafkaProducer, KafkaSettings
+from producers.unsubscribe import Claims, Keyring, sign
+from producers.unsubscribe.acks import AcknowledgedSender
+from producers.unsubscribe.app import ServiceConfig, UnsubscribeService, create_app
+from producers.unsubscribe.server import server_for
+from schemas import Codec, SchemaStore
+
+NEW_SECRET = "n3w-s3cret-" + "a" * 32
+OLD_SECRET = "0ld-s3cret-" + "b" * 32
+SERVER_KEYS = Keyring.parse(f"k2:{NEW_SECRET},k1:{OLD_SECRET}")
+OLD_KEYS = Keyring.parse(f"k1:{OLD_SECRET}")
+PARTITIONS = 3
+
+
+def free_port() -> int:
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveService:
+    """A running service: its base URL, topic, and what landed on the topic."""
+
+    base_url: str
+    topic: str
+    bootstrap: str
+    codec: Codec
+
+    def url(self, token: str) -> str:
+        return f"{self.base_url}/u/{token}"
+
+    def link(self, email: str, campaign: str | None = None, meta: str | None = None,
+             keys: Keyring = SERVER_KEYS) -> str:
+        return self.url(sign(keys, Claims(email, campaign, meta)))
+
+    def end_offsets(self) -> list[int]:
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "unused"})
+        try:
+            return [consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)[1]
+                    for p in range(PARTITIONS)]
+        finally:
+            consumer.close()
+
+    def published_since(self, start: list[int]) -> list[Any]:
+        """Every record between `start` and the current end offsets, as Kafka messages."""
+        end = self.end_offsets()
+        wanted = {p: (start[p], end[p]) for p in range(PARTITIONS) if end[p] > start[p]}
+        if not wanted:
+            return []
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "unused",
+                             "enable.auto.commit": False})
+        consumer.assign([TopicPartition(self.topic, p, lo) for p, (lo, _) in wanted.items()])
+        messages: list[Any] = []
+        expected = sum(hi - lo for lo, hi in wanted.values())
+        try:
+            while len(messages) < expected:
+                # consume() returns early only once it has num_messages: ask for what is left.
+                batch = consumer.consume(expected - len(messages), 10.0)
+                assert batch, "records below the end offsets did not arrive"
+                messages.extend(m for m in batch if m.error() is None)
+        finally:
+            consumer.close()
+        return messages
+
+    def decode(self, message: Any) -> dict[str, Any]:
+        return self.codec.decode(message.value()).record
+
+
+@contextmanager
+def running_service(bootstrap: str, topic: str, *, ack_timeout_s: float = 10.0,
+                    retry_after_s: int = 30) -> Iterator[LiveService]:
+    """The production wiring of `unsubscribe-server`, uvicorn in a thread on a free port."""
+    codec = Codec(SchemaStore.load())
+    ack_ms = max(1000, int(ack_timeout_s * 1000))
+    producer = KafkaProducer(KafkaSettings(bootstrap_servers=bootstrap), {
+        "linger.ms": 5, "message.timeout.ms": ack_ms,
+        "socket.connection.setup.timeout.ms": ack_ms})
+    sender = AcknowledgedSender(producer, codec, topic)
+    config = ServiceConfig(SERVER_KEYS, ack_timeout_s=ack_timeout_s, retry_after_s=retry_after_s)
+    app = create_app(UnsubscribeService(config, sender), on_shutdown=lambda: sender.close(2.0))
+    port = free_port()
+    server = server_for(app, "127.0.0.1", port)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        assert _wait_started(server, thread), "uvicorn did not start"
+        yield LiveService(base_url, topic, bootstrap, codec)
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+def _wait_started(server: Any, thread: threading.Thread) -> bool:
+    for _ in range(300):
+        if server.started:
+            return True
+        if not thread.is_alive():
+            return False
+        threading.Event().wait(0.05)
+    return bool(server.started)
