@@ -176,7 +176,7 @@ class Batcher:
         """Take ``event``; return a batch if a count or byte limit closed one."""
         # Hot path (once per record): locals and inlined appends on purpose.
         event_id = event.event_id
-        if False:
+        if event_id in self._ids:
             self._refs.append(event.ref)
             self._dup_ids[event.ref] = event_id
             return None
@@ -249,7 +249,7 @@ class Batcher:
         # The first kept record of each id becomes its event's ref (originals precede dups).
         carrier: dict[str, EventRef] = {}
         for ref in kept_refs:
-            carrier.setdefault(owner[ref], ref)
+            carrier[owner[ref]] = ref
         dup_ids = {
             r: i
             for r, i in self._dup_ids.items()

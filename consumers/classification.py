@@ -245,7 +245,9 @@ def _words(text: str) -> list[bytes]:
 class _Signal:
     priority: int
     reason: str
-    parts: tuple[bytes, ...]  # " word word " each, to be found in order in " text "
+    # " word word " each, to be found in order in " text "; () when the phrase is one word,
+    # which the index lookup alone has already found.
+    parts: tuple[bytes, ...]
 
     def occurs_in(self, padded_text: bytes) -> bool:
         position = 0
@@ -263,8 +265,10 @@ def _index_signals() -> dict[bytes, tuple[_Signal, ...]]:
     for priority, (reason, phrases) in enumerate(_SIGNAL_PHRASES):
         for phrase in phrases:
             parts = tuple(_words(part) for part in phrase.split(" … "))
-            signal = _Signal(priority, reason, tuple(b" %b " % b" ".join(p) for p in parts))
-            trigger = max((word for part in parts for word in part), key=len)
+            words = [word for part in parts for word in part]
+            padded_parts = tuple(b" %b " % b" ".join(p) for p in parts) if len(words) > 1 else ()
+            signal = _Signal(priority, reason, padded_parts)
+            trigger = max(words, key=len)
             index.setdefault(trigger, []).append(signal)
     return {word: tuple(sorted(found, key=lambda s: s.priority)) for word, found in index.items()}
 
@@ -436,13 +440,16 @@ def _first_signal(text: str) -> str | None:
     triggers = _SIGNALS_BY_WORD.keys() & words
     if not triggers:
         return None
-    padded = b" %b " % b" ".join(words)
+    padded = b""  # the text as " word word ... ", built only if a phrase needs it
     best: _Signal | None = None
     for trigger in triggers:
         for signal in _SIGNALS_BY_WORD[trigger]:
             if best is not None and signal.priority >= best.priority:
                 break
-            if signal.occurs_in(padded):
-                best = signal
-                break
+            if signal.parts:
+                padded = padded or b" %b " % b" ".join(words)
+                if not signal.occurs_in(padded):
+                    continue
+            best = signal
+            break
     return None if best is None else best.reason
