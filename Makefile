@@ -8,7 +8,7 @@ KAFKA := deploy/kafka/kafka.sh
 DEMO_SECONDS ?= 60
 
 .DEFAULT_GOAL := help
-.PHONY: help install lint format test test-unit kafka-fetch kafka-up kafka-down kafka-reset demo clean
+.PHONY: help install lint format test test-unit test-tools kafka-fetch kafka-up kafka-down kafka-reset demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -33,7 +33,11 @@ format: install ## apply ruff's fixes and formatting
 kafka-fetch: ## resolve the Kafka broker jars from Maven Central into .cache/
 	$(KAFKA) fetch
 
-test: install lint kafka-fetch ## lint, then every test (unit and integration on the real broker)
+test-tools: ## Debian's prometheus (promtool) and chromium, kubeconform from the Go proxy
+	bash deploy/scripts/install-tools.sh
+	bash deploy/scripts/install-chromium.sh >/dev/null
+
+test: install lint kafka-fetch test-tools ## lint, then every test (unit and integration on the real broker)
 	$(BIN)/pytest
 
 test-unit: install ## only the tests that need no broker

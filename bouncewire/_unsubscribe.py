@@ -30,10 +30,8 @@ from producers.unsubscribe import (
 SECRET_ENV = "BOUNCEWIRE_UNSUBSCRIBE_SECRET"  # noqa: S105
 log = logging.getLogger("bouncewire.unsubscribe")
 
-Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
-
-def add_unsubscribe_commands(sub: Subparsers) -> None:
+def add_unsubscribe_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     server = sub.add_parser("unsubscribe-server",
                             help="serve RFC 8058 one-click unsubscribe links, publish the clicks")
     add_kafka_flags(server)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 from bouncewire import _consume, _demo, _produce, receiver
 from bouncewire._flags import add_flag, add_kafka_flags
+from bouncewire._unsubscribe import add_unsubscribe_commands
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _producer_commands(sub)
     _consumer_commands(sub)
+    add_unsubscribe_commands(sub)
     return parser
 
 

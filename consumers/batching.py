@@ -249,7 +249,7 @@ class Batcher:
         # The first kept record of each id becomes its event's ref (originals precede dups).
         carrier: dict[str, EventRef] = {}
         for ref in kept_refs:
-            carrier[owner[ref]] = ref
+            carrier.setdefault(owner[ref], ref)
         dup_ids = {
             r: i
             for r, i in self._dup_ids.items()

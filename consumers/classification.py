@@ -80,8 +80,8 @@ _ENHANCED_IN_TEXT: Final = re.compile(
 # Reply-text signals in priority order: when a text names several, the first listed wins.
 # Phrases match whole words of the text as _words() normalises it: lower-case ASCII letters
 # and digits, everything else a word break ("doesn't" -> "doesn t"). " … " joins parts that
-# must all occur, in that order. Whole words, not regexes: CPython's re tries every
-# alternative at every offset (~100 µs per KB here), a word index costs a few µs.
+# must all occur, in that order. Words, not regexes: CPython's re tries every alternative at
+# every offset (~100 µs per KB of reply text); an index by first word costs a few.
 _USER_UNKNOWN_PHRASES: Final = (
     *(
         f"{who} {verb}{what}"
@@ -243,15 +243,18 @@ def _words(text: str) -> list[bytes]:
 
 @dataclass(frozen=True, slots=True)
 class _Signal:
+    """One phrase of _SIGNAL_PHRASES, filed under its first word."""
+
     priority: int
     reason: str
-    # " word word " each, to be found in order in " text "; () when the phrase is one word,
-    # which the index lookup alone has already found.
-    parts: tuple[bytes, ...]
+    rest: bytes  # b" words after the first " of the phrase's first part; b" " if none
+    later_parts: tuple[bytes, ...]  # b" further parts ", found in order after the first
 
-    def occurs_in(self, padded_text: bytes) -> bool:
-        position = 0
-        for part in self.parts:
+    def occurs_at(self, padded_text: bytes, after_first_word: int) -> bool:
+        if not padded_text.startswith(self.rest, after_first_word):
+            return False
+        position = after_first_word + len(self.rest) - 1
+        for part in self.later_parts:
             position = padded_text.find(part, position)
             if position < 0:
                 return False
@@ -259,21 +262,24 @@ class _Signal:
         return True
 
 
-def _index_signals() -> dict[bytes, tuple[_Signal, ...]]:
-    """Each phrase, filed under its longest word: a text lacking that word cannot match."""
+def _index_signals() -> dict[bytes, tuple[bytes, tuple[_Signal, ...]]]:
+    """First word -> (b" word ", its phrases by priority): a text lacking a phrase's first
+    word cannot contain it, so most texts only ever look at a handful of phrases."""
     index: dict[bytes, list[_Signal]] = {}
     for priority, (reason, phrases) in enumerate(_SIGNAL_PHRASES):
         for phrase in phrases:
-            parts = tuple(_words(part) for part in phrase.split(" … "))
-            words = [word for part in parts for word in part]
-            padded_parts = tuple(b" %b " % b" ".join(p) for p in parts) if len(words) > 1 else ()
-            signal = _Signal(priority, reason, padded_parts)
-            trigger = max(words, key=len)
-            index.setdefault(trigger, []).append(signal)
-    return {word: tuple(sorted(found, key=lambda s: s.priority)) for word, found in index.items()}
+            first, *later = (_words(part) for part in phrase.split(" … "))
+            rest = b" %b " % b" ".join(first[1:]) if len(first) > 1 else b" "
+            later_parts = tuple(b" %b " % b" ".join(part) for part in later)
+            index.setdefault(first[0], []).append(_Signal(priority, reason, rest, later_parts))
+    return {
+        word: (b" %b " % word, tuple(sorted(found, key=lambda s: s.priority)))
+        for word, found in index.items()
+    }
 
 
-_SIGNALS_BY_WORD: Final = _index_signals()
+_SIGNALS_BY_FIRST_WORD: Final = _index_signals()
+
 
 # Soft reasons an enhanced code states precisely (RFC 3463 §3.2..3.9, RFC 7505 §4).
 _REASON_BY_ENHANCED: Final[dict[tuple[int, int], str]] = {
@@ -437,19 +443,28 @@ def _first_signal(text: str) -> str | None:
     if not text:
         return None
     words = _words(text)
-    triggers = _SIGNALS_BY_WORD.keys() & words
-    if not triggers:
+    first_words = _SIGNALS_BY_FIRST_WORD.keys() & words
+    if not first_words:
         return None
-    padded = b""  # the text as " word word ... ", built only if a phrase needs it
+    padded = b" %b " % b" ".join(words)
     best: _Signal | None = None
-    for trigger in triggers:
-        for signal in _SIGNALS_BY_WORD[trigger]:
+    for word in first_words:
+        best = _best_signal_at(padded, *_SIGNALS_BY_FIRST_WORD[word], best)
+    return None if best is None else best.reason
+
+
+def _best_signal_at(
+    padded: bytes, needle: bytes, signals: tuple[_Signal, ...], best: _Signal | None
+) -> _Signal | None:
+    """`best`, or a higher-priority signal starting at one of the `needle` word's places."""
+    position = padded.find(needle)
+    while position >= 0:
+        after_word = position + len(needle) - 1
+        for signal in signals:
             if best is not None and signal.priority >= best.priority:
                 break
-            if signal.parts:
-                padded = padded or b" %b " % b" ".join(words)
-                if not signal.occurs_in(padded):
-                    continue
-            best = signal
-            break
-    return None if best is None else best.reason
+            if signal.occurs_at(padded, after_word):
+                best = signal
+                break
+        position = padded.find(needle, after_word)
+    return best

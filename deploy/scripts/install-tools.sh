@@ -3,7 +3,10 @@
 #   promtool + prometheus  from Debian's `prometheus` package (rule checks, rule unit tests,
 #                          the real-Prometheus scrape test)
 #   kubeconform            from the Go module proxy into <repo>/.cache/bin (manifest checks)
-# Usage: deploy/scripts/install-tools.sh [prometheus|kubeconform|all]   (default: all)
+#   composecheck           deploy/scripts/composecheck built into <repo>/.cache/bin: loads
+#                          deploy/compose.yaml with compose-go (docker compose's own loader)
+# Usage: deploy/scripts/install-tools.sh [prometheus|kubeconform|composecheck|all]
+#        (default: all)
 # Needs root (or sudo) for apt-get; CI runs as root.
 set -euo pipefail
 
@@ -49,9 +52,24 @@ install_kubeconform() {
         "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
 }
 
+install_composecheck() {
+    local src="$REPO/deploy/scripts/composecheck" bin="$BIN_DIR/composecheck"
+    if [ -x "$bin" ] && [ -z "$(find "$src" -newer "$bin" -type f)" ]; then
+        return 0
+    fi
+    if ! command -v go >/dev/null; then
+        echo "install-tools: go not found; composecheck skipped" >&2
+        return 0
+    fi
+    echo "install-tools: building composecheck" >&2
+    mkdir -p "$BIN_DIR"
+    (cd "$src" && GOFLAGS=-mod=mod go build -o "$bin" .)
+}
+
 case "${1:-all}" in
     prometheus) install_prometheus ;;
     kubeconform) install_kubeconform ;;
-    all) install_prometheus; install_kubeconform ;;
-    *) echo "usage: $0 [prometheus|kubeconform|all]" >&2; exit 2 ;;
+    composecheck) install_composecheck ;;
+    all) install_prometheus; install_kubeconform; install_composecheck ;;
+    *) echo "usage: $0 [prometheus|kubeconform|composecheck|all]" >&2; exit 2 ;;
 esac

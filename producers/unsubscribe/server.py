@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 import logging
+import signal
+from types import FrameType
 
 import uvicorn
 from starlette.applications import Starlette
+
+
+class _Server(uvicorn.Server):
+    """SIGTERM / SIGINT stop the server gracefully and the command then returns 0.
+
+    uvicorn's own handler records the signal and re-raises it once shut down, which ends the
+    process *by* the signal; a bouncewire command reports a requested stop as a clean exit.
+    """
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True  # a second Ctrl-C: stop waiting for open connections
+        else:
+            self.should_exit = True
 
 
 def server_for(app: Starlette, host: str, port: int) -> uvicorn.Server:
@@ -25,7 +41,7 @@ def server_for(app: Starlette, host: str, port: int) -> uvicorn.Server:
     # uvicorn's h11 protocol logs access lines whenever "uvicorn.access" has a handler, even
     # with access_log=False; a disabled logger drops them whatever handlers get attached.
     logging.getLogger("uvicorn.access").disabled = True
-    return uvicorn.Server(config)
+    return _Server(config)
 
 
 def run_server(app: Starlette, host: str, port: int) -> None:

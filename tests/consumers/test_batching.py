@@ -223,6 +223,22 @@ def test_drop_keeps_an_event_that_a_kept_partition_duplicates() -> None:
     assert batch.events[0].ref == dup.ref and batch.refs == [dup.ref]
 
 
+def test_repeated_drops_keep_the_original_record_as_the_event_ref() -> None:
+    batcher = bounce_batcher()
+    records = [make_event("same", ref=EventRef("t", p, 1)) for p in range(3)]
+    add_all(batcher, records)
+    assert batcher.drop_partitions([("t", 1)]) == [records[1].ref]
+    assert batcher.drop_partitions([("t", 2)]) == [records[2].ref]
+    batch = batcher.flush()
+    assert batch is not None and batch.refs == [records[0].ref]
+    assert [e.ref for e in batch.events] == [records[0].ref]
+    # And the other way round: the survivor of the dropped original is the first duplicate.
+    add_all(batcher, [make_event("again", ref=EventRef("t", p, 2)) for p in range(3)])
+    assert len(batcher.drop_partitions([("t", 0)])) == 1
+    batch = batcher.flush()
+    assert batch is not None and [e.ref.partition for e in batch.events] == [1]
+
+
 def test_dropping_everything_closes_the_open_batch() -> None:
     batcher = bounce_batcher()
     batcher.add(make_event("a", ref=EventRef("t", 0, 1)))

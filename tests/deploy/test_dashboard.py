@@ -80,7 +80,8 @@ def rule_queries() -> list[tuple[str, str, str]]:
      ["no series of the expression has label email"]),
     ("sum(bouncewire_dead_letters_total)", "{{destination}}",
      ["no series of the expression has label destination"]),
-    ("label_values(bouncewire_consumer_lag, url)", "", ["bouncewire_consumer_lag has no label url"]),
+    ("label_values(bouncewire_consumer_lag, url)", "",
+     ["bouncewire_consumer_lag has no label url"]),
     ('bouncewire:hard_bounce_ratio:rate5m{error_class="x"}', "",
      ["bouncewire:hard_bounce_ratio:rate5m has no label error_class"]),
 ])
