@@ -145,8 +145,8 @@ class Checkpoint:
         moved = False
         for key, offset in offsets.items():
             progress = self.partitions.get(key)
-            if progress is not None and offset > progress.next:
-                progress.next = min(offset, max(progress.end, progress.next))
+            if progress is not None and min(offset, progress.end) > progress.next:
+                progress.next = min(offset, progress.end)
                 moved = True
         return moved
 
@@ -235,8 +235,11 @@ def load_checkpoint(path: Path) -> Checkpoint:
     except OSError as exc:
         raise CheckpointError(f"cannot read checkpoint {path}: {_describe(exc)}") from exc
     try:
-        return Checkpoint.from_json(json.loads(text))
-    except (ValueError, KeyError, TypeError) as exc:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise TypeError("not a JSON object")
+        return Checkpoint.from_json(data)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"checkpoint {path} is damaged ({type(exc).__name__})") from exc
 
 

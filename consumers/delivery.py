@@ -263,7 +263,7 @@ class DestinationSender:
     def _judge(self, batch: Batch, response: httpx.Response, attempts: _Attempts) -> Outcome:
         decision = decide(response.status_code, response.headers, response.content, batch.events,
                           now=time.time(), max_retry_after_s=self.policy.max_retry_after_s)
-        body = redact(response.text[:MAX_BODY_KEPT])
+        body = redact(response.text)[:MAX_BODY_KEPT]
         status = response.status_code
         if decision.verdict is Verdict.RETRY:
             failure = RetryableFailure(f"http_{status}", status, body, decision.retry_after_s)

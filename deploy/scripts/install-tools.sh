@@ -2,11 +2,15 @@
 # Installs the SRE kit's tools; idempotent and quiet, safe to run on every `make test`.
 #   promtool + prometheus  from Debian's `prometheus` package (rule checks, rule unit tests,
 #                          the real-Prometheus scrape test)
-#   kubeconform            from the Go module proxy into <repo>/.cache/bin (manifest checks)
 #   composecheck           deploy/scripts/composecheck built into <repo>/.cache/bin: loads
 #                          deploy/compose.yaml with compose-go (docker compose's own loader)
-# Usage: deploy/scripts/install-tools.sh [prometheus|kubeconform|composecheck|all]
-#        (default: all)
+#   k8scheck               deploy/scripts/k8scheck built into <repo>/.cache/bin: decodes the
+#                          manifests strictly into k8s.io/api types (offline schema check)
+#   kubeconform            optional, not in `all`: from the Go module proxy into .cache/bin.
+#                          Its Kubernetes JSON schemas are downloaded at run time and cannot be
+#                          reached here, so offline it only parses; k8scheck is what the tests use.
+# Usage: deploy/scripts/install-tools.sh [prometheus|composecheck|k8scheck|kubeconform|all]
+#        (default: all = prometheus composecheck k8scheck). Go builds: ~1-2 min the first time.
 # Needs root (or sudo) for apt-get; CI runs as root.
 set -euo pipefail
 
@@ -52,16 +56,18 @@ install_kubeconform() {
         "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
 }
 
-install_composecheck() {
-    local src="$REPO/deploy/scripts/composecheck" bin="$BIN_DIR/composecheck"
+# Builds the Go checker deploy/scripts/<name> into .cache/bin/<name> when missing or older
+# than its sources.
+build_go_tool() {
+    local name="$1" src="$REPO/deploy/scripts/$1" bin="$BIN_DIR/$1"
     if [ -x "$bin" ] && [ -z "$(find "$src" -newer "$bin" -type f)" ]; then
         return 0
     fi
     if ! command -v go >/dev/null; then
-        echo "install-tools: go not found; composecheck skipped" >&2
+        echo "install-tools: go not found; $name skipped" >&2
         return 0
     fi
-    echo "install-tools: building composecheck" >&2
+    echo "install-tools: building $name" >&2
     mkdir -p "$BIN_DIR"
     (cd "$src" && GOFLAGS=-mod=mod go build -o "$bin" .)
 }
@@ -69,7 +75,7 @@ install_composecheck() {
 case "${1:-all}" in
     prometheus) install_prometheus ;;
     kubeconform) install_kubeconform ;;
-    composecheck) install_composecheck ;;
-    all) install_prometheus; install_kubeconform; install_composecheck ;;
-    *) echo "usage: $0 [prometheus|kubeconform|composecheck|all]" >&2; exit 2 ;;
+    composecheck|k8scheck) build_go_tool "$1" ;;
+    all) install_prometheus; build_go_tool composecheck; build_go_tool k8scheck ;;
+    *) echo "usage: $0 [prometheus|composecheck|k8scheck|kubeconform|all]" >&2; exit 2 ;;
 esac

@@ -127,7 +127,8 @@ def test_interrupted_replay_resumed_sends_every_event_once(
     checkpoint = tmp_path / "cp.json"
     argv = replay_argv(kafka_bootstrap, topics, START, END, checkpoint, *urls(receiver.url),
                        "--max-batch-events", "5")
-    proc = cli_process(argv)
+    # A short drain: the interrupted run stops after its in-flight POST, leaving work over.
+    proc = cli_process([*argv, "--drain-timeout", "0.3"])
     try:
         assert wait_until(lambda: len(receiver.received) >= 4, 30)
         proc.send_signal(signal.SIGINT)
