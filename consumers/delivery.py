@@ -263,7 +263,8 @@ class DestinationSender:
     def _judge(self, batch: Batch, response: httpx.Response, attempts: _Attempts) -> Outcome:
         decision = decide(response.status_code, response.headers, response.content, batch.events,
                           now=time.time(), max_retry_after_s=self.policy.max_retry_after_s)
-        body = redact(response.text)[:MAX_BODY_KEPT]
+        # Redact before cutting (a cut address would escape the pattern); bound the work.
+        body = redact(response.text[: 64 * MAX_BODY_KEPT])[:MAX_BODY_KEPT]
         status = response.status_code
         if decision.verdict is Verdict.RETRY:
             failure = RetryableFailure(f"http_{status}", status, body, decision.retry_after_s)
