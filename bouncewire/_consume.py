@@ -6,6 +6,8 @@ import argparse
 import logging
 import signal
 import time
+import urllib.error
+import urllib.request
 from types import FrameType
 
 from prometheus_client import CollectorRegistry
@@ -121,6 +123,21 @@ def _endpoints(args: argparse.Namespace, registry: CollectorRegistry,
                             host=args.metrics_host, port=args.metrics_port)
     server.start()
     return server
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    """Health as an exit code (for exec probes and scripts): 0 healthy, 1 not."""
+    path = "/readyz" if args.check == "ready" else "/healthz"
+    url = f"http://{args.metrics_host}:{args.metrics_port}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as resp:  # noqa: S310 -- http only
+            print(resp.read().decode().strip())
+            return 0
+    except urllib.error.HTTPError as exc:
+        print(exc.read().decode().strip() or f"HTTP {exc.code}")
+    except OSError as exc:
+        print(f"no answer from the metrics port: {exc.__class__.__name__}")
+    return 1
 
 
 def cmd_consume(args: argparse.Namespace) -> int:

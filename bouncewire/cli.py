@@ -49,6 +49,13 @@ def _consumer_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     _consume.add_consume_flags(consume)
     consume.set_defaults(handler=_consume.cmd_consume)
 
+    health = sub.add_parser("health", help="exit 0 when a running consumer is healthy")
+    add_flag(health, "--metrics-port", type=int, default=9464)
+    add_flag(health, "--metrics-host", default="127.0.0.1")
+    health.add_argument("--check", choices=["live", "ready"], default="ready")
+    health.add_argument("--timeout", type=float, default=3.0)
+    health.set_defaults(handler=_consume.cmd_health)
+
     stand_in = sub.add_parser("receiver", help="a local stand-in for CleverTap's callback URLs")
     receiver.add_receiver_arguments(stand_in)
     stand_in.set_defaults(handler=receiver.cmd_receiver)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import collections
 import signal
 import socket
+import subprocess
+import sys
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -104,6 +106,9 @@ def test_sigterm_drains_exits_zero_and_leaves_nothing_to_redo(
     port = free_port()
     with consumer_process(*args, "--linger-ms", "200", "--metrics-port", str(port)) as again:
         assert wait_until(lambda: _get_ready(port), 30)
+        health = subprocess.run([sys.executable, "-m", "bouncewire", "health", "--metrics-port",
+                                 str(port)], capture_output=True, timeout=30, check=False)
+        assert health.returncode == 0 and b"partitions assigned" in health.stdout
         again.send_signal(signal.SIGTERM)
         assert again.wait(30) == 0
     assert len(receiver.received) == posts_before  # zero duplicates after a clean drain
