@@ -280,7 +280,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
                               "records": job.source.checkpoint.total,
                               "already_done": job.source.checkpoint.done,
                               "dry_run": str(args.dry_run) if args.dry_run else None,
-                              "bounce_url": url_for_logs(job.pipeline.config.bounce_url)})
+                              "bounce_url": None if args.dry_run else
+                              url_for_logs(job.pipeline.config.bounce_url)})
     code = job.run()
     if code == EXIT_INTERRUPTED:
         print(f"bouncewire: interrupted; continue with --resume --checkpoint "

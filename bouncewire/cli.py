@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from bouncewire import _consume, _demo, _produce, receiver
+from bouncewire import _consume, _demo, _produce, _replay, receiver
 from bouncewire._flags import add_flag, add_kafka_flags
 from bouncewire._unsubscribe import add_unsubscribe_commands
 
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     _producer_commands(sub)
     _consumer_commands(sub)
     add_unsubscribe_commands(sub)
+    _replay.add_replay_commands(sub)
     return parser
 
 

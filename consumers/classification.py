@@ -1,7 +1,8 @@
 """Classify one SMTP send result as a hard, soft or no bounce.
 
-Pure code, no I/O; it runs once per event on the consumer's hot path, so every regex is
-compiled at import and reply text is lowered and scanned once, capped at TEXT_SCAN_LIMIT.
+Pure code, no I/O; it runs once per event on the consumer's hot path, so everything is
+prepared at import and the reply text (at most TEXT_SCAN_LIMIT characters) is split into
+words once and looked up in an index of phrases by first word.
 The policy and its sources (RFC 5321, RFC 3463, RFC 7505) are in docs/classification.md.
 The rule that shapes everything: a hard bounce unsubscribes a real person in CleverTap,
 so hard is reserved for "this address or its domain does not exist"; when unsure, soft.
@@ -51,7 +52,7 @@ _HARD_BY_SIGNAL: Final = {
 _HARD_BY_ENHANCED: Final[dict[tuple[int, int], Classification]] = {
     (1, 1): _HARD_USER_UNKNOWN,
     (1, 2): _HARD_HOST_UNKNOWN,
-    (1, 3): Classification("hard", "invalid_email_id", "invalid_syntax"),
+    (1, 3): INVALID_ADDRESS,
     (1, 6): Classification("hard", "invalid_email_id", "mailbox_moved"),
 }
 

@@ -105,6 +105,24 @@ class ConsumerMetrics:
             top_domains=frozenset(d.lower() for d in top_domains),
         )
 
+    def prime(self) -> ConsumerMetrics:
+        """Create the expected series at zero: rate() cannot see increments that arrive in a
+        series' first scraped sample, so after every restart the first bounces would vanish."""
+        for event_type in ("send_result", "unsubscribe"):
+            self.events_consumed.labels(event_type)
+        for bounce, error_class in (("hard", "invalid_email_id"), ("hard", "dispatching_failed"),
+                                    ("soft", "dispatching_failed"), ("soft", "timeout"),
+                                    ("soft", "connection_error"), ("none", "none"),
+                                    ("none", "connection_error")):
+            self.send_results.labels(bounce, error_class)
+        for callback_type in ("softbounce", "hardbounce", "unsubscribe"):
+            self.callback_events.labels(callback_type)
+        for destination in ("bounce", "unsubscribe"):
+            self.retries.labels(destination)
+            for status_class in ("2xx", "4xx", "5xx", "timeout", "network"):
+                self.callbacks.labels(destination, status_class)
+        return self
+
     def domain_label(self, email: str) -> str:
         domain = email.rpartition("@")[2].lower()
         return domain if domain in self.top_domains else "other"

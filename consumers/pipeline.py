@@ -11,6 +11,7 @@ partition was delivered, judged "no callback needed", or acknowledged on the dea
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -137,7 +138,7 @@ class CallbackPipeline:
         self.config = config
         self.consumer = consumer
         self.codec = codec
-        self.metrics = metrics
+        self.metrics = metrics.prime()
         self.clock = clock
         self.tracker = OffsetTracker()
         self.in_flight = InFlightIds()
@@ -346,7 +347,7 @@ class CallbackPipeline:
         elif outcome.kind is not OutcomeKind.DELIVERED:
             failed_ids = {e.event_id for e in batch.events}
         delivered = [r for r in refs if self._event_id(r) not in failed_ids]
-        self._delivered(batch, delivered, len(batch.events) - len(failed_ids))
+        self._delivered(batch, delivered, failed_ids)
         if failed_ids:
             failed = [r for r in refs if self._event_id(r) in failed_ids]
             self._dead_letter_refs(failed, self._failure(batch, outcome))
@@ -355,17 +356,17 @@ class CallbackPipeline:
         held = self.held.get(ref)
         return held.event_id if held else None
 
-    def _delivered(self, batch: Batch, refs: list[EventRef], events: int) -> None:
-        if not refs:
-            return
-        oldest_ms = min(e.event_time_ms for e in batch.events)
-        self.metrics.event_age.labels(batch.destination).observe(
-            max(time.time() - oldest_ms / 1000, 0.0))
-        by_type: dict[str, int] = {}
-        for e in batch.events:
-            by_type[e.kind] = by_type.get(e.kind, 0) + 1
-        for kind, n in by_type.items():
-            self.metrics.callback_events.labels(kind).inc(n)
+    def _delivered(self, batch: Batch, refs: list[EventRef], failed_ids: set[str]) -> None:
+        accepted = [e for e in batch.events if e.event_id not in failed_ids]
+        if accepted:
+            oldest_ms = min(e.event_time_ms for e in accepted)
+            self.metrics.event_age.labels(batch.destination).observe(
+                max(time.time() - oldest_ms / 1000, 0.0))
+            by_type: dict[str, int] = {}
+            for e in accepted:
+                by_type[e.kind] = by_type.get(e.kind, 0) + 1
+            for kind, n in by_type.items():
+                self.metrics.callback_events.labels(kind).inc(n)
         for ref in refs:
             self.held.pop(ref, None)
         self.tracker.complete_many(refs)
@@ -481,6 +482,9 @@ class CallbackPipeline:
 
     def _let_go(self, parts: set[Partition]) -> None:
         self.tracker.forget(parts)
+        for topic, partition in parts:
+            with contextlib.suppress(KeyError):  # no lag sample yet for that partition
+                self.metrics.lag.remove(topic, str(partition))
         self.assigned -= parts
         self.paused -= parts
         for ref in [r for r in self.held if (r.topic, r.partition) in parts]:

@@ -64,8 +64,9 @@ def from_reply(code: int, raw_text: bytes | str, error: str | None = None) -> Ev
     """Evidence of a server reply. A malformed code is a broken session: connection_reset."""
     text = reply_text(raw_text)
     if not is_valid_reply_code(code):
-        return Evidence(smtp_message=f"malformed reply: {text}"[:MAX_REPLY_TEXT],
-                        error="connection_reset")
+        return Evidence(
+            smtp_message=f"malformed reply: {text}"[:MAX_REPLY_TEXT], error="connection_reset"
+        )
     return Evidence(code, enhanced_code(code, text), text, error)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import queue
 from collections import deque
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bouncewire._replay import format_duration, format_progress
+from consumers.batching import Batch
 from consumers.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -25,7 +28,17 @@ from consumers.checkpoint import (
     parse_instant,
     write_checkpoint,
 )
-from consumers.replay import Pacer, ScanRange
+from consumers.delivery import OutcomeKind
+from consumers.payloads import CallbackEvent, EventRef, payload_size
+from consumers.replay import (
+    CompletionQueue,
+    DryRunDeadLetters,
+    DryRunSender,
+    DryRunWriter,
+    Pacer,
+    ScanRange,
+)
+from kafka_client import KafkaSettings
 
 SECRET_URL = "https://eu1.api.clevertap.com/smtp/callback?token=acct-secret-42"
 PARAMS = RunParameters(Window(1_714_521_600_000, 1_714_525_200_000), ("sr", "un"),
@@ -265,3 +278,31 @@ def test_format_progress(done: int, total: int, elapsed: float, expected: str) -
                                                (3661, "1:01:01"), (-3, "0:00:00")])
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+# --- dry-run stand-ins ------------------------------------------------------------------------
+
+
+def test_dry_run_sender_writes_the_exact_payload_and_reports_it_delivered() -> None:
+    events = [CallbackEvent("e1", "hardbounce", "a@example.com", 1_714_521_600, None,
+                            EventRef("sr", 0, 7), 1_714_521_600_123)]
+    batch = Batch("bounce", events, [events[0].ref], payload_size(events, "legacy"), 0.0)
+    out = io.BytesIO()
+    completions: CompletionQueue = queue.SimpleQueue()
+    sender = DryRunSender("bounce", DryRunWriter(out, "legacy"), completions)
+    sender.submit(batch)
+    assert out.getvalue() == (b'[{"event":"hardbounce","data":[{"e":"a@example.com",'
+                              b'"ts":1714521600}]}]\n')
+    done, outcome = completions.get_nowait()
+    assert done is batch and outcome.kind is OutcomeKind.DELIVERED
+    assert sender.backlog == 0 and sender.in_flight() == []
+
+
+def test_dry_run_dead_letters_are_acknowledged_without_touching_kafka() -> None:
+    producer = DryRunDeadLetters(KafkaSettings(bootstrap_servers="127.0.0.1:1"))
+    acks: list[tuple[object, object]] = []
+    producer.produce("dlq", b"v", key=b"k", on_delivery=lambda err, msg: acks.append((err, msg)))
+    assert acks == []  # acknowledged when polled, as a real producer does
+    assert producer.poll(0) == 1 and acks == [(None, None)]
+    assert producer.flush() == 0 and producer.would_write == 1
+    assert producer._client is None  # never connected

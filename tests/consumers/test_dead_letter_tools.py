@@ -29,7 +29,6 @@ from tests.consumers.pipeline_harness import (
     read_all,
     topics_for,
     unsubscribe,
-    wait_until,
 )
 from tests.consumers.replay_harness import FAST_FLAGS, kafka_argv, run_cli, urls
 
@@ -197,7 +196,7 @@ def test_a_filtered_redrive_keeps_the_letters_it_skips(
     assert sum(len(p.processed_events) for p in receiver.received) == 3
     summary = inspect(kafka_bootstrap, topics, group)
     assert summary.pending == 2  # the two poison letters, copied past the redriven ones
-    assert set(summary.by_reason) != {"http_400"} and "http_400" not in summary.by_reason
+    assert summary.by_reason and all(r.startswith("decode_") for r in summary.by_reason)
 
     receiver.clear()
     assert redrive(kafka_bootstrap, topics, group, receiver.url, "--reason", "http_400") == 0

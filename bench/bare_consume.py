@@ -1,0 +1,55 @@
+"""Baselines: the least a Python consumer must do — `consume()` batches, with or without the
+fastavro decode of each value (the practical ceiling for any Python consumer of this topic).
+
+Reads `--expect` records with a fresh group, no commits. Prints one JSON line: records,
+seconds (first record to last, so the group join is left out), join_seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import uuid
+from io import BytesIO
+
+import orjson
+from confluent_kafka import Consumer
+from fastavro import schemaless_reader
+
+from schemas import SINGLE_OBJECT_HEADER_SIZE, SchemaStore
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--topic", required=True)
+    parser.add_argument("--expect", type=int, required=True)
+    parser.add_argument("--decode", action="store_true")
+    args = parser.parse_args()
+    schema = SchemaStore.load().latest("send_result").plain
+    consumer = Consumer({"bootstrap.servers": args.bootstrap, "group.id": f"bare-{uuid.uuid4()}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([args.topic])
+    started = time.perf_counter()
+    first = 0.0
+    records = 0
+    while records < args.expect:
+        messages = consumer.consume(num_messages=5000, timeout=1.0)
+        if messages and not first:
+            first = time.perf_counter()
+        for msg in messages:
+            if msg.error() is not None:
+                continue
+            records += 1
+            if args.decode:
+                stream = BytesIO(msg.value())
+                stream.seek(SINGLE_OBJECT_HEADER_SIZE)
+                schemaless_reader(stream, schema, None)
+    done = time.perf_counter()
+    consumer.close()
+    print(orjson.dumps({"records": records, "seconds": done - first,
+                        "join_seconds": first - started}).decode())
+
+
+if __name__ == "__main__":
+    main()

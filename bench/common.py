@@ -1,0 +1,170 @@
+"""What every scenario shares: the bench's own broker, topics, the sink process, helpers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+from confluent_kafka import Consumer, TopicPartition
+
+from kafka_client import KafkaSettings, create_topics
+
+REPO = Path(__file__).resolve().parent.parent
+KAFKA_SCRIPT = REPO / "deploy" / "kafka" / "kafka.sh"
+KAFKA_LIBS = REPO / ".cache" / "kafka" / "libs"
+PYTHON = sys.executable
+
+
+@dataclass(frozen=True)
+class BenchEnv:
+    """Where results go and which broker the scenarios use."""
+
+    bootstrap: str
+    out: Path
+    partitions: int = 2
+
+    @property
+    def logs(self) -> Path:
+        path = self.out / "logs"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def log_file(self, name: str) -> IO[bytes]:
+        return open(self.logs / name, "wb")  # noqa: SIM115 -- the child process owns it
+
+    def create(self, *topics: str) -> None:
+        create_topics(KafkaSettings(bootstrap_servers=self.bootstrap), list(topics),
+                      partitions=self.partitions, replication_factor=1)
+
+
+def kafka_script(port: int, action: str) -> str:
+    """Run deploy/kafka/kafka.sh for our own port; returns its last stdout line."""
+    done = subprocess.run(  # noqa: S603 -- the checkout's own script, fixed arguments
+        ["bash", str(KAFKA_SCRIPT), action], env={**os.environ, "KAFKA_PORT": str(port)},
+        check=True, capture_output=True, text=True)
+    lines = done.stdout.strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    return [PYTHON, "-m", module, *args]
+
+
+def bouncewire(*args: str) -> list[str]:
+    return python_module("bouncewire.cli", *args)
+
+
+def run_json(argv: Sequence[str], log: IO[bytes]) -> dict[str, Any]:
+    """Run a helper process that prints one JSON object as its last stdout line."""
+    done = subprocess.run(argv, check=True, stdout=subprocess.PIPE, stderr=log)  # noqa: S603
+    result: dict[str, Any] = orjson.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+class Sink:
+    """Client side of bench.fast_receiver, running as its own process."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], port: int) -> None:
+        self.proc, self.port = proc, port
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _call(self, method: str, path: str) -> dict[str, Any]:
+        request = urllib.request.Request(self.base + path, method=method)  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            result: dict[str, Any] = orjson.loads(response.read())
+            return result
+
+    def stats(self) -> dict[str, Any]:
+        return self._call("GET", "/stats")
+
+    def reset(self) -> None:
+        self._call("POST", "/reset")
+
+    def set_status(self, status: int) -> None:
+        self._call("POST", f"/status/{status}")
+
+    def wait_for_events(self, expected: int, timeout: float) -> dict[str, Any]:
+        """Stats once `expected` events arrived (or the timeout passed: check `events`)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            stats = self.stats()
+            if stats["events"] >= expected or time.monotonic() > deadline:
+                return stats
+            time.sleep(0.05)
+
+
+@contextmanager
+def running_sink(env: BenchEnv) -> Iterator[Sink]:
+    proc = subprocess.Popen(  # noqa: S603
+        python_module("bench.fast_receiver"), stdout=subprocess.PIPE,
+        stderr=env.log_file("fast_receiver.log"))
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        yield Sink(proc, port)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-watermarks"})
+    try:
+        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in range(partitions)}
+    finally:
+        consumer.close()
+
+
+def committed_total(bootstrap: str, group: str, topic: str, partitions: int) -> int:
+    """Sum of the group's committed offsets on `topic` (no group join: committed() only)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        tps = consumer.committed([TopicPartition(topic, p) for p in range(partitions)],
+                                 timeout=10)
+        return sum(max(tp.offset, 0) for tp in tps)
+    finally:
+        consumer.close()
+
+
+def rss_kb(pid: int) -> int | None:
+    """VmRSS of a process in kB, None once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None
+
+
+def machine_description() -> dict[str, Any]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem_kb / 1024**2, 1),
+            "python": sys.version.split()[0], "kernel": os.uname().release}

@@ -1,0 +1,167 @@
+"""Consumer scenarios on one pre-produced topic: kcat, bare loops, `bouncewire consume` x1 / x2,
+and the consumer's memory through a callback outage with the whole topic as backlog."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from bench.common import (
+    BenchEnv,
+    Sink,
+    bouncewire,
+    committed_total,
+    python_module,
+    rss_kb,
+    run_json,
+    wait_until,
+)
+
+UNSUBSCRIBES_TOPIC = "bench.unsubscribes"
+DLQ_TOPIC = "bench.dlq"
+
+
+def kcat(env: BenchEnv, topic: str) -> dict[str, Any]:
+    """kcat reading the whole topic to /dev/null, wall clock (connect and metadata included)."""
+    started = time.perf_counter()
+    subprocess.run(["kcat", "-C", "-b", env.bootstrap, "-t", topic, "-e", "-o", "beginning",  # noqa: S603,S607
+                    "-q"], check=True, stdout=subprocess.DEVNULL, stderr=env.log_file("kcat.log"))
+    return {"seconds": time.perf_counter() - started}
+
+
+def bare(env: BenchEnv, topic: str, records: int, decode: bool) -> dict[str, Any]:
+    argv = python_module("bench.bare_consume", "--bootstrap", env.bootstrap, "--topic", topic,
+                         "--expect", str(records), *(["--decode"] if decode else []))
+    result = run_json(argv, env.log_file(f"bare_consume_{'decode' if decode else 'raw'}.log"))
+    result["rate"] = result["records"] / result["seconds"]
+    return result
+
+
+@dataclass
+class ConsumerRun:
+    """`bouncewire consume` processes sharing one fresh group, posting to the sink."""
+
+    env: BenchEnv
+    sink: Sink
+    topic: str
+    processes: int = 1
+    extra: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.group = f"bench-{uuid.uuid4().hex[:8]}"
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def argv(self) -> list[str]:
+        return bouncewire(
+            "consume", "--bootstrap-servers", self.env.bootstrap,
+            "--send-results-topic", self.topic, "--unsubscribes-topic", UNSUBSCRIBES_TOPIC,
+            "--dlq-topic", DLQ_TOPIC, "--group-id", self.group, "--log-level", "warning",
+            "--bounce-callback-url", f"{self.sink.base}/bounce",
+            "--unsubscribe-callback-url", f"{self.sink.base}/unsubscribe", *self.extra)
+
+    def start(self) -> float:
+        started = time.time()
+        for i in range(self.processes):
+            log = self.env.log_file(f"consume_{self.group}_{i}.log")
+            self.procs.append(subprocess.Popen(self.argv(), stderr=log,  # noqa: S603
+                                               stdout=subprocess.DEVNULL))
+        return started
+
+    def committed(self) -> int:
+        return committed_total(self.env.bootstrap, self.group, self.topic, self.env.partitions)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(40)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextmanager
+def consumers(run: ConsumerRun) -> Iterator[ConsumerRun]:
+    try:
+        yield run
+    finally:
+        run.stop()
+
+
+def throughput(env: BenchEnv, sink: Sink, topic: str, records: int, callbacks: int,
+               processes: int) -> dict[str, Any]:
+    """Records/s from the first callback received to the last; start-up and the time to have
+    every offset committed are reported beside it."""
+    sink.reset()
+    with consumers(ConsumerRun(env, sink, topic, processes)) as run:
+        started = run.start()
+        stats = sink.wait_for_events(callbacks, timeout=600)
+        all_received = time.time()
+        wait_until(lambda: run.committed() >= records, timeout=60, interval=0.2)
+        committed_at = time.time()
+    seconds = (stats["last_ns"] - stats["first_ns"]) / 1e9
+    return {"processes": processes, "records": records, "callbacks": stats["events"],
+            "posts": stats["posts"], "seconds": seconds, "rate": records / seconds,
+            "startup_seconds": stats["first_ns"] / 1e9 - started,
+            "commit_lag_seconds": committed_at - all_received,
+            "complete": stats["events"] >= callbacks}
+
+
+def outage_memory(env: BenchEnv, sink: Sink, topic: str, callbacks: int,
+                  outage_s: float) -> dict[str, Any]:
+    """VmRSS every 0.5 s while every POST gets 503 with the topic as backlog, then recovery."""
+    sink.reset()
+    sink.set_status(503)
+    samples: list[tuple[float, int]] = []
+    stop = threading.Event()
+    with consumers(ConsumerRun(env, sink, topic, extra=("--backoff-max", "2"))) as run:
+        started = run.start()
+        pid = run.procs[0].pid
+
+        def sample() -> None:
+            while not stop.is_set():
+                kb = rss_kb(pid)
+                if kb is not None:
+                    samples.append((time.time() - started, kb))
+                stop.wait(0.5)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        time.sleep(outage_s)
+        refused = sink.stats()["refused_posts"]
+        sink.set_status(200)
+        recovered_at = time.time()
+        stats = sink.wait_for_events(callbacks, timeout=600)
+        stop.set()
+        sampler.join()
+    return summarize_outage(samples, outage_s, refused, stats, recovered_at, callbacks)
+
+
+def summarize_outage(samples: list[tuple[float, int]], outage_s: float, refused: int,
+                     stats: dict[str, Any], recovered_at: float,
+                     callbacks: int) -> dict[str, Any]:
+    during = [kb for t, kb in samples if t <= outage_s]
+    first_half = [kb for t, kb in samples if t <= outage_s / 2] or [0]
+    second_half = [kb for t, kb in samples if outage_s / 2 < t <= outage_s] or [0]
+    growth = max(second_half) / max(max(first_half), 1)
+    return {
+        "outage_seconds": outage_s, "refused_posts": refused,
+        "peak_rss_mb_outage": max(during, default=0) / 1024,
+        "peak_rss_mb_first_half": max(first_half) / 1024,
+        "peak_rss_mb_second_half": max(second_half) / 1024,
+        "peak_rss_mb_overall": max((kb for _, kb in samples), default=0) / 1024,
+        "second_half_vs_first_half": growth,
+        # Flat: the second half of the outage peaks within 5 % of the first half's peak.
+        "flat": growth <= 1.05,
+        "recovery_seconds": stats["last_ns"] / 1e9 - recovered_at,
+        "recovered_events": stats["events"], "complete": stats["events"] >= callbacks,
+        "samples": [(round(t, 2), kb) for t, kb in samples],
+    }
