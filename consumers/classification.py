@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final, Literal
 
 from schemas.addresses import address_problem
@@ -329,6 +330,8 @@ REASONS: Final = frozenset(
     | set(_REASON_BY_REPLY_CODE.values())
     | {c.reason for c in _WITHOUT_REPLY.values()}
 )
+# Results are immutable, so one instance per reason serves every event.
+_SOFT_BY_REASON: Final = {reason: _soft(reason) for reason in REASONS}
 
 
 def classify(
@@ -374,12 +377,19 @@ def _enhanced_code(field: object, text: str, reply_class: int) -> tuple[int, int
     A code whose class disagrees with the basic reply code (450 with 5.1.1) is contradicted
     evidence and is ignored: the basic code's class is the one RFC 5321 makes binding.
     """
-    if isinstance(field, str) and (found := _ENHANCED_FIELD.fullmatch(field)):
-        if int(found[1]) == reply_class:
-            return int(found[2]), int(found[3])
+    if isinstance(field, str):
+        parsed = _parse_enhanced_field(field)
+        if parsed is not None and parsed[0] == reply_class:
+            return parsed[1:]
     if text and (found := _ENHANCED_IN_TEXT.search(text)) and int(found[1]) == reply_class:
         return int(found[2]), int(found[3])
     return None
+
+
+@lru_cache(maxsize=512)  # a few dozen codes are common; garbage cannot grow the cache
+def _parse_enhanced_field(field: str) -> tuple[int, int, int] | None:
+    found = _ENHANCED_FIELD.fullmatch(field)
+    return None if found is None else (int(found[1]), int(found[2]), int(found[3]))
 
 
 def _from_reply(code: int, enhanced: tuple[int, int] | None, text: str) -> Classification:
@@ -391,7 +401,7 @@ def _from_reply(code: int, enhanced: tuple[int, int] | None, text: str) -> Class
         if hard is not None:
             return hard
     # RFC 5321 §4.2.1: 4yz is transient, whatever its text says; 3yz is no final answer.
-    return _soft(_soft_reason(code, enhanced, signal))
+    return _SOFT_BY_REASON[_soft_reason(code, enhanced, signal)]
 
 
 def _hard_bounce(
