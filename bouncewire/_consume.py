@@ -32,17 +32,30 @@ STALL_LIMIT_S = 60.0
 
 
 def add_pipeline_flags(p: argparse.ArgumentParser, *, urls_required: bool = True) -> None:
-    add_flag(p, "--bounce-callback-url", required=urls_required,
-             help="CleverTap bounce callback URL (a secret: holds the account token)")
-    add_flag(p, "--unsubscribe-callback-url", required=urls_required,
-             help="CleverTap unsubscribe callback URL (may equal the bounce URL)")
+    add_flag(
+        p,
+        "--bounce-callback-url",
+        required=urls_required,
+        help="CleverTap bounce callback URL (a secret: holds the account token)",
+    )
+    add_flag(
+        p,
+        "--unsubscribe-callback-url",
+        required=urls_required,
+        help="CleverTap unsubscribe callback URL (may equal the bounce URL)",
+    )
     add_flag(p, "--max-batch-events", type=int, default=1000, help="at most 1000 (CleverTap)")
     add_flag(p, "--max-batch-bytes", type=int, default=1_000_000)
     add_flag(p, "--linger-ms", type=int, default=500)
     add_flag(p, "--payload-format", choices=["legacy", "v2"], default="legacy")
     add_flag(p, "--request-timeout", type=float, default=10.0, help="seconds per POST")
-    add_flag(p, "--max-retry-time", type=float, default=900.0,
-             help="seconds of retrying a batch before it is dead-lettered")
+    add_flag(
+        p,
+        "--max-retry-time",
+        type=float,
+        default=900.0,
+        help="seconds of retrying a batch before it is dead-lettered",
+    )
     add_flag(p, "--max-retry-after", type=float, default=300.0, help="cap on Retry-After")
     add_flag(p, "--backoff-initial", type=float, default=0.5)
     add_flag(p, "--backoff-max", type=float, default=30.0)
@@ -56,15 +69,22 @@ def add_consume_flags(p: argparse.ArgumentParser) -> None:
     add_flag(p, "--drain-timeout", type=float, default=30.0, help="seconds to drain on SIGTERM")
     add_flag(p, "--revoke-timeout", type=float, default=10.0)
     add_flag(p, "--max-pending-events", type=int, default=100_000)
-    add_flag(p, "--top-domains", default=",".join(DEFAULT_TOP_DOMAINS),
-             help="recipient domains that get their own metric label; the rest are 'other'")
+    add_flag(
+        p,
+        "--top-domains",
+        default=",".join(DEFAULT_TOP_DOMAINS),
+        help="recipient domains that get their own metric label; the rest are 'other'",
+    )
 
 
 def retry_policy(args: argparse.Namespace) -> RetryPolicy:
-    return RetryPolicy(request_timeout_s=args.request_timeout,
-                       backoff_initial_s=args.backoff_initial, backoff_max_s=args.backoff_max,
-                       max_retry_after_s=args.max_retry_after,
-                       max_retry_time_s=args.max_retry_time)
+    return RetryPolicy(
+        request_timeout_s=args.request_timeout,
+        backoff_initial_s=args.backoff_initial,
+        backoff_max_s=args.backoff_max,
+        max_retry_after_s=args.max_retry_after,
+        max_retry_time_s=args.max_retry_time,
+    )
 
 
 def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
@@ -104,8 +124,12 @@ class BrokerProbe:
         return self._ok
 
 
-def _endpoints(args: argparse.Namespace, registry: CollectorRegistry,
-               pipeline: CallbackPipeline, settings: KafkaSettings) -> EndpointServer:
+def _endpoints(
+    args: argparse.Namespace,
+    registry: CollectorRegistry,
+    pipeline: CallbackPipeline,
+    settings: KafkaSettings,
+) -> EndpointServer:
     probe = BrokerProbe(settings)
 
     def liveness() -> tuple[bool, str]:
@@ -119,8 +143,13 @@ def _endpoints(args: argparse.Namespace, registry: CollectorRegistry,
             return False, "broker unreachable"
         return True, f"{len(pipeline.assigned)} partitions assigned"
 
-    server = EndpointServer(registry, liveness=liveness, readiness=readiness,
-                            host=args.metrics_host, port=args.metrics_port)
+    server = EndpointServer(
+        registry,
+        liveness=liveness,
+        readiness=readiness,
+        host=args.metrics_host,
+        port=args.metrics_port,
+    )
     server.start()
     return server
 
@@ -146,11 +175,16 @@ def cmd_consume(args: argparse.Namespace) -> int:
     registry = CollectorRegistry()
     metrics = ConsumerMetrics.create(registry, top_domains=args.top_domains.split(","))
     pipeline = CallbackPipeline(
-        config, KafkaConsumer(settings, config.group_id),
-        KafkaProducer(settings, {"client.id": "bouncewire-dlq"}), build_codec(args),
-        build_http_client(config.retry), metrics)
-    server = _endpoints(args, registry, pipeline, settings) if args.metrics_port is not None \
-        else None
+        config,
+        KafkaConsumer(settings, config.group_id),
+        KafkaProducer(settings, {"client.id": "bouncewire-dlq"}),
+        build_codec(args),
+        build_http_client(config.retry),
+        metrics,
+    )
+    server = (
+        _endpoints(args, registry, pipeline, settings) if args.metrics_port is not None else None
+    )
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("stop requested", extra={"signal": signal.Signals(signum).name})
@@ -158,9 +192,14 @@ def cmd_consume(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("consuming", extra={"bounce_url": url_for_logs(config.bounce_url),
-                                 "unsubscribe_url": url_for_logs(config.unsubscribe_url),
-                                 "metrics_port": server.port if server else None})
+    log.info(
+        "consuming",
+        extra={
+            "bounce_url": url_for_logs(config.bounce_url),
+            "unsubscribe_url": url_for_logs(config.unsubscribe_url),
+            "metrics_port": server.port if server else None,
+        },
+    )
     try:
         pipeline.run()
     finally:

@@ -48,12 +48,27 @@ def local_broker() -> Iterator[str]:
 
 
 @contextmanager
-def consumer(bootstrap: str, bounce_url: str, unsubscribe_url: str,
-             metrics_port: int) -> Iterator[subprocess.Popen[bytes]]:
-    argv = [sys.executable, "-m", "bouncewire", "consume", "--bootstrap-servers", bootstrap,
-            "--group-id", DEMO_GROUP, "--bounce-callback-url", bounce_url,
-            "--unsubscribe-callback-url", unsubscribe_url, "--metrics-port", str(metrics_port),
-            "--log-level", "warning"]
+def consumer(
+    bootstrap: str, bounce_url: str, unsubscribe_url: str, metrics_port: int
+) -> Iterator[subprocess.Popen[bytes]]:
+    argv = [
+        sys.executable,
+        "-m",
+        "bouncewire",
+        "consume",
+        "--bootstrap-servers",
+        bootstrap,
+        "--group-id",
+        DEMO_GROUP,
+        "--bounce-callback-url",
+        bounce_url,
+        "--unsubscribe-callback-url",
+        unsubscribe_url,
+        "--metrics-port",
+        str(metrics_port),
+        "--log-level",
+        "warning",
+    ]
     proc = subprocess.Popen(argv)
     try:
         yield proc
@@ -90,8 +105,9 @@ def _simulate(bootstrap: str, args: argparse.Namespace) -> dict[str, int]:
     duration = args.seconds if args.seconds > 0 else float("inf")
     with EventPublisher(producer, build_codec(args), TopicNames()) as publisher:
         with suppress(KeyboardInterrupt):
-            for chunk in paced(TrafficGenerator(seed=int(time.time())).events(), args.rate,
-                               duration):
+            for chunk in paced(
+                TrafficGenerator(seed=int(time.time())).events(), args.rate, duration
+            ):
                 now_ms = time.time_ns() // 1_000_000
                 for event in chunk:
                     publisher.publish(event.kind, PARSERS[event.kind](event.fields, now_ms=now_ms))
@@ -103,7 +119,8 @@ def _metric_samples(metrics_url: str) -> dict[tuple[str, tuple[tuple[str, str], 
     _status, text = _get(metrics_url)
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text) for s in family.samples
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
     }
 
 
@@ -111,24 +128,31 @@ def _caught_up(metrics_url: str, published: int, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         samples = _metric_samples(metrics_url)
-        consumed = sum(v for (n, _), v in samples.items()
-                       if n == "bouncewire_events_consumed_total")
+        consumed = sum(
+            v for (n, _), v in samples.items() if n == "bouncewire_events_consumed_total"
+        )
         pending = samples.get(("bouncewire_pending_events", ()), 1.0)
         if consumed >= published and pending == 0:
             return
         time.sleep(1.0)
 
 
-def summarize(published: dict[str, int], stats: dict[str, object],
-              samples: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> str:
+def summarize(
+    published: dict[str, int],
+    stats: dict[str, object],
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float],
+) -> str:
     results: dict[str, float] = {}
     for (name, labels), value in samples.items():
         if name == "bouncewire_send_results_total":
             key = dict(labels)["bounce"]
             results[key] = results.get(key, 0.0) + value
     total = sum(results.values()) or 1.0
-    dead = {dict(lbl)["reason"]: v for (n, lbl), v in samples.items()
-            if n == "bouncewire_dead_letters_total"}
+    dead = {
+        dict(lbl)["reason"]: v
+        for (n, lbl), v in samples.items()
+        if n == "bouncewire_dead_letters_total"
+    }
     lines = [
         "── bouncewire demo summary ──",
         f"events in:       {published['send_result']} send results, "
@@ -147,19 +171,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         bootstrap = stack.enter_context(local_broker())
         topics = TopicNames()
-        create_topics(KafkaSettings(bootstrap_servers=bootstrap),
-                      [topics.send_results, topics.unsubscribes, topics.dlq])
+        create_topics(
+            KafkaSettings(bootstrap_servers=bootstrap),
+            [topics.send_results, topics.unsubscribes, topics.dlq],
+        )
         receiver = stack.enter_context(CallbackReceiver(echo=sys.stdout))
         metrics_port = _free_port()
-        stack.enter_context(consumer(bootstrap, receiver.base_url + "/bounce?token=demo-token",
-                                     receiver.base_url + "/unsubscribe?token=demo-token",
-                                     metrics_port))
+        stack.enter_context(
+            consumer(
+                bootstrap,
+                receiver.base_url + "/bounce?token=demo-token",
+                receiver.base_url + "/unsubscribe?token=demo-token",
+                metrics_port,
+            )
+        )
         base = f"http://127.0.0.1:{metrics_port}"
         if not _wait(base + "/readyz", 60):
             print("bouncewire demo: the consumer did not become ready", file=sys.stderr)
             return 1
-        print(f"demo: consumer ready, metrics at {base}/metrics; simulating {args.rate:.0f} "
-              f"events/s for {args.seconds or 'ever (Ctrl-C to stop)'} s", flush=True)
+        print(
+            f"demo: consumer ready, metrics at {base}/metrics; simulating {args.rate:.0f} "
+            f"events/s for {args.seconds or 'ever (Ctrl-C to stop)'} s",
+            flush=True,
+        )
         published = _simulate(bootstrap, args)
         _caught_up(base + "/metrics", sum(published.values()), 30)
         print(summarize(published, receiver.stats(), _metric_samples(base + "/metrics")))

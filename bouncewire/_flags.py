@@ -32,16 +32,27 @@ def add_flag(parser: argparse.ArgumentParser, flag: str, **kwargs: Any) -> None:
 
 def add_kafka_flags(parser: argparse.ArgumentParser) -> None:
     add_flag(parser, "--bootstrap-servers", default="127.0.0.1:9092", help="Kafka bootstrap list")
-    add_flag(parser, "--security-protocol", default="PLAINTEXT",
-             choices=["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"])
+    add_flag(
+        parser,
+        "--security-protocol",
+        default="PLAINTEXT",
+        choices=["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"],
+    )
     add_flag(parser, "--sasl-mechanism", choices=["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
     add_flag(parser, "--sasl-username")
-    add_flag(parser, "--sasl-password-file", type=Path,
-             help="file holding the SASL password (or set BOUNCEWIRE_SASL_PASSWORD)")
+    add_flag(
+        parser,
+        "--sasl-password-file",
+        type=Path,
+        help="file holding the SASL password (or set BOUNCEWIRE_SASL_PASSWORD)",
+    )
     add_flag(parser, "--ssl-ca-location", help="CA certificate file for SSL listeners")
-    add_flag(parser, "--schema-registry-url",
-             help="use the Confluent wire format through this registry instead of "
-                  "Avro single-object encoding")
+    add_flag(
+        parser,
+        "--schema-registry-url",
+        help="use the Confluent wire format through this registry instead of "
+        "Avro single-object encoding",
+    )
     add_flag(parser, "--send-results-topic", default=DEFAULT_TOPICS.send_results)
     add_flag(parser, "--unsubscribes-topic", default=DEFAULT_TOPICS.unsubscribes)
     add_flag(parser, "--dlq-topic", default=DEFAULT_TOPICS.dlq)

@@ -87,18 +87,25 @@ def cmd_produce(args: argparse.Namespace) -> int:
     except (KafkaClientError, PublishError) as exc:
         print(f"bouncewire: {exc} ({publisher.report.acked} acknowledged)", file=sys.stderr)
         return 2
-    print(f"published {publisher.report.acked} {args.event_kind}, rejected {bad} line(s)",
-          file=sys.stderr)
+    print(
+        f"published {publisher.report.acked} {args.event_kind}, rejected {bad} line(s)",
+        file=sys.stderr,
+    )
     return 1 if bad else 0
 
 
 def _classify_line(item: dict[str, Any] | BadLine) -> dict[str, Any]:
     if isinstance(item, BadLine):
         return {"line": item.line_no, "error": item.reason}
-    result = classify(item["email"], item["smtp_code"], item["enhanced_code"],
-                      item["smtp_message"], item["error"])
-    return {"event_id": item["event_id"], "bounce": result.bounce,
-            "error_class": result.error_class, "reason": result.reason}
+    result = classify(
+        item["email"], item["smtp_code"], item["enhanced_code"], item["smtp_message"], item["error"]
+    )
+    return {
+        "event_id": item["event_id"],
+        "bounce": result.bounce,
+        "error_class": result.error_class,
+        "reason": result.reason,
+    }
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
@@ -129,6 +136,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     except (KafkaClientError, PublishError) as exc:
         print(f"bouncewire: {exc}", file=sys.stderr)
         return 2
-    print(f"simulated {counts['send_result']} send results and {counts['unsubscribe']} "
-          f"unsubscribes ({publisher.report.acked} acknowledged)", file=sys.stderr)
+    print(
+        f"simulated {counts['send_result']} send results and {counts['unsubscribe']} "
+        f"unsubscribes ({publisher.report.acked} acknowledged)",
+        file=sys.stderr,
+    )
     return 0

@@ -81,15 +81,23 @@ def format_progress(done: int, total: int, elapsed_s: float, width: int = 28) ->
     filled = int(width * fraction)
     rate = done / elapsed_s if elapsed_s > 0 else 0.0
     eta = format_duration((total - done) / rate) if rate > 0 and done < total else "-:--:--"
-    return (f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} records "
-            f"{fraction * 100:5.1f}%  {rate:,.0f}/s  ETA {eta}")
+    return (
+        f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} records "
+        f"{fraction * 100:5.1f}%  {rate:,.0f}/s  ETA {eta}"
+    )
 
 
 class Progress:
     """A `\\r` progress bar on a terminal, else a JSON log line every `interval_s`."""
 
-    def __init__(self, stream: IO[str], *, tty: bool, interval_s: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        stream: IO[str],
+        *,
+        tty: bool,
+        interval_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._stream, self._tty, self._clock = stream, tty, clock
         self._interval = 0.2 if tty else interval_s
         self._started = clock()
@@ -110,8 +118,10 @@ class Progress:
             self._stream.flush()
         else:
             rate = self.done / elapsed if elapsed > 0 else 0.0
-            log.info("progress", extra={"done": self.done, "total": self.total,
-                                        "rate_per_s": round(rate, 1)})
+            log.info(
+                "progress",
+                extra={"done": self.done, "total": self.total, "rate_per_s": round(rate, 1)},
+            )
 
     def finish(self) -> None:
         self._show(self._clock())
@@ -141,8 +151,10 @@ class Job:
             with _stop_on_signals(self.pipeline):
                 self.pipeline.run()
         except CheckpointError as exc:
-            print(f"\nbouncewire: {exc}; stopped before sending anything it could not "
-                  "record", file=sys.stderr)
+            print(
+                f"\nbouncewire: {exc}; stopped before sending anything it could not record",
+                file=sys.stderr,
+            )
             return EXIT_ERROR
         finally:
             self.on_close()
@@ -163,13 +175,22 @@ class Job:
             return int(self.registry.get_sample_value(name, labels) or 0)
 
         done, total = self.source.progress()
-        dead = sum(int(s.value) for metric in self.registry.collect()
-                   if metric.name == "bouncewire_dead_letters" for s in metric.samples
-                   if s.name.endswith("_total"))
-        return {"records_done": done, "records_total": total,
-                "delivered": {t: value("bouncewire_callback_events_total", callback_type=t)
-                              for t in CALLBACK_TYPES},
-                "dead_lettered": dead}
+        dead = sum(
+            int(s.value)
+            for metric in self.registry.collect()
+            if metric.name == "bouncewire_dead_letters"
+            for s in metric.samples
+            if s.name.endswith("_total")
+        )
+        return {
+            "records_done": done,
+            "records_total": total,
+            "delivered": {
+                t: value("bouncewire_callback_events_total", callback_type=t)
+                for t in CALLBACK_TYPES
+            },
+            "dead_lettered": dead,
+        }
 
 
 @contextlib.contextmanager
@@ -191,15 +212,24 @@ def _stop_on_signals(pipeline: CallbackPipeline) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _sender_factory(config: PipelineConfig, http: httpx.Client, metrics: ConsumerMetrics,
-                    rate_limit: float | None) -> SenderFactory | None:
+def _sender_factory(
+    config: PipelineConfig, http: httpx.Client, metrics: ConsumerMetrics, rate_limit: float | None
+) -> SenderFactory | None:
     if rate_limit is None:
         return None
     pacer = Pacer(rate_limit)
 
     def paced(destination: Destination, url: Secret, completions: CompletionQueue) -> Sender:
-        return PacedSender(destination, url, http, config.retry, config.payload_format,
-                           metrics, completions, pacer=pacer)
+        return PacedSender(
+            destination,
+            url,
+            http,
+            config.retry,
+            config.payload_format,
+            metrics,
+            completions,
+            pacer=pacer,
+        )
 
     return paced
 
@@ -221,26 +251,35 @@ def _fail(exc: Exception) -> int:
 
 def default_checkpoint(window: Window, dry_run: bool) -> Path:
     mode = ".dry-run" if dry_run else ""
-    return Path(f"bouncewire-replay-{window.start_ms // 1000}-{window.end_ms // 1000}"
-                f"{mode}.checkpoint.json")
+    return Path(
+        f"bouncewire-replay-{window.start_ms // 1000}-{window.end_ms // 1000}{mode}.checkpoint.json"
+    )
 
 
 def replay_parameters(args: argparse.Namespace, window: Window) -> RunParameters:
     topics = topic_names(args)
     dry = args.dry_run is not None
     urls = ("dry-run",) if dry else (args.bounce_callback_url, args.unsubscribe_callback_url)
-    return RunParameters(window, topics.sources(), destinations_fingerprint(*urls),
-                         "dry-run" if dry else "live", args.payload_format)
+    return RunParameters(
+        window,
+        topics.sources(),
+        destinations_fingerprint(*urls),
+        "dry-run" if dry else "live",
+        args.payload_format,
+    )
 
 
 def _replay_config(args: argparse.Namespace, window: Window) -> PipelineConfig:
     if args.dry_run is None and not (args.bounce_callback_url and args.unsubscribe_callback_url):
-        raise SystemExit("bouncewire: replay needs --bounce-callback-url and "
-                         "--unsubscribe-callback-url (or --dry-run FILE)")
+        raise SystemExit(
+            "bouncewire: replay needs --bounce-callback-url and "
+            "--unsubscribe-callback-url (or --dry-run FILE)"
+        )
     args.bounce_callback_url = args.bounce_callback_url or ""
     args.unsubscribe_callback_url = args.unsubscribe_callback_url or ""
-    return replace(pipeline_config(args), event_time_window_ms=window.as_tuple(),
-                   group_id="bouncewire-replay")
+    return replace(
+        pipeline_config(args), event_time_window_ms=window.as_tuple(), group_id="bouncewire-replay"
+    )
 
 
 def build_replay(args: argparse.Namespace, progress: Progress) -> Job:
@@ -249,22 +288,38 @@ def build_replay(args: argparse.Namespace, progress: Progress) -> Job:
     config = _replay_config(args, window)
     settings = kafka_settings(args)
     path = args.checkpoint or default_checkpoint(window, args.dry_run is not None)
-    source = open_replay(settings, path, replay_parameters(args, window), resume=args.resume,
-                         slack_ms=round(args.slack * 1000), on_progress=progress.update)
+    source = open_replay(
+        settings,
+        path,
+        replay_parameters(args, window),
+        resume=args.resume,
+        slack_ms=round(args.slack * 1000),
+        on_progress=progress.update,
+    )
     registry = CollectorRegistry()
     metrics = ConsumerMetrics.create(registry)
     if args.dry_run is not None:
         handle = args.dry_run.open("ab" if args.resume else "wb")
-        pipeline = CallbackPipeline(config, source, DryRunDeadLetters(settings),
-                                    build_codec(args), None, metrics,
-                                    sender_factory=_dry_run_factory(DryRunWriter(
-                                        handle, config.payload_format)))
+        pipeline = CallbackPipeline(
+            config,
+            source,
+            DryRunDeadLetters(settings),
+            build_codec(args),
+            None,
+            metrics,
+            sender_factory=_dry_run_factory(DryRunWriter(handle, config.payload_format)),
+        )
         return Job(pipeline, source, registry, progress, on_close=handle.close)
     http = build_http_client(config.retry)
     pipeline = CallbackPipeline(
-        config, source, KafkaProducer(settings, {"client.id": "bouncewire-replay-dlq"}),
-        build_codec(args), http, metrics,
-        sender_factory=_sender_factory(config, http, metrics, args.rate_limit))
+        config,
+        source,
+        KafkaProducer(settings, {"client.id": "bouncewire-replay-dlq"}),
+        build_codec(args),
+        http,
+        metrics,
+        sender_factory=_sender_factory(config, http, metrics, args.rate_limit),
+    )
     return Job(pipeline, source, registry, progress, on_close=http.close)
 
 
@@ -275,17 +330,25 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except (CheckpointError, TimeParseError, KafkaClientError, OSError) as exc:
         return _fail(exc)
     assert isinstance(job.source, ReplaySource)
-    log.info("replay", extra={"from": args.from_time, "to": args.to_time,
-                              "checkpoint": str(job.source.path), "resume": args.resume,
-                              "records": job.source.checkpoint.total,
-                              "already_done": job.source.checkpoint.done,
-                              "dry_run": str(args.dry_run) if args.dry_run else None,
-                              "bounce_url": None if args.dry_run else
-                              url_for_logs(job.pipeline.config.bounce_url)})
+    log.info(
+        "replay",
+        extra={
+            "from": args.from_time,
+            "to": args.to_time,
+            "checkpoint": str(job.source.path),
+            "resume": args.resume,
+            "records": job.source.checkpoint.total,
+            "already_done": job.source.checkpoint.done,
+            "dry_run": str(args.dry_run) if args.dry_run else None,
+            "bounce_url": None if args.dry_run else url_for_logs(job.pipeline.config.bounce_url),
+        },
+    )
     code = job.run()
     if code == EXIT_INTERRUPTED:
-        print(f"bouncewire: interrupted; continue with --resume --checkpoint "
-              f"{job.source.path}", file=sys.stderr)
+        print(
+            f"bouncewire: interrupted; continue with --resume --checkpoint {job.source.path}",
+            file=sys.stderr,
+        )
     return code
 
 
@@ -294,8 +357,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_dlq_inspect(args: argparse.Namespace) -> int:
     try:
-        summary = inspect_dead_letters(kafka_settings(args), topic_names(args).dlq,
-                                       redrive_group(args.group_id))
+        summary = inspect_dead_letters(
+            kafka_settings(args), topic_names(args).dlq, redrive_group(args.group_id)
+        )
     except KafkaClientError as exc:
         return _fail(exc)
     if args.json:
@@ -313,15 +377,25 @@ def letter_filter(args: argparse.Namespace) -> LetterFilter:
 def build_redrive(args: argparse.Namespace, progress: Progress) -> Job:
     config = pipeline_config(args)
     settings = kafka_settings(args)
-    source = open_redrive(settings, config.topics.dlq, redrive_group(config.group_id),
-                          letter_filter(args), on_progress=progress.update)
+    source = open_redrive(
+        settings,
+        config.topics.dlq,
+        redrive_group(config.group_id),
+        letter_filter(args),
+        on_progress=progress.update,
+    )
     registry = CollectorRegistry()
     metrics = ConsumerMetrics.create(registry)
     http = build_http_client(config.retry)
     pipeline = CallbackPipeline(
-        config, source, KafkaProducer(settings, {"client.id": "bouncewire-redrive-dlq"}),
-        build_codec(args), http, metrics,
-        sender_factory=_sender_factory(config, http, metrics, args.rate_limit))
+        config,
+        source,
+        KafkaProducer(settings, {"client.id": "bouncewire-redrive-dlq"}),
+        build_codec(args),
+        http,
+        metrics,
+        sender_factory=_sender_factory(config, http, metrics, args.rate_limit),
+    )
     return Job(pipeline, source, registry, progress, on_close=http.close)
 
 
@@ -333,8 +407,11 @@ def cmd_dlq_redrive(args: argparse.Namespace) -> int:
         return _fail(exc)
     code = job.run()
     if isinstance(job.source, DeadLetterSource) and job.source.kept:
-        print(f"bouncewire: {job.source.kept} letter(s) outside the filter kept "
-              "(copied to the end of the dead-letter topic)", file=sys.stderr)
+        print(
+            f"bouncewire: {job.source.kept} letter(s) outside the filter kept "
+            "(copied to the end of the dead-letter topic)",
+            file=sys.stderr,
+        )
     return code
 
 
@@ -342,30 +419,71 @@ def cmd_dlq_redrive(args: argparse.Namespace) -> int:
 
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
-    add_flag(p, "--rate-limit", type=float, metavar="EVENTS_PER_S",
-             help="at most this many callback events per second (all destinations)")
-    add_flag(p, "--drain-timeout", type=float, default=30.0,
-             help="seconds to finish in-flight batches when interrupted")
-    add_flag(p, "--progress-interval", type=float, default=10.0,
-             help="seconds between progress log lines when stderr is not a terminal")
+    add_flag(
+        p,
+        "--rate-limit",
+        type=float,
+        metavar="EVENTS_PER_S",
+        help="at most this many callback events per second (all destinations)",
+    )
+    add_flag(
+        p,
+        "--drain-timeout",
+        type=float,
+        default=30.0,
+        help="seconds to finish in-flight batches when interrupted",
+    )
+    add_flag(
+        p,
+        "--progress-interval",
+        type=float,
+        default=10.0,
+        help="seconds between progress log lines when stderr is not a terminal",
+    )
 
 
 def add_replay_parser(sub: Subparsers[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("replay", help="re-deliver the callbacks of an event-time window")
     add_kafka_flags(p)
     add_pipeline_flags(p, urls_required=False)
-    add_flag(p, "--from", dest="from_time", required=True, metavar="T1",
-             help="window start (inclusive): ISO-8601 (UTC if no offset) or epoch seconds")
-    add_flag(p, "--to", dest="to_time", required=True, metavar="T2",
-             help="window end (exclusive): ISO-8601 or epoch seconds")
-    add_flag(p, "--dry-run", type=Path, metavar="FILE",
-             help="write one JSON line per POST that would be sent; send nothing")
-    add_flag(p, "--checkpoint", type=Path, metavar="FILE",
-             help="progress file (default bouncewire-replay-<from>-<to>[.dry-run]"
-                  ".checkpoint.json)")
+    add_flag(
+        p,
+        "--from",
+        dest="from_time",
+        required=True,
+        metavar="T1",
+        help="window start (inclusive): ISO-8601 (UTC if no offset) or epoch seconds",
+    )
+    add_flag(
+        p,
+        "--to",
+        dest="to_time",
+        required=True,
+        metavar="T2",
+        help="window end (exclusive): ISO-8601 or epoch seconds",
+    )
+    add_flag(
+        p,
+        "--dry-run",
+        type=Path,
+        metavar="FILE",
+        help="write one JSON line per POST that would be sent; send nothing",
+    )
+    add_flag(
+        p,
+        "--checkpoint",
+        type=Path,
+        metavar="FILE",
+        help="progress file (default bouncewire-replay-<from>-<to>[.dry-run].checkpoint.json)",
+    )
     add_flag(p, "--resume", action="store_true", help="continue the run of --checkpoint")
-    add_flag(p, "--slack", type=float, default=DEFAULT_SLACK_MS / 1000,
-             help="seconds scanned beyond the window for records published out of order")
+    add_flag(
+        p,
+        "--slack",
+        type=float,
+        default=DEFAULT_SLACK_MS / 1000,
+        help="seconds scanned beyond the window for records published out of order",
+    )
     _add_run_flags(p)
     p.set_defaults(handler=cmd_replay)
 
@@ -375,19 +493,31 @@ def add_dlq_parser(sub: Subparsers[argparse.ArgumentParser]) -> None:
     commands = dlq.add_subparsers(dest="dlq_command", required=True)
     inspect = commands.add_parser("inspect", help="count dead letters by reason and age")
     add_kafka_flags(inspect)
-    add_flag(inspect, "--group-id", default="bouncewire-callbacks",
-             help="the consumer group whose redrive progress counts as done")
+    add_flag(
+        inspect,
+        "--group-id",
+        default="bouncewire-callbacks",
+        help="the consumer group whose redrive progress counts as done",
+    )
     add_flag(inspect, "--json", action="store_true", help="print one JSON document")
     inspect.set_defaults(handler=cmd_dlq_inspect)
 
     redrive = commands.add_parser("redrive", help="re-process dead letters through the pipeline")
     add_kafka_flags(redrive)
     add_pipeline_flags(redrive)
-    add_flag(redrive, "--group-id", default="bouncewire-callbacks",
-             help="redrive progress is committed to <group-id>-redrive")
+    add_flag(
+        redrive,
+        "--group-id",
+        default="bouncewire-callbacks",
+        help="redrive progress is committed to <group-id>-redrive",
+    )
     add_flag(redrive, "--reason", help="only letters with this reason (e.g. http_400)")
-    add_flag(redrive, "--since", metavar="T",
-             help="only letters written at or after T (ISO-8601 or epoch seconds)")
+    add_flag(
+        redrive,
+        "--since",
+        metavar="T",
+        help="only letters written at or after T (ISO-8601 or epoch seconds)",
+    )
     _add_run_flags(redrive)
     redrive.set_defaults(handler=cmd_dlq_redrive)
 

@@ -32,20 +32,32 @@ log = logging.getLogger("bouncewire.unsubscribe")
 
 
 def add_unsubscribe_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    server = sub.add_parser("unsubscribe-server",
-                            help="serve RFC 8058 one-click unsubscribe links, publish the clicks")
+    server = sub.add_parser(
+        "unsubscribe-server", help="serve RFC 8058 one-click unsubscribe links, publish the clicks"
+    )
     add_kafka_flags(server)
     add_flag(server, "--host", default="127.0.0.1", help="interface to listen on")
     add_flag(server, "--port", type=int, default=8080)
     _add_link_flags(server)
-    add_flag(server, "--ack-timeout", type=float, default=10.0,
-             help="seconds to wait for Kafka's acknowledgement before answering 503")
-    add_flag(server, "--retry-after", type=int, default=30,
-             help="seconds announced in Retry-After when the broker is unavailable")
+    add_flag(
+        server,
+        "--ack-timeout",
+        type=float,
+        default=10.0,
+        help="seconds to wait for Kafka's acknowledgement before answering 503",
+    )
+    add_flag(
+        server,
+        "--retry-after",
+        type=int,
+        default=30,
+        help="seconds announced in Retry-After when the broker is unavailable",
+    )
     server.set_defaults(handler=cmd_unsubscribe_server)
 
-    link = sub.add_parser("unsubscribe-link",
-                          help="print a signed unsubscribe URL and its mail header lines")
+    link = sub.add_parser(
+        "unsubscribe-link", help="print a signed unsubscribe URL and its mail header lines"
+    )
     link.add_argument("email", help="the recipient's address")
     _add_link_flags(link)
     add_flag(link, "--campaign", help="campaign id carried by the link")
@@ -54,10 +66,18 @@ def add_unsubscribe_commands(sub: argparse._SubParsersAction[argparse.ArgumentPa
 
 
 def _add_link_flags(parser: argparse.ArgumentParser) -> None:
-    add_flag(parser, "--public-url", required=True,
-             help="base URL the service is reachable at, e.g. https://mail.example.com")
-    add_flag(parser, "--secret-file", type=Path,
-             help=f"file holding the signing keys kid:secret,... (or set {SECRET_ENV})")
+    add_flag(
+        parser,
+        "--public-url",
+        required=True,
+        help="base URL the service is reachable at, e.g. https://mail.example.com",
+    )
+    add_flag(
+        parser,
+        "--secret-file",
+        type=Path,
+        help=f"file holding the signing keys kid:secret,... (or set {SECRET_ENV})",
+    )
 
 
 def _fail(message: str) -> int:
@@ -111,32 +131,40 @@ def cmd_unsubscribe_server(args: argparse.Namespace) -> int:
     if isinstance(setup, str):
         return _fail(setup)
     keyring = setup[0]
-    sender = AcknowledgedSender(_producer(args), build_codec(args),
-                                topic_names(args).unsubscribes)
-    config = ServiceConfig(keyring, ack_timeout_s=args.ack_timeout,
-                           retry_after_s=args.retry_after)
+    sender = AcknowledgedSender(_producer(args), build_codec(args), topic_names(args).unsubscribes)
+    config = ServiceConfig(keyring, ack_timeout_s=args.ack_timeout, retry_after_s=args.retry_after)
     app = create_app(UnsubscribeService(config, sender), on_shutdown=sender.close)
-    log.info("unsubscribe service starting",
-             extra={"host": args.host, "port": args.port, "signing_kid": keyring.signing_kid,
-                    "verifying_kids": list(keyring.kids)})
+    log.info(
+        "unsubscribe service starting",
+        extra={
+            "host": args.host,
+            "port": args.port,
+            "signing_kid": keyring.signing_kid,
+            "verifying_kids": list(keyring.kids),
+        },
+    )
     run_server(app, args.host, args.port)
     return 0
 
 
 def _producer(args: argparse.Namespace) -> KafkaProducer:
     ack_ms = max(1000, int(args.ack_timeout * 1000))
-    producer = KafkaProducer(kafka_settings(args), {
-        # A request waits for its own record: little to gain from lingering.
-        "linger.ms": 5,
-        # Give up on a record about when its request does, so an unanswered (503) record is
-        # not written long after; one that still lands is a harmless repeat.
-        "message.timeout.ms": ack_ms,
-        "socket.connection.setup.timeout.ms": min(ack_ms, 10_000),
-    })
+    producer = KafkaProducer(
+        kafka_settings(args),
+        {
+            # A request waits for its own record: little to gain from lingering.
+            "linger.ms": 5,
+            # Give up on a record about when its request does, so an unanswered (503) record is
+            # not written long after; one that still lands is a harmless repeat.
+            "message.timeout.ms": ack_ms,
+            "socket.connection.setup.timeout.ms": min(ack_ms, 10_000),
+        },
+    )
     try:
         producer.check_broker(timeout=min(args.ack_timeout, 5.0))
     except BrokerUnavailableError as exc:
         # Serve anyway: requests get 503 + Retry-After until the broker is back.
-        log.warning("broker not reachable at start; answering 503 until it is",
-                    extra={"reason": str(exc)})
+        log.warning(
+            "broker not reachable at start; answering 503 until it is", extra={"reason": str(exc)}
+        )
     return producer

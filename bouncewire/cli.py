@@ -16,7 +16,8 @@ Handler = Callable[[argparse.Namespace], int]
 def _producer_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     topics = sub.add_parser("topics", help="manage the pipeline's topics")
     create = topics.add_subparsers(dest="topics_command", required=True).add_parser(
-        "create", help="create the send-results, unsubscribes and dead-letter topics")
+        "create", help="create the send-results, unsubscribes and dead-letter topics"
+    )
     add_kafka_flags(create)
     add_flag(create, "--partitions", type=int, default=6)
     add_flag(create, "--replication-factor", type=int, default=1)
@@ -26,8 +27,13 @@ def _producer_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     produce.add_argument("event_kind", choices=sorted(_produce.KIND_BY_COMMAND))
     produce.add_argument("file", nargs="?", default="-", help="JSON lines file, - for stdin")
     add_kafka_flags(produce)
-    add_flag(produce, "--broker-timeout", type=float, default=15.0,
-             help="seconds to wait for the broker before giving up")
+    add_flag(
+        produce,
+        "--broker-timeout",
+        type=float,
+        default=15.0,
+        help="seconds to wait for the broker before giving up",
+    )
     produce.set_defaults(handler=_produce.cmd_produce)
 
     classify = sub.add_parser("classify", help="classify send-result JSON lines (no Kafka)")

@@ -52,8 +52,7 @@ def parse_instant(text: str) -> int:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise TimeParseError(
-            f"{text!r} is neither epoch seconds nor an ISO-8601 time") from None
+        raise TimeParseError(f"{text!r} is neither epoch seconds nor an ISO-8601 time") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return round(parsed.timestamp() * 1000)
@@ -155,7 +154,8 @@ class Checkpoint:
         if differences:
             raise CheckpointError(
                 "the checkpoint belongs to a different run (differs in "
-                f"{', '.join(differences)}); start over with another --checkpoint file")
+                f"{', '.join(differences)}); start over with another --checkpoint file"
+            )
 
     # --- JSON -------------------------------------------------------------------------------
 
@@ -163,16 +163,21 @@ class Checkpoint:
         p = self.params
         return {
             "version": FORMAT_VERSION,
-            "window": {"from_ms": p.window.start_ms, "to_ms": p.window.end_ms,
-                       "from": format_instant(p.window.start_ms),
-                       "to": format_instant(p.window.end_ms)},
+            "window": {
+                "from_ms": p.window.start_ms,
+                "to_ms": p.window.end_ms,
+                "from": format_instant(p.window.start_ms),
+                "to": format_instant(p.window.end_ms),
+            },
             "topics": list(p.topics),
             "destinations": p.destinations,
             "mode": p.mode,
             "payload_format": p.payload_format,
             "complete": self.complete,
-            "partitions": [{"topic": t, "partition": n, "start": s.start, "end": s.end,
-                            "next": s.next} for (t, n), s in sorted(self.partitions.items())],
+            "partitions": [
+                {"topic": t, "partition": n, "start": s.start, "end": s.end, "next": s.next}
+                for (t, n), s in sorted(self.partitions.items())
+            ],
         }
 
     @classmethod
@@ -180,12 +185,19 @@ class Checkpoint:
         if data.get("version") != FORMAT_VERSION:
             raise CheckpointError(f"unsupported checkpoint version {data.get('version')!r}")
         window = data["window"]
-        params = RunParameters(Window(int(window["from_ms"]), int(window["to_ms"])),
-                               tuple(str(t) for t in data["topics"]), str(data["destinations"]),
-                               str(data["mode"]), str(data["payload_format"]))
-        partitions = {(str(p["topic"]), int(p["partition"])):
-                      PartitionProgress(int(p["start"]), int(p["end"]), int(p["next"]))
-                      for p in data["partitions"]}
+        params = RunParameters(
+            Window(int(window["from_ms"]), int(window["to_ms"])),
+            tuple(str(t) for t in data["topics"]),
+            str(data["destinations"]),
+            str(data["mode"]),
+            str(data["payload_format"]),
+        )
+        partitions = {
+            (str(p["topic"]), int(p["partition"])): PartitionProgress(
+                int(p["start"]), int(p["end"]), int(p["next"])
+            )
+            for p in data["partitions"]
+        }
         return cls(params, partitions)
 
 
@@ -243,8 +255,10 @@ def load_checkpoint(path: Path) -> Checkpoint:
         raise CheckpointError(f"checkpoint {path} is damaged ({type(exc).__name__})") from exc
 
 
-def new_checkpoint(params: RunParameters,
-                   ranges: Iterable[tuple[Partition, int, int]]) -> Checkpoint:
+def new_checkpoint(
+    params: RunParameters, ranges: Iterable[tuple[Partition, int, int]]
+) -> Checkpoint:
     """A run's first checkpoint: every partition at the start of its range."""
-    return Checkpoint(params, {key: PartitionProgress(start, end, start)
-                               for key, start, end in ranges})
+    return Checkpoint(
+        params, {key: PartitionProgress(start, end, start) for key, start, end in ranges}
+    )

@@ -47,7 +47,10 @@ log = logging.getLogger(__name__)
 
 HOUR_MS = 3600 * 1000
 AGE_BUCKETS: tuple[tuple[str, int], ...] = (
-    ("<1h", HOUR_MS), ("<24h", 24 * HOUR_MS), ("<7d", 7 * 24 * HOUR_MS))
+    ("<1h", HOUR_MS),
+    ("<24h", 24 * HOUR_MS),
+    ("<7d", 7 * 24 * HOUR_MS),
+)
 OLDER = ">=7d"
 INSPECT_TIMEOUT_S = 300.0
 
@@ -104,8 +107,9 @@ class DeadLetterSummary:
     def pending(self) -> int:
         return self.total - self.redriven
 
-    def add(self, headers: Mapping[str, str], written_ms: int | None, now_ms: int,
-            *, pending: bool) -> None:
+    def add(
+        self, headers: Mapping[str, str], written_ms: int | None, now_ms: int, *, pending: bool
+    ) -> None:
         self.total += 1
         if not pending:
             self.redriven += 1
@@ -121,11 +125,15 @@ class DeadLetterSummary:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "letters": self.total, "already_redriven": self.redriven, "pending": self.pending,
+            "letters": self.total,
+            "already_redriven": self.redriven,
+            "pending": self.pending,
             "by_reason": dict(self.by_reason.most_common()),
-            "by_age": {label: self.by_age[label]
-                       for label in [*(b for b, _ in AGE_BUCKETS), OLDER, "unknown"]
-                       if self.by_age[label]},
+            "by_age": {
+                label: self.by_age[label]
+                for label in [*(b for b, _ in AGE_BUCKETS), OLDER, "unknown"]
+                if self.by_age[label]
+            },
             "by_destination": dict(self.by_destination.most_common()),
             "by_source_topic": dict(self.by_source_topic.most_common()),
             "max_attempts": self.max_attempts,
@@ -134,8 +142,9 @@ class DeadLetterSummary:
     def render(self) -> str:
         """A short human-readable report."""
         data = self.to_json()
-        lines = [f"dead letters: {self.total} ({self.redriven} already redriven, "
-                 f"{self.pending} pending)"]
+        lines = [
+            f"dead letters: {self.total} ({self.redriven} already redriven, {self.pending} pending)"
+        ]
         for title in ("by_reason", "by_age", "by_destination", "by_source_topic"):
             if data[title]:
                 lines.append(f"  {title.replace('_', ' ')}:")
@@ -145,16 +154,19 @@ class DeadLetterSummary:
         return "\n".join(lines)
 
 
-def committed_offsets(client: confluent_kafka.Consumer,
-                      partitions: Iterable[Partition]) -> dict[Partition, int | None]:
+def committed_offsets(
+    client: confluent_kafka.Consumer, partitions: Iterable[Partition]
+) -> dict[Partition, int | None]:
     """The group's committed offset per partition (None when it has committed none)."""
-    answers = client.committed([TopicPartition(t, p) for t, p in partitions],
-                               timeout=METADATA_TIMEOUT_S)
+    answers = client.committed(
+        [TopicPartition(t, p) for t, p in partitions], timeout=METADATA_TIMEOUT_S
+    )
     return {(tp.topic, tp.partition): (tp.offset if tp.offset >= 0 else None) for tp in answers}
 
 
-def _plan(consumer: KafkaConsumer, topic: str) -> tuple[dict[Partition, tuple[int, int]],
-                                                        dict[Partition, int | None]]:
+def _plan(
+    consumer: KafkaConsumer, topic: str
+) -> tuple[dict[Partition, tuple[int, int]], dict[Partition, int | None]]:
     client = consumer.client
     parts = partitions_of(client, [topic])
     return watermarks(client, parts), committed_offsets(client, parts)
@@ -163,9 +175,13 @@ def _plan(consumer: KafkaConsumer, topic: str) -> tuple[dict[Partition, tuple[in
 # --- inspect ---------------------------------------------------------------------------------
 
 
-def inspect_dead_letters(settings: KafkaSettings, topic: str, group_id: str,
-                         now_ms: int | None = None,
-                         timeout_s: float = INSPECT_TIMEOUT_S) -> DeadLetterSummary:
+def inspect_dead_letters(
+    settings: KafkaSettings,
+    topic: str,
+    group_id: str,
+    now_ms: int | None = None,
+    timeout_s: float = INSPECT_TIMEOUT_S,
+) -> DeadLetterSummary:
     """Count every letter of `topic` up to its current end; `group_id` is the redrive group
     whose committed offsets tell redriven letters from pending ones (nothing is committed)."""
     now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
@@ -182,8 +198,12 @@ def inspect_dead_letters(settings: KafkaSettings, topic: str, group_id: str,
             for msg in scan.consume(1000, 0.5):
                 key = (msg.topic(), msg.partition())
                 done_below = committed.get(key) or 0
-                summary.add(parse_dead_letter_headers(msg.headers()), letter_timestamp_ms(msg),
-                            now, pending=msg.offset() >= done_below)
+                summary.add(
+                    parse_dead_letter_headers(msg.headers()),
+                    letter_timestamp_ms(msg),
+                    now,
+                    pending=msg.offset() >= done_below,
+                )
     finally:
         consumer.close()
     return summary
@@ -195,9 +215,15 @@ def inspect_dead_letters(settings: KafkaSettings, topic: str, group_id: str,
 class DeadLetterSource(BoundedScan):
     """The dead-letter topic from the redrive group's offsets to the captured end."""
 
-    def __init__(self, consumer: KafkaConsumer, ranges: Mapping[Partition, tuple[int, int, int]],
-                 letters: LetterFilter, copier: KafkaProducer, topic: str,
-                 on_progress: ProgressCallback | None = None) -> None:
+    def __init__(
+        self,
+        consumer: KafkaConsumer,
+        ranges: Mapping[Partition, tuple[int, int, int]],
+        letters: LetterFilter,
+        copier: KafkaProducer,
+        topic: str,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
         super().__init__(consumer, ranges, on_progress)
         self._filter = letters
         self._copier = copier
@@ -226,12 +252,20 @@ class DeadLetterSource(BoundedScan):
                 r.held.discard(offset)
                 self.kept += 1
                 return
-            log.warning("copy of a skipped letter not acknowledged; retrying",
-                        extra={"code": err.name(), "partition": msg.partition()})
+            log.warning(
+                "copy of a skipped letter not acknowledged; retrying",
+                extra={"code": err.name(), "partition": msg.partition()},
+            )
             self._copy(msg, r, written)
 
-        self._copier.produce(self._topic, msg.value() or b"", key=msg.key(),
-                             timestamp_ms=written, headers=headers, on_delivery=delivered)
+        self._copier.produce(
+            self._topic,
+            msg.value() or b"",
+            key=msg.key(),
+            timestamp_ms=written,
+            headers=headers,
+            on_delivery=delivered,
+        )
 
     def _persist(self, sync: bool) -> None:
         if sync:
@@ -255,8 +289,13 @@ class DeadLetterSource(BoundedScan):
         super().close()
 
 
-def open_redrive(settings: KafkaSettings, topic: str, group_id: str, letters: LetterFilter,
-                 on_progress: ProgressCallback | None = None) -> DeadLetterSource:
+def open_redrive(
+    settings: KafkaSettings,
+    topic: str,
+    group_id: str,
+    letters: LetterFilter,
+    on_progress: ProgressCallback | None = None,
+) -> DeadLetterSource:
     """A redrive source over `topic` continuing where the redrive group `group_id` stopped."""
     consumer = scan_consumer(settings, group_id)
     try:

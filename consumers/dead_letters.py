@@ -77,14 +77,17 @@ def _history(prior: dict[str, str], failure: Failure) -> dict[str, object | None
     except ValueError:
         attempts = max(failure.attempts, 1)
     first = prior.get("first.failure.ms") or failure.first_failure_ms
-    return {**{k: v for k, v in kept.items() if v is not None}, "attempts": attempts,
-            "first.failure.ms": first}
+    return {
+        **{k: v for k, v in kept.items() if v is not None},
+        "attempts": attempts,
+        "first.failure.ms": first,
+    }
 
 
 def parse_dead_letter_headers(headers: list[tuple[str, bytes]] | None) -> dict[str, str]:
     """The inverse, for inspect and redrive: header name (without prefix) → text."""
     return {
-        k[len(HEADER_PREFIX):]: v.decode("utf-8", "replace")
+        k[len(HEADER_PREFIX) :]: v.decode("utf-8", "replace")
         for k, v in headers or []
         if k.startswith(HEADER_PREFIX) and v is not None
     }
@@ -116,7 +119,9 @@ class DeadLetterWriter:
         letter.tries += 1
         self.outstanding += 1
         self._producer.produce(
-            self._topic, letter.value or b"", key=letter.key,
+            self._topic,
+            letter.value or b"",
+            key=letter.key,
             headers=dead_letter_headers(letter),
             on_delivery=lambda err, _msg: self._delivered(letter, err),
         )
@@ -127,10 +132,15 @@ class DeadLetterWriter:
             self._on_done(letter.ref, letter.failure.reason)
             return
         self._on_error()
-        log.warning("dead letter not acknowledged; source offset held",
-                    extra={"code": err.name(), "tries": letter.tries,
-                           "source_topic": letter.ref.topic,
-                           "source_partition": letter.ref.partition})
+        log.warning(
+            "dead letter not acknowledged; source offset held",
+            extra={
+                "code": err.name(),
+                "tries": letter.tries,
+                "source_topic": letter.ref.topic,
+                "source_partition": letter.ref.partition,
+            },
+        )
         self._retry.append((self._clock() + self._retry_after_s, letter))
 
     def service(self) -> None:

@@ -57,8 +57,9 @@ class RetryPolicy:
 def build_http_client(policy: RetryPolicy, max_connections: int = 4) -> httpx.Client:
     return httpx.Client(
         timeout=httpx.Timeout(policy.request_timeout_s, connect=policy.connect_timeout_s),
-        limits=httpx.Limits(max_connections=max_connections,
-                            max_keepalive_connections=max_connections),
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
         # A redirect is not a delivery; CleverTap's callback URLs do not redirect.
         follow_redirects=False,
         headers={"User-Agent": "bouncewire/0.1"},
@@ -66,11 +67,11 @@ def build_http_client(policy: RetryPolicy, max_connections: int = 4) -> httpx.Cl
 
 
 class OutcomeKind(Enum):
-    DELIVERED = "delivered"        # every event accepted
-    PARTIAL = "partial"            # accepted except `failed` indexes
-    REJECTED = "rejected"          # non-retryable answer: every event dead-lettered
+    DELIVERED = "delivered"  # every event accepted
+    PARTIAL = "partial"  # accepted except `failed` indexes
+    REJECTED = "rejected"  # non-retryable answer: every event dead-lettered
     EXHAUSTED = "retries_exhausted"  # retry time used up: every event dead-lettered
-    ABANDONED = "abandoned"        # shutdown or revoke cut it short: nothing done, offsets stay
+    ABANDONED = "abandoned"  # shutdown or revoke cut it short: nothing done, offsets stay
 
 
 @dataclass(slots=True)
@@ -79,7 +80,7 @@ class Outcome:
     status: int | None = None
     body: str = ""
     attempts: int = 0
-    failed: tuple[int, ...] = ()   # indexes into batch.events (PARTIAL)
+    failed: tuple[int, ...] = ()  # indexes into batch.events (PARTIAL)
     first_failure_ms: int | None = None
     last_failure_ms: int | None = None
     reason: str = ""
@@ -88,8 +89,13 @@ class Outcome:
 class RetryableFailure(Exception):
     """An attempt that may succeed later. Carries no URL and no payload."""
 
-    def __init__(self, reason: str, status: int | None = None, body: str = "",
-                 retry_after_s: float | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        status: int | None = None,
+        body: str = "",
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
@@ -146,8 +152,9 @@ class DestinationSender:
     _thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"sender-{self.destination}",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"sender-{self.destination}", daemon=True
+        )
         self._thread.start()
 
     def submit(self, batch: Batch) -> None:
@@ -233,8 +240,9 @@ class DestinationSender:
         if isinstance(exc, RetryableFailure) and exc.retry_after_s is not None:
             return min(exc.retry_after_s, self.policy.max_retry_after_s)
         # Full jitter (AWS architecture blog): uniform in [0, min(cap, initial * 2^n)].
-        full_jitter = wait_random_exponential(multiplier=self.policy.backoff_initial_s,
-                                              max=self.policy.backoff_max_s)
+        full_jitter = wait_random_exponential(
+            multiplier=self.policy.backoff_initial_s, max=self.policy.backoff_max_s
+        )
         return float(full_jitter(state))
 
     def _before_sleep(self, state: RetryCallState) -> None:
@@ -245,8 +253,9 @@ class DestinationSender:
         attempts.count += 1
         started = self.clock()
         try:
-            response = self.client.post(self.url.reveal(), content=payload,
-                                        headers={"Content-Type": "application/json"})
+            response = self.client.post(
+                self.url.reveal(), content=payload, headers={"Content-Type": "application/json"}
+            )
         except httpx.TimeoutException as exc:
             self._count("timeout", started)
             failure = RetryableFailure("timeout")
@@ -261,8 +270,14 @@ class DestinationSender:
         return self._judge(batch, response, attempts)
 
     def _judge(self, batch: Batch, response: httpx.Response, attempts: _Attempts) -> Outcome:
-        decision = decide(response.status_code, response.headers, response.content, batch.events,
-                          now=time.time(), max_retry_after_s=self.policy.max_retry_after_s)
+        decision = decide(
+            response.status_code,
+            response.headers,
+            response.content,
+            batch.events,
+            now=time.time(),
+            max_retry_after_s=self.policy.max_retry_after_s,
+        )
         # Redact before cutting (a cut address would escape the pattern); bound the work.
         body = redact(response.text[: 64 * MAX_BODY_KEPT])[:MAX_BODY_KEPT]
         status = response.status_code
@@ -273,8 +288,13 @@ class DestinationSender:
         if decision.verdict is Verdict.DELIVERED:
             return Outcome(OutcomeKind.DELIVERED, status=status)
         if decision.verdict is Verdict.PARTIAL:
-            return Outcome(OutcomeKind.PARTIAL, status=status, body=body,
-                           failed=decision.unprocessed, reason="partial_unprocessed")
+            return Outcome(
+                OutcomeKind.PARTIAL,
+                status=status,
+                body=body,
+                failed=decision.unprocessed,
+                reason="partial_unprocessed",
+            )
         return Outcome(OutcomeKind.REJECTED, status=status, body=body, reason=f"http_{status}")
 
     def _count(self, status_class_label: str, started: float) -> None:

@@ -14,8 +14,15 @@ Check = Callable[[], tuple[bool, str]]
 class EndpointServer:
     """A small threaded HTTP server; checks are callables returning (ok, detail)."""
 
-    def __init__(self, registry: CollectorRegistry, *, liveness: Check, readiness: Check,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        *,
+        liveness: Check,
+        readiness: Check,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         routes: dict[str, Callable[[], tuple[int, str, bytes]]] = {
             "/metrics": lambda: (200, CONTENT_TYPE_LATEST, generate_latest(registry)),
             "/healthz": lambda: _check_response(liveness),
@@ -37,8 +44,9 @@ class EndpointServer:
 
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="endpoints",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="endpoints", daemon=True
+        )
 
     @property
     def port(self) -> int:

@@ -20,8 +20,18 @@ BATCH_BYTE_BUCKETS = (256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304)
 AGE_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 2 * 24 * 3600, 7 * 24 * 3600)
 
 DEFAULT_TOP_DOMAINS = (
-    "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "yahoo.com",
-    "icloud.com", "me.com", "aol.com", "gmx.de", "web.de", "proton.me",
+    "gmail.com",
+    "googlemail.com",
+    "outlook.com",
+    "hotmail.com",
+    "live.com",
+    "yahoo.com",
+    "icloud.com",
+    "me.com",
+    "aol.com",
+    "gmx.de",
+    "web.de",
+    "proton.me",
 )
 
 
@@ -58,50 +68,108 @@ class ConsumerMetrics:
             return f"{prefix}_{n}"
 
         return cls(
-            events_consumed=Counter(name("events_consumed"), "Records read from the source topics",
-                                    ["event_type"], registry=registry),
-            send_results=Counter(name("send_results"), "Send results by classification",
-                                 ["bounce", "error_class"], registry=registry),
+            events_consumed=Counter(
+                name("events_consumed"),
+                "Records read from the source topics",
+                ["event_type"],
+                registry=registry,
+            ),
+            send_results=Counter(
+                name("send_results"),
+                "Send results by classification",
+                ["bounce", "error_class"],
+                registry=registry,
+            ),
             send_results_by_domain=Counter(
                 name("send_results_by_domain"),
                 "Send results by recipient domain (configured top-N, else 'other')",
-                ["domain", "bounce"], registry=registry),
-            callback_events=Counter(name("callback_events"), "Events delivered to CleverTap (2xx)",
-                                    ["callback_type"], registry=registry),
-            callbacks=Counter(name("callbacks"), "Callback POST attempts by outcome",
-                              ["destination", "status_class"], registry=registry),
-            retries=Counter(name("callback_retries"), "Callback POSTs retried",
-                            ["destination"], registry=registry),
-            dead_letters=Counter(name("dead_letters"), "Records written to the dead-letter topic",
-                                 ["reason"], registry=registry),
-            batch_events=Histogram(name("batch_events"), "Events per callback POST",
-                                   ["destination"], buckets=BATCH_EVENT_BUCKETS,
-                                   registry=registry),
-            batch_bytes=Histogram(name("batch_bytes"), "Bytes per callback POST body",
-                                  ["destination"], buckets=BATCH_BYTE_BUCKETS, registry=registry),
-            post_latency=Histogram(name("callback_duration_seconds"), "Callback POST latency",
-                                   ["destination"], buckets=LATENCY_BUCKETS, registry=registry),
-            event_age=Histogram(name("callback_event_age_seconds"),
-                                "Age (event time to 2xx) of the oldest event of each delivered "
-                                "batch", ["destination"], buckets=AGE_BUCKETS, registry=registry),
-            lag=Gauge(name("consumer_lag"), "High watermark minus position",
-                      ["topic", "partition"], registry=registry),
+                ["domain", "bounce"],
+                registry=registry,
+            ),
+            callback_events=Counter(
+                name("callback_events"),
+                "Events delivered to CleverTap (2xx)",
+                ["callback_type"],
+                registry=registry,
+            ),
+            callbacks=Counter(
+                name("callbacks"),
+                "Callback POST attempts by outcome",
+                ["destination", "status_class"],
+                registry=registry,
+            ),
+            retries=Counter(
+                name("callback_retries"),
+                "Callback POSTs retried",
+                ["destination"],
+                registry=registry,
+            ),
+            dead_letters=Counter(
+                name("dead_letters"),
+                "Records written to the dead-letter topic",
+                ["reason"],
+                registry=registry,
+            ),
+            batch_events=Histogram(
+                name("batch_events"),
+                "Events per callback POST",
+                ["destination"],
+                buckets=BATCH_EVENT_BUCKETS,
+                registry=registry,
+            ),
+            batch_bytes=Histogram(
+                name("batch_bytes"),
+                "Bytes per callback POST body",
+                ["destination"],
+                buckets=BATCH_BYTE_BUCKETS,
+                registry=registry,
+            ),
+            post_latency=Histogram(
+                name("callback_duration_seconds"),
+                "Callback POST latency",
+                ["destination"],
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            event_age=Histogram(
+                name("callback_event_age_seconds"),
+                "Age (event time to 2xx) of the oldest event of each delivered batch",
+                ["destination"],
+                buckets=AGE_BUCKETS,
+                registry=registry,
+            ),
+            lag=Gauge(
+                name("consumer_lag"),
+                "High watermark minus position",
+                ["topic", "partition"],
+                registry=registry,
+            ),
             oldest_unsubscribe_age=Gauge(
                 name("oldest_undelivered_unsubscribe_age_seconds"),
                 "Age of the oldest unsubscribe read but not yet delivered or dead-lettered",
-                registry=registry),
-            pending_events=Gauge(name("pending_events"), "Records read and not yet done",
-                                 registry=registry),
-            paused_partitions=Gauge(name("paused_partitions"), "Partitions paused (backpressure)",
-                                    registry=registry),
-            assigned_partitions=Gauge(name("assigned_partitions"), "Partitions assigned",
-                                      registry=registry),
-            producer_errors=Counter(name("producer_delivery_errors"),
-                                    "Records the cluster did not acknowledge",
-                                    ["topic_role"], registry=registry),
-            rebalances=Counter(name("rebalance_events"),
-                               "Partition assignment changes seen by this member",
-                               ["change"], registry=registry),
+                registry=registry,
+            ),
+            pending_events=Gauge(
+                name("pending_events"), "Records read and not yet done", registry=registry
+            ),
+            paused_partitions=Gauge(
+                name("paused_partitions"), "Partitions paused (backpressure)", registry=registry
+            ),
+            assigned_partitions=Gauge(
+                name("assigned_partitions"), "Partitions assigned", registry=registry
+            ),
+            producer_errors=Counter(
+                name("producer_delivery_errors"),
+                "Records the cluster did not acknowledge",
+                ["topic_role"],
+                registry=registry,
+            ),
+            rebalances=Counter(
+                name("rebalance_events"),
+                "Partition assignment changes seen by this member",
+                ["change"],
+                registry=registry,
+            ),
             top_domains=frozenset(d.lower() for d in top_domains),
         )
 
@@ -110,10 +178,15 @@ class ConsumerMetrics:
         series' first scraped sample, so after every restart the first bounces would vanish."""
         for event_type in ("send_result", "unsubscribe"):
             self.events_consumed.labels(event_type)
-        for bounce, error_class in (("hard", "invalid_email_id"), ("hard", "dispatching_failed"),
-                                    ("soft", "dispatching_failed"), ("soft", "timeout"),
-                                    ("soft", "connection_error"), ("none", "none"),
-                                    ("none", "connection_error")):
+        for bounce, error_class in (
+            ("hard", "invalid_email_id"),
+            ("hard", "dispatching_failed"),
+            ("soft", "dispatching_failed"),
+            ("soft", "timeout"),
+            ("soft", "connection_error"),
+            ("none", "none"),
+            ("none", "connection_error"),
+        ):
             self.send_results.labels(bounce, error_class)
         for callback_type in ("softbounce", "hardbounce", "unsubscribe"):
             self.callback_events.labels(callback_type)

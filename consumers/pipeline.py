@@ -143,24 +143,37 @@ class CallbackPipeline:
         self.tracker = OffsetTracker()
         self.in_flight = InFlightIds()
         self.completions: queue.SimpleQueue[tuple[Batch, Outcome]] = queue.SimpleQueue()
-        urls: dict[Destination, Secret] = {"bounce": config.bounce_url,
-                                           "unsubscribe": config.unsubscribe_url}
+        urls: dict[Destination, Secret] = {
+            "bounce": config.bounce_url,
+            "unsubscribe": config.unsubscribe_url,
+        }
         self.batchers = {d: self._batcher(d) for d in urls}
-        def http_sender(d: Destination, url: Secret,
-                        completions: queue.SimpleQueue[tuple[Batch, Outcome]]) -> Sender:
+
+        def http_sender(
+            d: Destination, url: Secret, completions: queue.SimpleQueue[tuple[Batch, Outcome]]
+        ) -> Sender:
             assert http is not None, "an httpx client or a sender_factory is required"
-            return DestinationSender(d, url, http, config.retry, config.payload_format,
-                                     metrics, completions, clock)
+            return DestinationSender(
+                d, url, http, config.retry, config.payload_format, metrics, completions, clock
+            )
 
         make_sender = sender_factory or http_sender
         self.senders = {d: make_sender(d, urls[d], self.completions) for d in self.batchers}
         self.dead_letters = DeadLetterWriter(
-            dlq_producer, config.topics.dlq, self._dead_lettered,
-            lambda: metrics.producer_errors.labels("dead_letter").inc(), clock=clock)
+            dlq_producer,
+            config.topics.dlq,
+            self._dead_lettered,
+            lambda: metrics.producer_errors.labels("dead_letter").inc(),
+            clock=clock,
+        )
         self.destination_topic: dict[Destination, str] = {
-            "bounce": config.topics.send_results, "unsubscribe": config.topics.unsubscribes}
-        self.kind_by_topic = {config.topics.send_results: "send_result",
-                              config.topics.unsubscribes: "unsubscribe"}
+            "bounce": config.topics.send_results,
+            "unsubscribe": config.topics.unsubscribes,
+        }
+        self.kind_by_topic = {
+            config.topics.send_results: "send_result",
+            config.topics.unsubscribes: "unsubscribe",
+        }
         self.held: dict[EventRef, _Held] = {}
         self.assigned: set[Partition] = set()
         self.paused: set[Partition] = set()
@@ -171,9 +184,15 @@ class CallbackPipeline:
 
     def _batcher(self, destination: Destination) -> Batcher:
         c = self.config
-        return Batcher(destination, fmt=c.payload_format, max_events=c.max_batch_events,
-                       max_bytes=c.max_batch_bytes, linger_s=c.linger_s, clock=self.clock,
-                       in_flight=self.in_flight)
+        return Batcher(
+            destination,
+            fmt=c.payload_format,
+            max_events=c.max_batch_events,
+            max_bytes=c.max_batch_bytes,
+            linger_s=c.linger_s,
+            clock=self.clock,
+            in_flight=self.in_flight,
+        )
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -197,8 +216,12 @@ class CallbackPipeline:
 
     def _finished(self) -> bool:
         """A bounded source (replay) ran dry and everything read is done."""
-        return (self.consumer.exhausted and self.tracker.pending_total() == 0
-                and not any(b.open_events for b in self.batchers.values()) and not self._busy())
+        return (
+            self.consumer.exhausted
+            and self.tracker.pending_total() == 0
+            and not any(b.open_events for b in self.batchers.values())
+            and not self._busy()
+        )
 
     def step(self) -> None:
         messages = self.consumer.consume(self.config.consume_batch, self._poll_timeout())
@@ -234,9 +257,14 @@ class CallbackPipeline:
                 self._enqueue(event, msg)
         self._count_ingested(consumed, classified, domains)
 
-    def _to_event(self, msg: Any, ref: EventRef, consumed: dict[str, int],
-                  classified: dict[tuple[str, str], int],
-                  domains: dict[tuple[str, str], int]) -> CallbackEvent | None:
+    def _to_event(
+        self,
+        msg: Any,
+        ref: EventRef,
+        consumed: dict[str, int],
+        classified: dict[tuple[str, str], int],
+        domains: dict[tuple[str, str], int],
+    ) -> CallbackEvent | None:
         """The callback a record asks for; None when it needs none or was dead-lettered."""
         try:
             decoded = self._decode(msg.value())
@@ -262,9 +290,15 @@ class CallbackPipeline:
                 self._dead_letter_record(ref, msg, record["event_id"], Failure("invalid_address"))
                 return None
             kind = "unsubscribe"
-        return CallbackEvent(record["event_id"], kind, record["email"],
-                             record["event_time"] // 1000, record.get("meta"), ref,
-                             record["event_time"])
+        return CallbackEvent(
+            record["event_id"],
+            kind,
+            record["email"],
+            record["event_time"] // 1000,
+            record.get("meta"),
+            ref,
+            record["event_time"],
+        )
 
     def _decode(self, value: bytes | None) -> DecodedEvent:
         """Decode; a schema registry outage is not the record's fault, so it is retried
@@ -283,18 +317,31 @@ class CallbackPipeline:
         window = self.config.event_time_window_ms
         return window is None or window[0] <= event_time_ms < window[1]
 
-    def _classify(self, record: dict[str, Any], classified: dict[tuple[str, str], int],
-                  domains: dict[tuple[str, str], int]) -> CallbackType | None:
-        result = classify(record["email"], record["smtp_code"], record["enhanced_code"],
-                          record["smtp_message"], record["error"])
+    def _classify(
+        self,
+        record: dict[str, Any],
+        classified: dict[tuple[str, str], int],
+        domains: dict[tuple[str, str], int],
+    ) -> CallbackType | None:
+        result = classify(
+            record["email"],
+            record["smtp_code"],
+            record["enhanced_code"],
+            record["smtp_message"],
+            record["error"],
+        )
         key = (result.bounce, result.error_class or "none")
         classified[key] = classified.get(key, 0) + 1
         dkey = (self.metrics.domain_label(record["email"]), result.bounce)
         domains[dkey] = domains.get(dkey, 0) + 1
         return _BOUNCE_TYPES.get(result.bounce)
 
-    def _count_ingested(self, consumed: dict[str, int], classified: dict[tuple[str, str], int],
-                        domains: dict[tuple[str, str], int]) -> None:
+    def _count_ingested(
+        self,
+        consumed: dict[str, int],
+        classified: dict[tuple[str, str], int],
+        domains: dict[tuple[str, str], int],
+    ) -> None:
         """Metrics once per consumed batch, not per event (each update costs ~1 µs)."""
         for event_type, n in consumed.items():
             if n:
@@ -309,8 +356,14 @@ class CallbackPipeline:
         if not batcher.fits_alone(event):
             self._dead_letter_record(event.ref, msg, event.event_id, Failure("too_large"))
             return
-        self.held[event.ref] = _Held(msg.key(), msg.value(), event.event_id, event.kind,
-                                     event.event_time_ms, self._prior(event.ref, msg))
+        self.held[event.ref] = _Held(
+            msg.key(),
+            msg.value(),
+            event.event_id,
+            event.kind,
+            event.event_time_ms,
+            self._prior(event.ref, msg),
+        )
         batch = batcher.add(event)
         if batch is not None:
             self._submit(batch)
@@ -361,7 +414,8 @@ class CallbackPipeline:
         if accepted:
             oldest_ms = min(e.event_time_ms for e in accepted)
             self.metrics.event_age.labels(batch.destination).observe(
-                max(time.time() - oldest_ms / 1000, 0.0))
+                max(time.time() - oldest_ms / 1000, 0.0)
+            )
             by_type: dict[str, int] = {}
             for e in accepted:
                 by_type[e.kind] = by_type.get(e.kind, 0) + 1
@@ -373,9 +427,15 @@ class CallbackPipeline:
 
     @staticmethod
     def _failure(batch: Batch, outcome: Outcome) -> Failure:
-        return Failure(outcome.reason or outcome.kind.value, outcome.status, outcome.body,
-                       outcome.attempts, outcome.first_failure_ms, outcome.last_failure_ms,
-                       batch.destination)
+        return Failure(
+            outcome.reason or outcome.kind.value,
+            outcome.status,
+            outcome.body,
+            outcome.attempts,
+            outcome.first_failure_ms,
+            outcome.last_failure_ms,
+            batch.destination,
+        )
 
     # --- dead letters ----------------------------------------------------------------------
 
@@ -384,17 +444,20 @@ class CallbackPipeline:
             return None
         return parse_dead_letter_headers(msg.headers())
 
-    def _dead_letter_record(self, ref: EventRef, msg: Any, event_id: str | None,
-                            failure: Failure) -> None:
-        self.dead_letters.write(DeadLetter(ref, msg.key(), msg.value(), failure, event_id,
-                                           prior=self._prior(ref, msg)))
+    def _dead_letter_record(
+        self, ref: EventRef, msg: Any, event_id: str | None, failure: Failure
+    ) -> None:
+        self.dead_letters.write(
+            DeadLetter(ref, msg.key(), msg.value(), failure, event_id, prior=self._prior(ref, msg))
+        )
 
     def _dead_letter_refs(self, refs: Iterable[EventRef], failure: Failure) -> None:
         for ref in refs:
             held = self.held.get(ref)
             if held is not None:
-                self.dead_letters.write(DeadLetter(ref, held.key, held.value, failure,
-                                                   held.event_id, prior=held.prior))
+                self.dead_letters.write(
+                    DeadLetter(ref, held.key, held.value, failure, held.event_id, prior=held.prior)
+                )
 
     def _dead_lettered(self, ref: EventRef, reason: str) -> None:
         self.metrics.dead_letters.labels(reason).inc()
@@ -476,7 +539,8 @@ class CallbackPipeline:
     def _in_flight_on(self, parts: set[Partition]) -> bool:
         return any(
             (r.topic, r.partition) in parts
-            for sender in self.senders.values() for batch in sender.in_flight()
+            for sender in self.senders.values()
+            for batch in sender.in_flight()
             for r in batch.refs
         )
 

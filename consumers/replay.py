@@ -76,7 +76,8 @@ def partitions_of(client: confluent_kafka.Consumer, topics: Iterable[str]) -> li
         metadata = client.list_topics(timeout=METADATA_TIMEOUT_S)
     except confluent_kafka.KafkaException as exc:
         raise BrokerUnavailableError(
-            f"no broker answered within {METADATA_TIMEOUT_S:.0f}s") from exc
+            f"no broker answered within {METADATA_TIMEOUT_S:.0f}s"
+        ) from exc
     found: list[Partition] = []
     for topic in topics:
         info = metadata.topics.get(topic)
@@ -86,24 +87,30 @@ def partitions_of(client: confluent_kafka.Consumer, topics: Iterable[str]) -> li
     return found
 
 
-def watermarks(client: confluent_kafka.Consumer,
-               partitions: Iterable[Partition]) -> dict[Partition, tuple[int, int]]:
-    return {(t, p): client.get_watermark_offsets(TopicPartition(t, p),
-                                                 timeout=METADATA_TIMEOUT_S)
-            for t, p in partitions}
+def watermarks(
+    client: confluent_kafka.Consumer, partitions: Iterable[Partition]
+) -> dict[Partition, tuple[int, int]]:
+    return {
+        (t, p): client.get_watermark_offsets(TopicPartition(t, p), timeout=METADATA_TIMEOUT_S)
+        for t, p in partitions
+    }
 
 
-def offsets_at(client: confluent_kafka.Consumer, partitions: Iterable[Partition],
-               timestamp_ms: int) -> dict[Partition, int | None]:
+def offsets_at(
+    client: confluent_kafka.Consumer, partitions: Iterable[Partition], timestamp_ms: int
+) -> dict[Partition, int | None]:
     """Earliest offset whose record timestamp is >= timestamp_ms; None when there is none."""
     asked = [TopicPartition(t, p, max(timestamp_ms, 0)) for t, p in partitions]
     answers = client.offsets_for_times(asked, timeout=METADATA_TIMEOUT_S)
-    return {(tp.topic, tp.partition): (tp.offset if tp.offset >= 0 else None)
-            for tp in answers}
+    return {(tp.topic, tp.partition): (tp.offset if tp.offset >= 0 else None) for tp in answers}
 
 
-def plan_window(client: confluent_kafka.Consumer, topics: Iterable[str], window: Window,
-                slack_ms: int = DEFAULT_SLACK_MS) -> list[tuple[Partition, int, int]]:
+def plan_window(
+    client: confluent_kafka.Consumer,
+    topics: Iterable[str],
+    window: Window,
+    slack_ms: int = DEFAULT_SLACK_MS,
+) -> list[tuple[Partition, int, int]]:
     """(partition, start, end) ranges holding every record of `window`.
 
     Record timestamps are event times (the producer stamps them), so the broker's time index
@@ -165,13 +172,17 @@ class BoundedScan:
     and may keep records away from the pipeline (`_accept`).
     """
 
-    def __init__(self, consumer: KafkaConsumer,
-                 ranges: Mapping[Partition, tuple[int, int, int]],
-                 on_progress: ProgressCallback | None = None) -> None:
+    def __init__(
+        self,
+        consumer: KafkaConsumer,
+        ranges: Mapping[Partition, tuple[int, int, int]],
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
         self._consumer = consumer
-        self._ranges = {key: ScanRange(origin, start, end, read=start, stored=start,
-                                    at_end=start >= end)
-                        for key, (origin, start, end) in ranges.items()}
+        self._ranges = {
+            key: ScanRange(origin, start, end, read=start, stored=start, at_end=start >= end)
+            for key, (origin, start, end) in ranges.items()
+        }
         self._assigned: set[Partition] = set()
         self._on_progress = on_progress
 
@@ -186,7 +197,8 @@ class BoundedScan:
         todo = {k: r for k, r in self._ranges.items() if not r.at_end}
         if todo:
             self._consumer.client.assign(
-                [TopicPartition(t, p, r.start) for (t, p), r in todo.items()])
+                [TopicPartition(t, p, r.start) for (t, p), r in todo.items()]
+            )
         self._assigned = set(todo)
 
     def consume(self, max_messages: int, timeout: float) -> list[Any]:
@@ -302,8 +314,13 @@ class ReplaySource(BoundedScan):
     consumer group. The pipeline filters by event time (PipelineConfig.event_time_window_ms).
     """
 
-    def __init__(self, consumer: KafkaConsumer, checkpoint: Checkpoint, path: Path,
-                 on_progress: ProgressCallback | None = None) -> None:
+    def __init__(
+        self,
+        consumer: KafkaConsumer,
+        checkpoint: Checkpoint,
+        path: Path,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
         ranges = {key: (p.start, p.next, p.end) for key, p in checkpoint.partitions.items()}
         super().__init__(consumer, ranges, on_progress)
         self.checkpoint = checkpoint
@@ -318,8 +335,14 @@ class ReplaySource(BoundedScan):
             self.save()
 
 
-def prepare_checkpoint(client: confluent_kafka.Consumer, path: Path, params: RunParameters,
-                       *, resume: bool, slack_ms: int = DEFAULT_SLACK_MS) -> Checkpoint:
+def prepare_checkpoint(
+    client: confluent_kafka.Consumer,
+    path: Path,
+    params: RunParameters,
+    *,
+    resume: bool,
+    slack_ms: int = DEFAULT_SLACK_MS,
+) -> Checkpoint:
     """The checkpoint to run: the stored one when resuming (same parameters only), else a
     fresh plan. A fresh run never overwrites a checkpoint: that would forget what was sent."""
     if resume:
@@ -329,21 +352,30 @@ def prepare_checkpoint(client: confluent_kafka.Consumer, path: Path, params: Run
         checkpoint.check_resumable(params)
         return checkpoint
     if path.exists():
-        raise CheckpointError(f"checkpoint {path} exists: pass --resume to continue that run, "
-                              "or remove the file to start over")
+        raise CheckpointError(
+            f"checkpoint {path} exists: pass --resume to continue that run, "
+            "or remove the file to start over"
+        )
     return new_checkpoint(params, plan_window(client, params.topics, params.window, slack_ms))
 
 
-def open_replay(settings: KafkaSettings, path: Path, params: RunParameters, *, resume: bool,
-                slack_ms: int = DEFAULT_SLACK_MS,
-                on_progress: ProgressCallback | None = None) -> ReplaySource:
+def open_replay(
+    settings: KafkaSettings,
+    path: Path,
+    params: RunParameters,
+    *,
+    resume: bool,
+    slack_ms: int = DEFAULT_SLACK_MS,
+    on_progress: ProgressCallback | None = None,
+) -> ReplaySource:
     """A replay source whose checkpoint was just written: a path that cannot be written
     fails here, before any callback is sent."""
     # A throwaway group id: librdkafka wants one; nothing is ever committed under it.
     consumer = scan_consumer(settings, f"bouncewire-replay-{time.time_ns():x}")
     try:
-        checkpoint = prepare_checkpoint(consumer.client, path, params, resume=resume,
-                                        slack_ms=slack_ms)
+        checkpoint = prepare_checkpoint(
+            consumer.client, path, params, resume=resume, slack_ms=slack_ms
+        )
         source = ReplaySource(consumer, checkpoint, path, on_progress)
         source.save()
     except BaseException:
@@ -452,9 +484,16 @@ class DryRunDeadLetters(KafkaProducer):
         self._acks: list[Callable[[Any, Any], None]] = []
         self.would_write = 0
 
-    def produce(self, topic: str, value: bytes, *, key: bytes | None = None,
-                timestamp_ms: int | None = None, headers: Any = None,
-                on_delivery: Callable[[Any, Any], None] | None = None) -> None:
+    def produce(
+        self,
+        topic: str,
+        value: bytes,
+        *,
+        key: bytes | None = None,
+        timestamp_ms: int | None = None,
+        headers: Any = None,
+        on_delivery: Callable[[Any, Any], None] | None = None,
+    ) -> None:
         self.would_write += 1
         if on_delivery is not None:
             self._acks.append(on_delivery)

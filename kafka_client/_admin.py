@@ -43,8 +43,12 @@ def create_topics(
     """Create topics; existing ones are fine. Returns name -> True when created now."""
     wait_for_broker(settings, timeout=min(timeout, 10.0))
     topics = [
-        NewTopic(n, num_partitions=partitions, replication_factor=replication_factor,
-                 config=dict(config or {}))
+        NewTopic(
+            n,
+            num_partitions=partitions,
+            replication_factor=replication_factor,
+            config=dict(config or {}),
+        )
         for n in names
     ]
     admin = _admin(settings)  # must outlive the futures: a collected client cancels them

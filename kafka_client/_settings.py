@@ -82,9 +82,7 @@ class KafkaSettings:
             conf["ssl.ca.location"] = self.ssl_ca_location
         return conf
 
-    def merged(
-        self, defaults: Mapping[str, Any], overrides: Mapping[str, Any]
-    ) -> dict[str, Any]:
+    def merged(self, defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
         """Merge order, later wins: component defaults, `extra`, connection settings, overrides.
 
         Connection settings win over `extra` so a stray `bootstrap.servers` in extra cannot

@@ -18,8 +18,14 @@ from producers.exceptions import InvalidEventError
 from schemas.addresses import address_problem
 
 SMTP_ERRORS = frozenset(
-    {"timeout", "connection_refused", "connection_reset", "dns_failure", "tls_failure",
-     "auth_failure"}
+    {
+        "timeout",
+        "connection_refused",
+        "connection_reset",
+        "dns_failure",
+        "tls_failure",
+        "auth_failure",
+    }
 )
 UNSUBSCRIBE_SOURCES = frozenset({"link", "one_click", "mailto", "api"})
 MAX_ADDRESS_BYTES = 1024
@@ -31,8 +37,17 @@ _MIN_TS, _MAX_TS = 946_684_800, 7_258_118_400
 
 _OPTIONAL_TEXT = ("message_id", "campaign_id", "meta")
 SEND_RESULT_KEYS = frozenset(
-    {"event_id", "email", "ts", "smtp_code", "enhanced_code", "smtp_message", "error",
-     "remote_mta", *_OPTIONAL_TEXT}
+    {
+        "event_id",
+        "email",
+        "ts",
+        "smtp_code",
+        "enhanced_code",
+        "smtp_message",
+        "error",
+        "remote_mta",
+        *_OPTIONAL_TEXT,
+    }
 )
 _UNSUBSCRIBE_TEXT = ("campaign_id", "meta")
 UNSUBSCRIBE_KEYS = frozenset({"event_id", "email", "ts", "source", *_UNSUBSCRIBE_TEXT})

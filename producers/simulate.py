@@ -13,18 +13,54 @@ from typing import Any
 # (weight, input fields) — replies as Gmail, Microsoft 365, Yahoo and Postfix send them.
 _SEND_RESULTS: tuple[tuple[int, dict[str, Any]], ...] = (
     (820, {"smtp_code": 250, "enhanced_code": "2.0.0", "smtp_message": "OK queued"}),
-    (30, {"smtp_code": 452, "enhanced_code": "4.2.2",
-          "smtp_message": "The email account that you tried to reach is over quota."}),
-    (20, {"smtp_code": 421, "enhanced_code": "4.7.0",
-          "smtp_message": "Try again later, closing connection. (greylisted)"}),
-    (15, {"smtp_code": 550, "enhanced_code": "5.7.26",
-          "smtp_message": "This mail has been blocked because the sender is unauthenticated."}),
-    (40, {"smtp_code": 550, "enhanced_code": "5.1.1",
-          "smtp_message": "The email account that you tried to reach does not exist."}),
-    (10, {"smtp_code": 550, "smtp_message":
-          "5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup"}),
-    (5, {"smtp_code": 556, "enhanced_code": "5.1.10",
-         "smtp_message": "Recipient address has null MX"}),
+    (
+        30,
+        {
+            "smtp_code": 452,
+            "enhanced_code": "4.2.2",
+            "smtp_message": "The email account that you tried to reach is over quota.",
+        },
+    ),
+    (
+        20,
+        {
+            "smtp_code": 421,
+            "enhanced_code": "4.7.0",
+            "smtp_message": "Try again later, closing connection. (greylisted)",
+        },
+    ),
+    (
+        15,
+        {
+            "smtp_code": 550,
+            "enhanced_code": "5.7.26",
+            "smtp_message": "This mail has been blocked because the sender is unauthenticated.",
+        },
+    ),
+    (
+        40,
+        {
+            "smtp_code": 550,
+            "enhanced_code": "5.1.1",
+            "smtp_message": "The email account that you tried to reach does not exist.",
+        },
+    ),
+    (
+        10,
+        {
+            "smtp_code": 550,
+            "smtp_message": "5.1.10 RESOLVER.ADR.RecipientNotFound; "
+            "Recipient not found by SMTP address lookup",
+        },
+    ),
+    (
+        5,
+        {
+            "smtp_code": 556,
+            "enhanced_code": "5.1.10",
+            "smtp_message": "Recipient address has null MX",
+        },
+    ),
     (15, {"error": "timeout"}),
     (10, {"error": "connection_refused"}),
     (5, {"error": "dns_failure"}),
@@ -58,8 +94,12 @@ class TrafficGenerator:
 
     def next_event(self, now_s: float) -> SimulatedEvent:
         event_id = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
-        common = {"event_id": event_id, "ts": now_s, "campaign_id": "demo-campaign",
-                  "meta": f"demo-meta-{self._rng.randrange(100)}"}
+        common = {
+            "event_id": event_id,
+            "ts": now_s,
+            "campaign_id": "demo-campaign",
+            "meta": f"demo-meta-{self._rng.randrange(100)}",
+        }
         if self._rng.random() < _UNSUBSCRIBE_SHARE:
             email = self._address().replace("@@", "@")
             return SimulatedEvent("unsubscribe", {**common, "email": email, "source": "link"})

@@ -132,12 +132,20 @@ class UnsubscribeService:
             log.warning("unsubscribe token holds an unusable record", extra={"reason": str(exc)})
             return _invalid()
         except PublishError as exc:
-            log.warning("unsubscribe not acknowledged; answered 503",
-                        extra={"address": masked, "source": source, "reason": str(exc)})
+            log.warning(
+                "unsubscribe not acknowledged; answered 503",
+                extra={"address": masked, "source": source, "reason": str(exc)},
+            )
             return self._unavailable()
-        log.info("unsubscribe published", extra={"address": masked, "source": source,
-                                                  "campaign_id": claims.campaign_id,
-                                                  "event_id": record["event_id"]})
+        log.info(
+            "unsubscribe published",
+            extra={
+                "address": masked,
+                "source": source,
+                "campaign_id": claims.campaign_id,
+                "event_id": record["event_id"],
+            },
+        )
         if source == "one_click":
             return PlainTextResponse("Unsubscribed.\n", headers=dict(SECURITY_HEADERS))
         return _html(page.done_page(masked))
@@ -148,8 +156,13 @@ class UnsubscribeService:
 
 
 def _input_of(claims: Claims, source: str, now_ms: int) -> dict[str, Any]:
-    return {"email": claims.email, "source": source, "campaign_id": claims.campaign_id,
-            "meta": claims.meta, "event_id": daily_event_id(claims, now_ms)}
+    return {
+        "email": claims.email,
+        "source": source,
+        "campaign_id": claims.campaign_id,
+        "meta": claims.meta,
+        "event_id": daily_event_id(claims, now_ms),
+    }
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -177,8 +190,13 @@ async def _form_fields(request: Request, limit: int) -> dict[str, str]:
     if content_type.startswith("multipart/form-data"):
         return await _multipart_fields(request, body, limit)
     try:
-        return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True,
-                              max_num_fields=_MAX_FORM_FIELDS))
+        return dict(
+            parse_qsl(
+                body.decode("utf-8", "replace"),
+                keep_blank_values=True,
+                max_num_fields=_MAX_FORM_FIELDS,
+            )
+        )
     except ValueError:
         raise _BadRequest(400, "too_many_fields") from None
 
@@ -187,8 +205,9 @@ async def _multipart_fields(request: Request, body: bytes, limit: int) -> dict[s
     async def chunks() -> AsyncGenerator[bytes, None]:
         yield body
 
-    parser = MultiPartParser(request.headers, chunks(), max_files=0,
-                             max_fields=_MAX_FORM_FIELDS, max_part_size=limit)
+    parser = MultiPartParser(
+        request.headers, chunks(), max_files=0, max_fields=_MAX_FORM_FIELDS, max_part_size=limit
+    )
     try:
         form = await parser.parse()
     except MultiPartException:

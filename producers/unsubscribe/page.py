@@ -61,7 +61,7 @@ def confirm_page(masked_address: str, campaign_id: str | None, action: str) -> s
 
 def done_page(masked_address: str) -> str:
     body = (
-        f"<p id=\"done\"><strong>{escape(masked_address)}</strong> is unsubscribed.</p>\n"
+        f'<p id="done"><strong>{escape(masked_address)}</strong> is unsubscribed.</p>\n'
         '<p class="muted">It can take up to two days for every list to catch up.</p>'
     )
     return _page("You are unsubscribed", body)
