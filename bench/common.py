@@ -31,6 +31,10 @@ class BenchEnv:
     bootstrap: str
     out: Path
     partitions: int = 2
+    prefix: str = "bench"
+
+    def topic(self, name: str) -> str:
+        return f"{self.prefix}.{name}"
 
     @property
     def logs(self) -> Path:

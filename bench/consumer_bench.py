@@ -24,10 +24,6 @@ from bench.common import (
     wait_until,
 )
 
-UNSUBSCRIBES_TOPIC = "bench.unsubscribes"
-DLQ_TOPIC = "bench.dlq"
-
-
 def kcat(env: BenchEnv, topic: str) -> dict[str, Any]:
     """kcat reading the whole topic to /dev/null, wall clock (connect and metadata included)."""
     started = time.perf_counter()
@@ -61,8 +57,8 @@ class ConsumerRun:
     def argv(self) -> list[str]:
         return bouncewire(
             "consume", "--bootstrap-servers", self.env.bootstrap,
-            "--send-results-topic", self.topic, "--unsubscribes-topic", UNSUBSCRIBES_TOPIC,
-            "--dlq-topic", DLQ_TOPIC, "--group-id", self.group, "--log-level", "warning",
+            "--send-results-topic", self.topic, "--unsubscribes-topic", self.env.topic("unsubscribes"),
+            "--dlq-topic", self.env.topic("dlq"), "--group-id", self.group, "--log-level", "warning",
             "--bounce-callback-url", f"{self.sink.base}/bounce",
             "--unsubscribe-callback-url", f"{self.sink.base}/unsubscribe", *self.extra)
 

@@ -14,7 +14,12 @@ from prometheus_client import CollectorRegistry
 
 from bouncewire._flags import add_flag, kafka_settings, topic_names
 from bouncewire._produce import build_codec
-from consumers.delivery import RetryPolicy, build_http_client, url_for_logs
+from consumers.delivery import (
+    RetryPolicy,
+    build_http_client,
+    callback_url_problem,
+    url_for_logs,
+)
 from consumers.endpoints import EndpointServer
 from consumers.metrics import DEFAULT_TOP_DOMAINS, ConsumerMetrics
 from consumers.pipeline import CallbackPipeline, PipelineConfig
@@ -90,6 +95,13 @@ def retry_policy(args: argparse.Namespace) -> RetryPolicy:
 def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
     if not 1 <= args.max_batch_events <= 1000:
         raise SystemExit("bouncewire: --max-batch-events must be 1..1000 (CleverTap's limit)")
+    for flag, url in (
+        ("--bounce-callback-url", args.bounce_callback_url),
+        ("--unsubscribe-callback-url", args.unsubscribe_callback_url),
+    ):
+        problem = callback_url_problem(url)
+        if problem:
+            raise SystemExit(f"bouncewire: {flag} {problem}")
     return PipelineConfig(
         bounce_url=Secret(args.bounce_callback_url),
         unsubscribe_url=Secret(args.unsubscribe_callback_url),

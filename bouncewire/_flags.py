@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,27 @@ DEFAULT_TOPICS = TopicNames()
 
 def env_name(flag: str) -> str:
     return ENV_PREFIX + flag.lstrip("-").upper().replace("-", "_")
+
+
+# Read directly, not through a flag: secrets must not sit on a command line (`ps` shows it).
+SECRET_ENV = frozenset({"BOUNCEWIRE_SASL_PASSWORD", "BOUNCEWIRE_UNSUBSCRIBE_SECRET"})
+
+
+def unknown_env(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> list[str]:
+    """`BOUNCEWIRE_*` variables no command knows: a typo would otherwise be silently ignored."""
+    known = set(SECRET_ENV)
+    for action in _all_actions(parser):
+        known.update(env_name(o) for o in action.option_strings if o.startswith("--"))
+    return sorted(k for k in environ if k.startswith(ENV_PREFIX) and k not in known)
+
+
+def _all_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    actions = list(parser._actions)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                actions.extend(_all_actions(sub))
+    return actions
 
 
 def add_flag(parser: argparse.ArgumentParser, flag: str, **kwargs: Any) -> None:
@@ -60,7 +82,7 @@ def add_kafka_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def kafka_settings(args: argparse.Namespace) -> KafkaSettings:
-    password = os.environ.get(env_name("--sasl-password"), "")
+    password = os.environ.get("BOUNCEWIRE_SASL_PASSWORD", "")
     if args.sasl_password_file:
         password = args.sasl_password_file.read_text().strip()
     return KafkaSettings(

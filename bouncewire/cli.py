@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 from bouncewire import _consume, _demo, _produce, _replay, receiver
-from bouncewire._flags import add_flag, add_kafka_flags
+from bouncewire._flags import add_flag, add_kafka_flags, unknown_env
 from bouncewire._unsubscribe import add_unsubscribe_commands
 
 Handler = Callable[[argparse.Namespace], int]
@@ -86,7 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    unknown = unknown_env(parser, os.environ)
+    if unknown:
+        parser.error(f"unknown environment variable(s) {', '.join(unknown)}: no flag reads them")
+    args = parser.parse_args(argv)
     from bouncewire import logs
 
     logs.configure(getattr(args, "log_level", "info"))

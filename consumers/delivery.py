@@ -44,6 +44,19 @@ def url_for_logs(url: Secret) -> str:
     return f"{parts.scheme}://{parts.hostname or '?'}/…"
 
 
+def callback_url_problem(url: str) -> str | None:
+    """What is wrong with a callback URL, without repeating it (it holds a token)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "is not a URL"
+    if parts.scheme not in ("http", "https"):
+        return "must start with https:// (or http://)"
+    if not parts.hostname:
+        return "has no host"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     request_timeout_s: float = 10.0

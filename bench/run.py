@@ -1,0 +1,172 @@
+"""`make bench`: every scenario in one run on one broker, then the report.
+
+    python -m bench.run                      # full run on an own broker (KAFKA_PORT 29092)
+    python -m bench.run --records 200000     # smaller
+    python -m bench.run --smoke --bootstrap HOST:PORT --prefix NAME   # toy size, no broker
+
+Writes bench-results/: results.json, results.md, bench.png, profile-*.html, logs/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench import consumer_bench, latency, producer_bench, profiling, report
+from bench.common import REPO, BenchEnv, kafka_script, machine_description, running_sink
+from bench.data import callbacks_expected, write_send_results
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="bouncewire benchmarks")
+    p.add_argument("--records", type=int, default=1_000_000)
+    p.add_argument("--profile-records", type=int, default=200_000)
+    p.add_argument("--port", type=int, default=29092, help="the bench's own broker port")
+    p.add_argument("--bootstrap", help="use this running broker instead of starting one")
+    p.add_argument("--prefix", default="bench", help="topic name prefix")
+    p.add_argument("--out", type=Path, default=REPO / "bench-results")
+    p.add_argument("--rates", default="1000,10000", help="offered loads for latency, events/s")
+    p.add_argument("--latency-seconds", type=float, default=20.0)
+    p.add_argument("--outage-seconds", type=float, default=40.0)
+    p.add_argument("--no-profile", action="store_true")
+    p.add_argument("--no-perf-test", action="store_true", help="skip Kafka's ProducerPerformance")
+    p.add_argument("--keep-broker", action="store_true", help="leave the bench broker running")
+    p.add_argument("--smoke", action="store_true",
+                   help="toy sizes (seconds, not minutes); numbers mean nothing")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.records, args.profile_records, args.rates = 3000, 0, "500"
+        args.latency_seconds, args.outage_seconds = 2.0, 3.0
+        args.no_profile = args.no_perf_test = True
+    return args
+
+
+@contextmanager
+def broker(args: argparse.Namespace) -> Iterator[str]:
+    if args.bootstrap:
+        yield args.bootstrap
+        return
+    kafka_script(args.port, "reset")  # a clean log: every run produces the same bytes
+    try:
+        yield kafka_script(args.port, "up")
+    finally:
+        if not args.keep_broker:
+            kafka_script(args.port, "reset")
+
+
+class Run:
+    """Runs scenarios in order, timing each and noting the load average around it."""
+
+    def __init__(self, args: argparse.Namespace, env: BenchEnv) -> None:
+        self.args, self.env = args, env
+        self.topic = {name: env.topic(name) for name in
+                      ("send-results", "unsubscribes", "dlq", "cli", "perf", "latency", "profile")}
+        self.results: dict[str, Any] = {
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": machine_description(), "load_before": _load(),
+            "config": {"records": args.records, "partitions": env.partitions,
+                       "linger_ms": report.LINGER_MS, "prefix": args.prefix},
+            "producer": {}, "consumer": {}, "scenario_seconds": {}}
+
+    def step(self, name: str, action: Callable[[], Any]) -> Any:
+        print(f"bench: {name} ...", flush=True)
+        started = time.perf_counter()
+        value = action()
+        seconds = time.perf_counter() - started
+        self.results["scenario_seconds"][name] = round(seconds, 1)
+        print(f"bench: {name} done in {seconds:.1f} s (load {_load()})", flush=True)
+        return value
+
+    def all(self) -> dict[str, Any]:
+        env, topic, n = self.env, self.topic, self.args.records
+        env.create(*topic.values())
+        lines = env.out / "tmp" / "send-results.jsonl"
+        mix = self.step("generate", lambda: write_send_results(lines, n))
+        self.results["mix"] = mix
+        callbacks = callbacks_expected(mix)
+        self.producers(lines)
+        with running_sink(env) as sink:
+            self.consumers(sink, callbacks)
+            self.results["latency"] = self.step("latency", lambda: latency.latencies(
+                env, sink, topic["latency"], [float(r) for r in self.args.rates.split(",")],
+                self.args.latency_seconds))
+            self.results["outage"] = self.step("outage", lambda: consumer_bench.outage_memory(
+                env, sink, topic["send-results"], callbacks, self.args.outage_seconds))
+            if not self.args.no_profile:
+                self.profiles(sink)
+        return self.results
+
+    def producers(self, lines: Path) -> None:
+        env, topic, out = self.env, self.topic, self.results["producer"]
+        out["bare"] = self.step("producer bare loop", lambda: producer_bench.bare_loop(
+            env, topic["send-results"], lines))
+        out["cli"] = self.step("producer CLI", lambda: producer_bench.cli(
+            env, topic["cli"], lines, self.args.records))
+        if not self.args.no_perf_test:
+            size = round(out["bare"]["record_bytes"])
+            out["perf_test"] = self.step("ProducerPerformance", lambda: (
+                producer_bench.producer_performance(env, topic["perf"], self.args.records, size)))
+
+    def consumers(self, sink: Any, callbacks: int) -> None:
+        env, source, n, out = self.env, self.topic["send-results"], self.args.records, \
+            self.results["consumer"]
+        if shutil.which("kcat"):
+            out["kcat"] = self.step("kcat", lambda: consumer_bench.kcat(env, source))
+        out["bare_no_decode"] = self.step("bare consume", lambda: consumer_bench.bare(
+            env, source, n, decode=False))
+        out["bare_decode"] = self.step("bare consume+decode", lambda: consumer_bench.bare(
+            env, source, n, decode=True))
+        for key, processes in (("one_process", 1), ("two_processes", 2)):
+            out[key] = self.step(f"consumer x{processes}", lambda p=processes: (
+                consumer_bench.throughput(env, sink, source, n, callbacks, p)))
+
+    def profiles(self, sink: Any) -> None:
+        env, topic = self.env, self.topic["profile"]
+        lines = self.env.out / "tmp" / "profile.jsonl"
+        mix = write_send_results(lines, self.args.profile_records, seed=11)
+        producer = self.step("profile producer CLI", lambda: profiling.profile_producer(
+            env, topic, lines))
+        consumer = self.step("profile consumer", lambda: profiling.profile_consumer(
+            env, sink, topic, callbacks_expected(mix)))
+        self.results["profile"] = {"consumer": consumer, "producer CLI": producer}
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def write_outputs(results: dict[str, Any], out: Path) -> None:
+    results["ratios"] = report.ratios(results)
+    results["targets"] = report.targets(results, results["ratios"])
+    results["load_after"] = _load()
+    (out / "results.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    (out / "results.md").write_text(report.markdown(results))
+    report.plot(results, out / "bench.png")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.chdir(REPO)  # helper processes run as `python -m bench.…`
+    (args.out / "tmp").mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with broker(args) as bootstrap:
+        env = BenchEnv(bootstrap, args.out, prefix=args.prefix)
+        results = Run(args, env).all()
+    results["total_seconds"] = round(time.perf_counter() - started, 1)
+    write_outputs(results, args.out)
+    shutil.rmtree(args.out / "tmp", ignore_errors=True)  # the input files are large
+    print((args.out / "results.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
