@@ -27,8 +27,14 @@ def main() -> None:
     parser.add_argument("--decode", action="store_true")
     args = parser.parse_args()
     schema = SchemaStore.load().latest("send_result").plain
-    consumer = Consumer({"bootstrap.servers": args.bootstrap, "group.id": f"bare-{uuid.uuid4()}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": args.bootstrap,
+            "group.id": f"bare-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([args.topic])
     started = time.perf_counter()
     first = 0.0
@@ -42,13 +48,16 @@ def main() -> None:
                 continue
             records += 1
             if args.decode:
-                stream = BytesIO(msg.value())
+                stream = BytesIO(msg.value() or b"")
                 stream.seek(SINGLE_OBJECT_HEADER_SIZE)
                 schemaless_reader(stream, schema, None)
     done = time.perf_counter()
     consumer.close()
-    print(orjson.dumps({"records": records, "seconds": done - first,
-                        "join_seconds": first - started}).decode())
+    print(
+        orjson.dumps(
+            {"records": records, "seconds": done - first, "join_seconds": first - started}
+        ).decode()
+    )
 
 
 if __name__ == "__main__":

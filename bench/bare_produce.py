@@ -53,8 +53,15 @@ def main() -> None:
             if records % 1000 == 0:
                 producer.poll(0)
     left = producer.flush(120)
-    print(orjson.dumps({"records": records - left, "seconds": time.perf_counter() - started,
-                        "bytes": total_bytes}).decode())
+    print(
+        orjson.dumps(
+            {
+                "records": records - left,
+                "seconds": time.perf_counter() - started,
+                "bytes": total_bytes,
+            }
+        ).decode()
+    )
 
 
 if __name__ == "__main__":

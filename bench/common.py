@@ -1,5 +1,7 @@
 """What every scenario shares: the bench's own broker, topics, the sink process, helpers."""
 
+# ruff: noqa: S603 -- the bench starts its own helper processes with fixed argv lists
+
 from __future__ import annotations
 
 import os
@@ -46,15 +48,23 @@ class BenchEnv:
         return open(self.logs / name, "wb")  # noqa: SIM115 -- the child process owns it
 
     def create(self, *topics: str) -> None:
-        create_topics(KafkaSettings(bootstrap_servers=self.bootstrap), list(topics),
-                      partitions=self.partitions, replication_factor=1)
+        create_topics(
+            KafkaSettings(bootstrap_servers=self.bootstrap),
+            list(topics),
+            partitions=self.partitions,
+            replication_factor=1,
+        )
 
 
 def kafka_script(port: int, action: str) -> str:
     """Run deploy/kafka/kafka.sh for our own port; returns its last stdout line."""
-    done = subprocess.run(  # noqa: S603 -- the checkout's own script, fixed arguments
-        ["bash", str(KAFKA_SCRIPT), action], env={**os.environ, "KAFKA_PORT": str(port)},
-        check=True, capture_output=True, text=True)
+    done = subprocess.run(
+        ["/bin/bash", str(KAFKA_SCRIPT), action],
+        env={**os.environ, "KAFKA_PORT": str(port)},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     lines = done.stdout.strip().splitlines()
     return lines[-1] if lines else ""
 
@@ -69,7 +79,7 @@ def bouncewire(*args: str) -> list[str]:
 
 def run_json(argv: Sequence[str], log: IO[bytes]) -> dict[str, Any]:
     """Run a helper process that prints one JSON object as its last stdout line."""
-    done = subprocess.run(argv, check=True, stdout=subprocess.PIPE, stderr=log)  # noqa: S603
+    done = subprocess.run(argv, check=True, stdout=subprocess.PIPE, stderr=log)
     result: dict[str, Any] = orjson.loads(done.stdout.strip().splitlines()[-1])
     return result
 
@@ -120,9 +130,11 @@ class Sink:
 
 @contextmanager
 def running_sink(env: BenchEnv) -> Iterator[Sink]:
-    proc = subprocess.Popen(  # noqa: S603
-        python_module("bench.fast_receiver"), stdout=subprocess.PIPE,
-        stderr=env.log_file("fast_receiver.log"))
+    proc = subprocess.Popen(
+        python_module("bench.fast_receiver"),
+        stdout=subprocess.PIPE,
+        stderr=env.log_file("fast_receiver.log"),
+    )
     try:
         assert proc.stdout is not None
         port = int(proc.stdout.readline())
@@ -135,8 +147,10 @@ def running_sink(env: BenchEnv) -> Iterator[Sink]:
 def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-watermarks"})
     try:
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                for p in range(partitions)}
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in range(partitions)
+        }
     finally:
         consumer.close()
 
@@ -145,8 +159,7 @@ def committed_total(bootstrap: str, group: str, topic: str, partitions: int) -> 
     """Sum of the group's committed offsets on `topic` (no group join: committed() only)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     try:
-        tps = consumer.committed([TopicPartition(topic, p) for p in range(partitions)],
-                                 timeout=10)
+        tps = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
         return sum(max(tp.offset, 0) for tp in tps)
     finally:
         consumer.close()
@@ -170,5 +183,10 @@ def machine_description() -> dict[str, Any]:
             cpu = line.split(":", 1)[1].strip()
             break
     mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem_kb / 1024**2, 1),
-            "python": sys.version.split()[0], "kernel": os.uname().release}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem_kb / 1024**2, 1),
+        "python": sys.version.split()[0],
+        "kernel": os.uname().release,
+    }

@@ -1,6 +1,8 @@
 """Consumer scenarios on one pre-produced topic: kcat, bare loops, `bouncewire consume` x1 / x2,
 and the consumer's memory through a callback outage with the whole topic as backlog."""
 
+# ruff: noqa: S603 -- the bench starts its own helper processes with fixed argv lists
+
 from __future__ import annotations
 
 import signal
@@ -24,17 +26,31 @@ from bench.common import (
     wait_until,
 )
 
+
 def kcat(env: BenchEnv, topic: str) -> dict[str, Any]:
     """kcat reading the whole topic to /dev/null, wall clock (connect and metadata included)."""
     started = time.perf_counter()
-    subprocess.run(["kcat", "-C", "-b", env.bootstrap, "-t", topic, "-e", "-o", "beginning",  # noqa: S603,S607
-                    "-q"], check=True, stdout=subprocess.DEVNULL, stderr=env.log_file("kcat.log"))
+    argv = ["kcat", "-C", "-b", env.bootstrap, "-t", topic, "-e", "-o", "beginning", "-q"]
+    subprocess.run(
+        argv,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=env.log_file("kcat.log"),
+    )
     return {"seconds": time.perf_counter() - started}
 
 
 def bare(env: BenchEnv, topic: str, records: int, decode: bool) -> dict[str, Any]:
-    argv = python_module("bench.bare_consume", "--bootstrap", env.bootstrap, "--topic", topic,
-                         "--expect", str(records), *(["--decode"] if decode else []))
+    argv = python_module(
+        "bench.bare_consume",
+        "--bootstrap",
+        env.bootstrap,
+        "--topic",
+        topic,
+        "--expect",
+        str(records),
+        *(["--decode"] if decode else []),
+    )
     result = run_json(argv, env.log_file(f"bare_consume_{'decode' if decode else 'raw'}.log"))
     result["rate"] = result["records"] / result["seconds"]
     return result
@@ -56,18 +72,37 @@ class ConsumerRun:
 
     def argv(self) -> list[str]:
         return bouncewire(
-            "consume", "--bootstrap-servers", self.env.bootstrap,
-            "--send-results-topic", self.topic, "--unsubscribes-topic", self.env.topic("unsubscribes"),
-            "--dlq-topic", self.env.topic("dlq"), "--group-id", self.group, "--log-level", "warning",
-            "--bounce-callback-url", f"{self.sink.base}/bounce",
-            "--unsubscribe-callback-url", f"{self.sink.base}/unsubscribe", *self.extra)
+            "consume",
+            "--bootstrap-servers",
+            self.env.bootstrap,
+            "--send-results-topic",
+            self.topic,
+            "--unsubscribes-topic",
+            self.env.topic("unsubscribes"),
+            "--dlq-topic",
+            self.env.topic("dlq"),
+            "--group-id",
+            self.group,
+            "--log-level",
+            "warning",
+            "--bounce-callback-url",
+            f"{self.sink.base}/bounce",
+            "--unsubscribe-callback-url",
+            f"{self.sink.base}/unsubscribe",
+            *self.extra,
+        )
 
     def start(self) -> float:
         started = time.time()
         for i in range(self.processes):
             log = self.env.log_file(f"consume_{self.group}_{i}.log")
-            self.procs.append(subprocess.Popen(self.argv(), stderr=log,  # noqa: S603
-                                               stdout=subprocess.DEVNULL))
+            self.procs.append(
+                subprocess.Popen(
+                    self.argv(),
+                    stderr=log,
+                    stdout=subprocess.DEVNULL,
+                )
+            )
         return started
 
     def committed(self) -> int:
@@ -92,8 +127,9 @@ def consumers(run: ConsumerRun) -> Iterator[ConsumerRun]:
         run.stop()
 
 
-def throughput(env: BenchEnv, sink: Sink, topic: str, records: int, callbacks: int,
-               processes: int) -> dict[str, Any]:
+def throughput(
+    env: BenchEnv, sink: Sink, topic: str, records: int, callbacks: int, processes: int
+) -> dict[str, Any]:
     """Records/s from the first callback received to the last; start-up and the time to have
     every offset committed are reported beside it."""
     sink.reset()
@@ -104,15 +140,22 @@ def throughput(env: BenchEnv, sink: Sink, topic: str, records: int, callbacks: i
         wait_until(lambda: run.committed() >= records, timeout=60, interval=0.2)
         committed_at = time.time()
     seconds = (stats["last_ns"] - stats["first_ns"]) / 1e9
-    return {"processes": processes, "records": records, "callbacks": stats["events"],
-            "posts": stats["posts"], "seconds": seconds, "rate": records / seconds,
-            "startup_seconds": stats["first_ns"] / 1e9 - started,
-            "commit_lag_seconds": committed_at - all_received,
-            "complete": stats["events"] >= callbacks}
+    return {
+        "processes": processes,
+        "records": records,
+        "callbacks": stats["events"],
+        "posts": stats["posts"],
+        "seconds": seconds,
+        "rate": records / seconds,
+        "startup_seconds": stats["first_ns"] / 1e9 - started,
+        "commit_lag_seconds": committed_at - all_received,
+        "complete": stats["events"] >= callbacks,
+    }
 
 
-def outage_memory(env: BenchEnv, sink: Sink, topic: str, callbacks: int,
-                  outage_s: float) -> dict[str, Any]:
+def outage_memory(
+    env: BenchEnv, sink: Sink, topic: str, callbacks: int, outage_s: float
+) -> dict[str, Any]:
     """VmRSS every 0.5 s while every POST gets 503 with the topic as backlog, then recovery."""
     sink.reset()
     sink.set_status(503)
@@ -141,15 +184,21 @@ def outage_memory(env: BenchEnv, sink: Sink, topic: str, callbacks: int,
     return summarize_outage(samples, outage_s, refused, stats, recovered_at, callbacks)
 
 
-def summarize_outage(samples: list[tuple[float, int]], outage_s: float, refused: int,
-                     stats: dict[str, Any], recovered_at: float,
-                     callbacks: int) -> dict[str, Any]:
+def summarize_outage(
+    samples: list[tuple[float, int]],
+    outage_s: float,
+    refused: int,
+    stats: dict[str, Any],
+    recovered_at: float,
+    callbacks: int,
+) -> dict[str, Any]:
     during = [kb for t, kb in samples if t <= outage_s]
     first_half = [kb for t, kb in samples if t <= outage_s / 2] or [0]
     second_half = [kb for t, kb in samples if outage_s / 2 < t <= outage_s] or [0]
     growth = max(second_half) / max(max(first_half), 1)
     return {
-        "outage_seconds": outage_s, "refused_posts": refused,
+        "outage_seconds": outage_s,
+        "refused_posts": refused,
         "peak_rss_mb_outage": max(during, default=0) / 1024,
         "peak_rss_mb_first_half": max(first_half) / 1024,
         "peak_rss_mb_second_half": max(second_half) / 1024,
@@ -158,6 +207,7 @@ def summarize_outage(samples: list[tuple[float, int]], outage_s: float, refused:
         # Flat: the second half of the outage peaks within 5 % of the first half's peak.
         "flat": growth <= 1.05,
         "recovery_seconds": stats["last_ns"] / 1e9 - recovered_at,
-        "recovered_events": stats["events"], "complete": stats["events"] >= callbacks,
+        "recovered_events": stats["events"],
+        "complete": stats["events"] >= callbacks,
         "samples": [(round(t, 2), kb) for t, kb in samples],
     }

@@ -21,18 +21,55 @@ from consumers.classification import classify
 # (weight per 1000, reply fields)
 REPLY_MIX: tuple[tuple[int, dict[str, Any]], ...] = (
     (100, {"smtp_code": 250, "enhanced_code": "2.0.0", "smtp_message": "OK queued"}),
-    (150, {"smtp_code": 452, "enhanced_code": "4.2.2",
-           "smtp_message": "The email account that you tried to reach is over quota."}),
-    (100, {"smtp_code": 421, "enhanced_code": "4.7.0",
-           "smtp_message": "Try again later, closing connection. (greylisted)"}),
-    (75, {"smtp_code": 550, "enhanced_code": "5.7.26",
-          "smtp_message": "This mail has been blocked because the sender is unauthenticated."}),
-    (300, {"smtp_code": 550, "enhanced_code": "5.1.1",
-           "smtp_message": "The email account that you tried to reach does not exist."}),
-    (75, {"smtp_code": 550, "smtp_message":
-          "5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup"}),
-    (50, {"smtp_code": 556, "enhanced_code": "5.1.10",
-          "smtp_message": "Recipient address has null MX"}),
+    (
+        150,
+        {
+            "smtp_code": 452,
+            "enhanced_code": "4.2.2",
+            "smtp_message": "The email account that you tried to reach is over quota.",
+        },
+    ),
+    (
+        100,
+        {
+            "smtp_code": 421,
+            "enhanced_code": "4.7.0",
+            "smtp_message": "Try again later, closing connection. (greylisted)",
+        },
+    ),
+    (
+        75,
+        {
+            "smtp_code": 550,
+            "enhanced_code": "5.7.26",
+            "smtp_message": "This mail has been blocked because the sender is unauthenticated.",
+        },
+    ),
+    (
+        300,
+        {
+            "smtp_code": 550,
+            "enhanced_code": "5.1.1",
+            "smtp_message": "The email account that you tried to reach does not exist.",
+        },
+    ),
+    (
+        75,
+        {
+            "smtp_code": 550,
+            "smtp_message": (
+                "5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup"
+            ),
+        },
+    ),
+    (
+        50,
+        {
+            "smtp_code": 556,
+            "enhanced_code": "5.1.10",
+            "smtp_message": "Recipient address has null MX",
+        },
+    ),
     (75, {"error": "timeout"}),
     (50, {"error": "connection_refused"}),
     (25, {"error": "dns_failure"}),
@@ -40,8 +77,9 @@ REPLY_MIX: tuple[tuple[int, dict[str, Any]], ...] = (
 DOMAINS = ("gmail.com", "outlook.com", "yahoo.com", "icloud.com", "example.org", "corp.test")
 
 
-def send_result_line(rng: random.Random, ts: float, reply: dict[str, Any],
-                     email: str | None = None) -> dict[str, Any]:
+def send_result_line(
+    rng: random.Random, ts: float, reply: dict[str, Any], email: str | None = None
+) -> dict[str, Any]:
     n = rng.randrange(1_000_000)
     return {
         "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
@@ -70,8 +108,13 @@ def write_send_results(path: Path, count: int, seed: int = 7) -> dict[str, int]:
 
 def reply_kind(reply: dict[str, Any]) -> str:
     """hardbounce / softbounce / none (no callback) for one reply, as the consumer decides."""
-    result = classify("user@gmail.com", reply.get("smtp_code"), reply.get("enhanced_code"),
-                      reply.get("smtp_message"), reply.get("error"))
+    result = classify(
+        "user@gmail.com",
+        reply.get("smtp_code"),
+        reply.get("enhanced_code"),
+        reply.get("smtp_message"),
+        reply.get("error"),
+    )
     return {"hard": "hardbounce", "soft": "softbounce"}.get(result.bounce, "none")
 
 

@@ -56,9 +56,14 @@ class Tally:
                 self.latencies_ns.append(now - int(email[len(LATENCY_PREFIX) : email.index("@")]))
 
     def stats(self) -> dict[str, Any]:
-        return {"events": self.events, "posts": self.posts, "refused_posts": self.refused_posts,
-                "first_ns": self.first_ns, "last_ns": self.last_ns,
-                "latency_ms": latency_summary(self.latencies_ns)}
+        return {
+            "events": self.events,
+            "posts": self.posts,
+            "refused_posts": self.refused_posts,
+            "first_ns": self.first_ns,
+            "last_ns": self.last_ns,
+            "latency_ms": latency_summary(self.latencies_ns),
+        }
 
 
 def _items(payload: Any) -> list[str]:
@@ -137,8 +142,10 @@ class _Connection(asyncio.Protocol):
 
     def _send(self, status: int, body: bytes) -> None:
         assert self.transport is not None
-        head = (f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+        head = (
+            f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
         self.transport.write(head.encode("ascii") + body)
 
 

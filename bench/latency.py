@@ -20,8 +20,11 @@ from producers.publisher import record_key
 from schemas import Codec, SchemaStore
 
 TICK_S = 0.005
-_REPLY = {"smtp_code": 550, "enhanced_code": "5.1.1",
-          "smtp_message": "The email account that you tried to reach does not exist."}
+_REPLY = {
+    "smtp_code": 550,
+    "enhanced_code": "5.1.1",
+    "smtp_message": "The email account that you tried to reach does not exist.",
+}
 
 
 class PacedProducer:
@@ -33,12 +36,20 @@ class PacedProducer:
 
     def send_one(self) -> None:
         now_ns = time.time_ns()
-        record = {"event_id": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
-                  "event_time": now_ns // 1_000_000, "email": f"lat{now_ns}@gmail.com",
-                  "meta": "bench", **_REPLY}
-        self.producer.produce(self.topic, self.codec.encode("send_result", record),
-                              key=record_key(record["email"]),
-                              timestamp_ms=record["event_time"])
+        email = f"lat{now_ns}@gmail.com"
+        record: dict[str, object] = {
+            "event_id": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+            "event_time": now_ns // 1_000_000,
+            "email": email,
+            "meta": "bench",
+            **_REPLY,
+        }
+        self.producer.produce(
+            self.topic,
+            self.codec.encode("send_result", record),
+            key=record_key(email),
+            timestamp_ms=now_ns // 1_000_000,
+        )
 
     def offer(self, rate: float, seconds: float) -> int:
         """Produce `rate` events/s for `seconds`; returns how many were produced."""
@@ -54,8 +65,9 @@ class PacedProducer:
         return sent
 
 
-def latencies(env: BenchEnv, sink: Sink, topic: str, rates: list[float],
-              seconds: float) -> list[dict[str, Any]]:
+def latencies(
+    env: BenchEnv, sink: Sink, topic: str, rates: list[float], seconds: float
+) -> list[dict[str, Any]]:
     producer = PacedProducer(env, topic)
     results = []
     sink.reset()
@@ -70,6 +82,13 @@ def latencies(env: BenchEnv, sink: Sink, topic: str, rates: list[float],
             sent = producer.offer(rate, seconds)
             stats = sink.wait_for_events(sent, timeout=120)
             achieved = sent / seconds
-            results.append({"offered_rate": rate, "achieved_offer_rate": achieved, "sent": sent,
-                            "received": stats["events"], **stats["latency_ms"]})
+            results.append(
+                {
+                    "offered_rate": rate,
+                    "achieved_offer_rate": achieved,
+                    "sent": sent,
+                    "received": stats["events"],
+                    **stats["latency_ms"],
+                }
+            )
     return results

@@ -5,6 +5,8 @@ same producer settings (idempotent, acks=all, linger.ms=20, lz4). The bare loop'
 one the consumer scenarios read afterwards.
 """
 
+# ruff: noqa: S603 -- the bench starts its own helper processes with fixed argv lists
+
 from __future__ import annotations
 
 import re
@@ -15,14 +17,25 @@ from typing import Any
 
 from bench.common import KAFKA_LIBS, BenchEnv, bouncewire, python_module, run_json
 
-_PERF_LINE = re.compile(r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\), "
-                        r"([\d.]+) ms avg latency, ([\d.]+) ms max latency")
+_PERF_LINE = re.compile(
+    r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\), "
+    r"([\d.]+) ms avg latency, ([\d.]+) ms max latency"
+)
 
 
 def bare_loop(env: BenchEnv, topic: str, lines: Path) -> dict[str, Any]:
-    result = run_json(python_module("bench.bare_produce", "--bootstrap", env.bootstrap,
-                                    "--topic", topic, "--file", str(lines)),
-                      env.log_file("bare_produce.log"))
+    result = run_json(
+        python_module(
+            "bench.bare_produce",
+            "--bootstrap",
+            env.bootstrap,
+            "--topic",
+            topic,
+            "--file",
+            str(lines),
+        ),
+        env.log_file("bare_produce.log"),
+    )
     result["rate"] = result["records"] / result["seconds"]
     result["record_bytes"] = result["bytes"] / max(result["records"], 1)
     return result
@@ -30,10 +43,22 @@ def bare_loop(env: BenchEnv, topic: str, lines: Path) -> dict[str, Any]:
 
 def _cli_seconds(env: BenchEnv, topic: str, lines: Path, log_name: str) -> float:
     started = time.perf_counter()
-    subprocess.run(  # noqa: S603
-        bouncewire("produce", "send-results", str(lines), "--bootstrap-servers", env.bootstrap,
-                   "--send-results-topic", topic, "--log-level", "warning"),
-        check=True, stdout=subprocess.DEVNULL, stderr=env.log_file(log_name))
+    subprocess.run(
+        bouncewire(
+            "produce",
+            "send-results",
+            str(lines),
+            "--bootstrap-servers",
+            env.bootstrap,
+            "--send-results-topic",
+            topic,
+            "--log-level",
+            "warning",
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=env.log_file(log_name),
+    )
     return time.perf_counter() - started
 
 
@@ -44,27 +69,52 @@ def cli(env: BenchEnv, topic: str, lines: Path, records: int) -> dict[str, Any]:
     empty.write_bytes(b"")
     startup = _cli_seconds(env, topic, empty, "produce_cli_empty.log")
     seconds = _cli_seconds(env, topic, lines, "produce_cli.log")
-    return {"records": records, "seconds": seconds, "startup_seconds": startup,
-            "rate": records / seconds}
+    return {
+        "records": records,
+        "seconds": seconds,
+        "startup_seconds": startup,
+        "rate": records / seconds,
+    }
 
 
-def producer_performance(env: BenchEnv, topic: str, records: int,
-                         record_size: int) -> dict[str, Any]:
+def producer_performance(
+    env: BenchEnv, topic: str, records: int, record_size: int
+) -> dict[str, Any]:
     """Kafka's own kafka-producer-perf-test (random payloads of our average record size)."""
-    argv = ["java", "-Xmx512m", "-cp", f"{KAFKA_LIBS}/*",
-            "org.apache.kafka.tools.ProducerPerformance", "--topic", topic,
-            "--num-records", str(records), "--record-size", str(record_size),
-            "--throughput", "-1", "--producer-props", f"bootstrap.servers={env.bootstrap}",
-            "acks=all", "enable.idempotence=true", "linger.ms=20", "compression.type=lz4"]
+    argv = [
+        "java",
+        "-Xmx512m",
+        "-cp",
+        f"{KAFKA_LIBS}/*",
+        "org.apache.kafka.tools.ProducerPerformance",
+        "--topic",
+        topic,
+        "--num-records",
+        str(records),
+        "--record-size",
+        str(record_size),
+        "--throughput",
+        "-1",
+        "--producer-props",
+        f"bootstrap.servers={env.bootstrap}",
+        "acks=all",
+        "enable.idempotence=true",
+        "linger.ms=20",
+        "compression.type=lz4",
+    ]
     started = time.perf_counter()
-    done = subprocess.run(argv, check=True, capture_output=True, text=True)  # noqa: S603
+    done = subprocess.run(argv, check=True, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     (env.logs / "producer_performance.log").write_text(done.stdout + done.stderr)
-    match = None
-    for match in _PERF_LINE.finditer(done.stdout):
-        pass  # the last line is the summary
-    if match is None:
+    matches = list(_PERF_LINE.finditer(done.stdout))
+    if not matches:
         raise RuntimeError("ProducerPerformance printed no summary")
-    return {"records": int(match[1]), "rate": float(match[2]), "mb_per_s": float(match[3]),
-            "avg_latency_ms": float(match[4]), "wall_seconds": seconds,
-            "record_size": record_size}
+    match = matches[-1]  # the last line is the summary
+    return {
+        "records": int(match[1]),
+        "rate": float(match[2]),
+        "mb_per_s": float(match[3]),
+        "avg_latency_ms": float(match[4]),
+        "wall_seconds": seconds,
+        "record_size": record_size,
+    }

@@ -6,11 +6,13 @@ drains as usual. The producer CLI runs over a JSON lines file. Each writes a pyi
 session, an HTML tree and the top-N self-time table into bench-results/.
 """
 
+# ruff: noqa: S603 -- the bench starts its own helper processes with fixed argv lists
+
 from __future__ import annotations
 
 import signal
 import subprocess
-from collections import Counter
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +23,12 @@ from bench.consumer_bench import ConsumerRun
 def _pyinstrument(session: Path, argv: list[str]) -> list[str]:
     """`argv` is a `python -m module args` line; run the module under pyinstrument."""
     python, _m, module, *args = argv
-    return [python, "-m", "pyinstrument", "-r", "session", "-o", str(session), "-m", module,
-            *args]
+    return [python, "-m", "pyinstrument", "-r", "session", "-o", str(session), "-m", module, *args]
 
 
-def hot_spots(session_path: Path, top: int = 15) -> list[dict[str, Any]]:
-    """Functions by self time (summed over every call path), as a share of the total."""
+def hot_spots(session_path: Path, top: int = 15) -> dict[str, list[dict[str, Any]]]:
+    """Functions and files by self time (summed over every call path), as shares of the
+    main thread's total."""
     from pyinstrument.renderers import HTMLRenderer
     from pyinstrument.session import Session
 
@@ -34,27 +36,44 @@ def hot_spots(session_path: Path, top: int = 15) -> list[dict[str, Any]]:
     session_path.with_suffix(".html").write_text(HTMLRenderer().render(session))
     root = session.root_frame()
     if root is None:
-        return []
-    selfs: Counter[str] = Counter()
-    stack = [root]
+        return {"functions": [], "files": []}
+    selfs: defaultdict[str, float] = defaultdict(float)
+    files: defaultdict[str, float] = defaultdict(float)
+    stack = [(root, "?")]
     while stack:
-        frame = stack.pop()
+        frame, parent = stack.pop()
+        # pyinstrument files a function's own time under a synthetic "[self]" child.
+        where = (
+            parent
+            if frame.is_synthetic
+            else (f"{frame.function} ({frame.file_path_short}:{frame.line_no})")
+        )
         own = frame.time - sum(child.time for child in frame.children)
-        where = f"{frame.function} ({frame.file_path_short}:{frame.line_no})"
         selfs[where] += own
-        stack.extend(frame.children)
+        files[where.rpartition("(")[2].partition(":")[0]] += own
+        stack.extend((child, where) for child in frame.children)
     total = root.time or 1.0
-    return [{"function": name, "self_seconds": round(t, 3), "share": round(t / total, 4)}
-            for name, t in selfs.most_common(top)]
+    return {
+        kind: [
+            {"name": name, "self_seconds": round(t, 3), "share": round(t / total, 4)}
+            for name, t in sorted(times.items(), key=lambda kv: -kv[1])[:top]
+        ]
+        for kind, times in (("functions", selfs), ("files", files))
+    }
 
 
-def profile_consumer(env: BenchEnv, sink: Sink, topic: str, callbacks: int) -> list[dict[str, Any]]:
+def profile_consumer(
+    env: BenchEnv, sink: Sink, topic: str, callbacks: int
+) -> dict[str, list[dict[str, Any]]]:
     session = env.out / "profile-consumer.pyisession"
     sink.reset()
     run = ConsumerRun(env, sink, topic)
     argv = _pyinstrument(session, run.argv())
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL,  # noqa: S603
-                            stderr=env.log_file("profile_consumer.log"))
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=env.log_file("profile_consumer.log"),
+    )
     try:
         sink.wait_for_events(callbacks, timeout=600)
     finally:
@@ -63,11 +82,26 @@ def profile_consumer(env: BenchEnv, sink: Sink, topic: str, callbacks: int) -> l
     return hot_spots(session)
 
 
-def profile_producer(env: BenchEnv, topic: str, lines: Path) -> list[dict[str, Any]]:
+def profile_producer(env: BenchEnv, topic: str, lines: Path) -> dict[str, list[dict[str, Any]]]:
     session = env.out / "profile-producer-cli.pyisession"
-    argv = _pyinstrument(session, bouncewire(
-        "produce", "send-results", str(lines), "--bootstrap-servers", env.bootstrap,
-        "--send-results-topic", topic, "--log-level", "warning"))
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL,  # noqa: S603
-                   stderr=env.log_file("profile_producer.log"))
+    argv = _pyinstrument(
+        session,
+        bouncewire(
+            "produce",
+            "send-results",
+            str(lines),
+            "--bootstrap-servers",
+            env.bootstrap,
+            "--send-results-topic",
+            topic,
+            "--log-level",
+            "warning",
+        ),
+    )
+    subprocess.run(
+        argv,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=env.log_file("profile_producer.log"),
+    )
     return hot_spots(session)

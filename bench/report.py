@@ -38,9 +38,14 @@ def ratios(results: dict[str, Any]) -> dict[str, float]:
 def targets(results: dict[str, Any], r: dict[str, float]) -> list[dict[str, Any]]:
     consumer = results["consumer"]
     best = max(_rate(consumer, "one_process"), _rate(consumer, "two_processes"))
-    p99 = next((row["p99"] for row in results.get("latency", [])
-                if row["offered_rate"] == max(x["offered_rate"] for x in results["latency"])),
-               math.nan)
+    p99 = next(
+        (
+            row["p99"]
+            for row in results.get("latency", [])
+            if row["offered_rate"] == max(x["offered_rate"] for x in results["latency"])
+        ),
+        math.nan,
+    )
     outage = results.get("outage") or {}
     rows = [
         ("consumer / bare consume+decode", r["consumer_vs_bare_decode"], ">= 0.7x", 0.7),
@@ -48,15 +53,27 @@ def targets(results: dict[str, Any], r: dict[str, float]) -> list[dict[str, Any]
         ("producer CLI / bare parse+encode+produce", r["producer_cli_vs_bare"], ">= 0.6x", 0.6),
         ("2 processes / 1 process", r["two_vs_one_process"], ">= 1.7x", 1.7),
     ]
-    table = [{"target": name, "value": value, "goal": goal, "met": value >= floor}
-             for name, value, goal, floor in rows]
+    table = [
+        {"target": name, "value": value, "goal": goal, "met": value >= floor}
+        for name, value, goal, floor in rows
+    ]
     top_rate = max((x["offered_rate"] for x in results.get("latency", [])), default=0)
-    table.append({"target": f"p99 event-to-callback at {top_rate:g}/s (ms)", "value": p99,
-                  "goal": f"<= linger + 100 = {LINGER_MS + 100} ms",
-                  "met": p99 <= LINGER_MS + 100})
-    table.append({"target": "RSS flat through the outage (2nd half peak / 1st half peak)",
-                  "value": outage.get("second_half_vs_first_half", math.nan),
-                  "goal": "<= 1.05", "met": bool(outage.get("flat"))})
+    table.append(
+        {
+            "target": f"p99 event-to-callback at {top_rate:g}/s (ms)",
+            "value": p99,
+            "goal": f"<= linger + 100 = {LINGER_MS + 100} ms",
+            "met": p99 <= LINGER_MS + 100,
+        }
+    )
+    table.append(
+        {
+            "target": "RSS flat through the outage (2nd half peak / 1st half peak)",
+            "value": outage.get("second_half_vs_first_half", math.nan),
+            "goal": "<= 1.05",
+            "met": bool(outage.get("flat")),
+        }
+    )
     return table
 
 
@@ -70,17 +87,31 @@ def _fmt(value: Any, digits: int = 2) -> str:
 
 def markdown(results: dict[str, Any]) -> str:
     r, machine, cfg = results["ratios"], results["machine"], results["config"]
-    lines = [f"# bouncewire bench — {results['started']}", "",
-             f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gb']} GB, "
-             f"Python {machine['python']}; broker, consumer(s), producer and sink all on it. "
-             f"Load average before/after: {results['load_before']} / {results['load_after']}.",
-             f"Records: {cfg['records']:,} send results, {cfg['partitions']} partitions; "
-             f"mix {results['mix']}.", "", "## Targets", "",
-             "| target | value | goal | met |", "|---|---|---|---|"]
-    lines += [f"| {t['target']} | {_fmt(t['value'])} | {t['goal']} | "
-              f"{'yes' if t['met'] else '**no**'} |" for t in results["targets"]]
-    lines += ["", "## Throughput (records/s)", "", "| scenario | records/s | note |",
-              "|---|---|---|"]
+    lines = [
+        f"# bouncewire bench — {results['started']}",
+        "",
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gb']} GB, "
+        f"Python {machine['python']}; broker, consumer(s), producer and sink all on it. "
+        f"Load average before/after: {results['load_before']} / {results['load_after']}.",
+        f"Records: {cfg['records']:,} send results, {cfg['partitions']} partitions; "
+        f"mix {results['mix']}.",
+        "",
+        "## Targets",
+        "",
+        "| target | value | goal | met |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {t['target']} | {_fmt(t['value'])} | {t['goal']} | {'yes' if t['met'] else '**no**'} |"
+        for t in results["targets"]
+    ]
+    lines += [
+        "",
+        "## Throughput (records/s)",
+        "",
+        "| scenario | records/s | note |",
+        "|---|---|---|",
+    ]
     lines += [f"| {name} | {_fmt(rate)} | {note} |" for name, rate, note in _rows(results)]
     lines += ["", "## Ratios (ours / baseline)", "", "| ratio | value |", "|---|---|"]
     lines += [f"| {name} | {_fmt(value)} |" for name, value in r.items()]
@@ -91,30 +122,49 @@ def markdown(results: dict[str, Any]) -> str:
 def _rows(results: dict[str, Any]) -> list[tuple[str, float, str]]:
     c, p = results["consumer"], results["producer"]
     one, two = c.get("one_process", {}), c.get("two_processes", {})
+    cli = p.get("cli", {})
     return [
         ("kcat -C (whole topic to /dev/null)", _kcat_rate(results), "wall clock incl. connect"),
         ("bare consume(), no decode", _rate(c, "bare_no_decode"), "first to last record"),
         ("bare consume() + fastavro decode", _rate(c, "bare_decode"), "first to last record"),
-        ("bouncewire consume, 1 process", _rate(c, "one_process"),
-         f"first to last callback; start-up {_fmt(one.get('startup_seconds', math.nan))} s"),
-        ("bouncewire consume, 2 processes", _rate(c, "two_processes"),
-         f"first to last callback; start-up {_fmt(two.get('startup_seconds', math.nan))} s"),
-        ("ProducerPerformance (Java)", _rate(p, "perf_test"),
-         f"{p.get('perf_test', {}).get('record_size', '?')} B random records"),
+        (
+            "bouncewire consume, 1 process",
+            _rate(c, "one_process"),
+            f"first to last callback; start-up {_fmt(one.get('startup_seconds', math.nan))} s",
+        ),
+        (
+            "bouncewire consume, 2 processes",
+            _rate(c, "two_processes"),
+            f"first to last callback; start-up {_fmt(two.get('startup_seconds', math.nan))} s",
+        ),
+        (
+            "ProducerPerformance (Java)",
+            _rate(p, "perf_test"),
+            f"{p.get('perf_test', {}).get('record_size', '?')} B random records",
+        ),
         ("bare parse+encode+produce", _rate(p, "bare"), "process wall clock"),
-        ("bouncewire produce (CLI)", _rate(p, "cli"),
-         f"process wall clock; start-up {_fmt(p.get('cli', {}).get('startup_seconds', math.nan))} s"),
+        (
+            "bouncewire produce (CLI)",
+            _rate(p, "cli"),
+            f"process wall clock; start-up {_fmt(cli.get('startup_seconds', math.nan))} s",
+        ),
     ]
 
 
 def _latency_lines(results: dict[str, Any]) -> list[str]:
-    lines = ["", "## Event-to-callback latency (ms; stamped at produce, read at the sink)", "",
-             "| offered/s | achieved/s | events | p50 | p90 | p99 | p99.9 | max |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "",
+        "## Event-to-callback latency (ms; stamped at produce, read at the sink)",
+        "",
+        "| offered/s | achieved/s | events | p50 | p90 | p99 | p99.9 | max |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for row in results.get("latency", []):
-        lines.append(f"| {row['offered_rate']:g} | {row['achieved_offer_rate']:.0f} | "
-                     f"{row['received']} | {row['p50']:.0f} | {row['p90']:.0f} | "
-                     f"{row['p99']:.0f} | {row['p99.9']:.0f} | {row['max']:.0f} |")
+        lines.append(
+            f"| {row['offered_rate']:g} | {row['achieved_offer_rate']:.0f} | "
+            f"{row['received']} | {row['p50']:.0f} | {row['p90']:.0f} | "
+            f"{row['p99']:.0f} | {row['p99.9']:.0f} | {row['max']:.0f} |"
+        )
     return lines
 
 
@@ -122,23 +172,43 @@ def _outage_lines(results: dict[str, Any]) -> list[str]:
     o = results.get("outage")
     if not o:
         return []
-    return ["", "## Memory through a callback outage (every POST answered 503)", "",
-            f"Backlog {results['config']['records']:,} records; outage {o['outage_seconds']:g} s "
-            f"({o['refused_posts']} POSTs refused), then the sink answers 200 again.", "",
-            "| peak RSS, 1st half | 2nd half | whole outage | incl. recovery | flat | "
-            "recovery to last callback |", "|---|---|---|---|---|---|",
-            f"| {o['peak_rss_mb_first_half']:.0f} MB | {o['peak_rss_mb_second_half']:.0f} MB | "
-            f"{o['peak_rss_mb_outage']:.0f} MB | {o['peak_rss_mb_overall']:.0f} MB | "
-            f"{'yes' if o['flat'] else 'no'} | {o['recovery_seconds']:.1f} s |"]
+    return [
+        "",
+        "## Memory through a callback outage (every POST answered 503)",
+        "",
+        f"Backlog {results['config']['records']:,} records; outage {o['outage_seconds']:g} s "
+        f"({o['refused_posts']} POSTs refused), then the sink answers 200 again.",
+        "",
+        "| peak RSS, 1st half | 2nd half | whole outage | incl. recovery | flat | "
+        "recovery to last callback |",
+        "|---|---|---|---|---|---|",
+        f"| {o['peak_rss_mb_first_half']:.0f} MB | {o['peak_rss_mb_second_half']:.0f} MB | "
+        f"{o['peak_rss_mb_outage']:.0f} MB | {o['peak_rss_mb_overall']:.0f} MB | "
+        f"{'yes' if o['flat'] else 'no'} | {o['recovery_seconds']:.1f} s |",
+    ]
 
 
 def _profile_lines(results: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     for name, spots in (results.get("profile") or {}).items():
-        lines += ["", f"## Profile: {name} (pyinstrument, self time, top 10)", "",
-                  "| function | share |", "|---|---|"]
-        lines += [f"| `{s['function']}` | {s['share']:.1%} |" for s in spots[:10]]
+        lines += [
+            "",
+            f"## Profile: {name} (pyinstrument, main thread, self time)",
+            "",
+            "| file | share | | function | share |",
+            "|---|---|---|---|---|",
+        ]
+        files, functions = spots["files"][:10], spots["functions"][:10]
+        for i in range(max(len(files), len(functions))):
+            lines.append(f"| {_spot(files, i)} | | {_spot(functions, i)} |")
     return lines
+
+
+def _spot(spots: list[dict[str, Any]], i: int) -> str:
+    """`name` | share, or two empty cells."""
+    if i >= len(spots):
+        return " | "
+    return f"`{spots[i]['name']}` | {spots[i]['share']:.1%}"
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
@@ -149,8 +219,11 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
     fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(18, 6))
     rows = _rows(results)
-    ax1.barh([name for name, _, _ in rows], [0 if math.isnan(v) else v for _, v, _ in rows],
-             color=["#888"] * 3 + ["#2a7"] * 2 + ["#888"] * 2 + ["#2a7"])
+    ax1.barh(
+        [name for name, _, _ in rows],
+        [0 if math.isnan(v) else v for _, v, _ in rows],
+        color=["#888"] * 3 + ["#2a7"] * 2 + ["#888"] * 2 + ["#2a7"],
+    )
     ax1.invert_yaxis()
     ax1.set_xlabel("records/s (green: bouncewire)")
     ax1.set_title("Throughput")
@@ -173,8 +246,12 @@ def _plot_latency(ax: Any, rows: list[dict[str, Any]]) -> None:
     keys = ("p50", "p90", "p99", "p99.9")
     width = 0.8 / max(len(rows), 1)
     for i, row in enumerate(rows):
-        ax.bar([k + i * width for k in range(len(keys))], [row[k] for k in keys], width,
-               label=f"{row['offered_rate']:g} events/s")
+        ax.bar(
+            [k + i * width for k in range(len(keys))],
+            [row[k] for k in keys],
+            width,
+            label=f"{row['offered_rate']:g} events/s",
+        )
     ax.axhline(LINGER_MS + 100, color="#c33", linestyle="--", label="target p99")
     ax.set_xticks([k + width * (len(rows) - 1) / 2 for k in range(len(keys))], keys)
     ax.set_ylabel("ms")

@@ -10,6 +10,8 @@ Writes bench-results/: results.json, results.md, bench.png, profile-*.html, logs
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib.util
 import os
 import shutil
 import time
@@ -40,8 +42,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-profile", action="store_true")
     p.add_argument("--no-perf-test", action="store_true", help="skip Kafka's ProducerPerformance")
     p.add_argument("--keep-broker", action="store_true", help="leave the bench broker running")
-    p.add_argument("--smoke", action="store_true",
-                   help="toy sizes (seconds, not minutes); numbers mean nothing")
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="toy sizes (seconds, not minutes); numbers mean nothing",
+    )
     args = p.parse_args(argv)
     if args.smoke:
         args.records, args.profile_records, args.rates = 3000, 0, "500"
@@ -68,14 +73,24 @@ class Run:
 
     def __init__(self, args: argparse.Namespace, env: BenchEnv) -> None:
         self.args, self.env = args, env
-        self.topic = {name: env.topic(name) for name in
-                      ("send-results", "unsubscribes", "dlq", "cli", "perf", "latency", "profile")}
+        self.topic = {
+            name: env.topic(name)
+            for name in ("send-results", "unsubscribes", "dlq", "cli", "perf", "latency", "profile")
+        }
         self.results: dict[str, Any] = {
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": machine_description(), "load_before": _load(),
-            "config": {"records": args.records, "partitions": env.partitions,
-                       "linger_ms": report.LINGER_MS, "prefix": args.prefix},
-            "producer": {}, "consumer": {}, "scenario_seconds": {}}
+            "machine": machine_description(),
+            "load_before": _load(),
+            "config": {
+                "records": args.records,
+                "partitions": env.partitions,
+                "linger_ms": report.LINGER_MS,
+                "prefix": args.prefix,
+            },
+            "producer": {},
+            "consumer": {},
+            "scenario_seconds": {},
+        }
 
     def step(self, name: str, action: Callable[[], Any]) -> Any:
         print(f"bench: {name} ...", flush=True)
@@ -96,47 +111,78 @@ class Run:
         self.producers(lines)
         with running_sink(env) as sink:
             self.consumers(sink, callbacks)
-            self.results["latency"] = self.step("latency", lambda: latency.latencies(
-                env, sink, topic["latency"], [float(r) for r in self.args.rates.split(",")],
-                self.args.latency_seconds))
-            self.results["outage"] = self.step("outage", lambda: consumer_bench.outage_memory(
-                env, sink, topic["send-results"], callbacks, self.args.outage_seconds))
+            self.results["latency"] = self.step(
+                "latency",
+                lambda: latency.latencies(
+                    env,
+                    sink,
+                    topic["latency"],
+                    [float(r) for r in self.args.rates.split(",")],
+                    self.args.latency_seconds,
+                ),
+            )
+            self.results["outage"] = self.step(
+                "outage",
+                lambda: consumer_bench.outage_memory(
+                    env, sink, topic["send-results"], callbacks, self.args.outage_seconds
+                ),
+            )
             if not self.args.no_profile:
                 self.profiles(sink)
         return self.results
 
     def producers(self, lines: Path) -> None:
         env, topic, out = self.env, self.topic, self.results["producer"]
-        out["bare"] = self.step("producer bare loop", lambda: producer_bench.bare_loop(
-            env, topic["send-results"], lines))
-        out["cli"] = self.step("producer CLI", lambda: producer_bench.cli(
-            env, topic["cli"], lines, self.args.records))
+        out["bare"] = self.step(
+            "producer bare loop",
+            lambda: producer_bench.bare_loop(env, topic["send-results"], lines),
+        )
+        out["cli"] = self.step(
+            "producer CLI", lambda: producer_bench.cli(env, topic["cli"], lines, self.args.records)
+        )
         if not self.args.no_perf_test:
             size = round(out["bare"]["record_bytes"])
-            out["perf_test"] = self.step("ProducerPerformance", lambda: (
-                producer_bench.producer_performance(env, topic["perf"], self.args.records, size)))
+            out["perf_test"] = self.step(
+                "ProducerPerformance",
+                lambda: producer_bench.producer_performance(
+                    env, topic["perf"], self.args.records, size
+                ),
+            )
 
     def consumers(self, sink: Any, callbacks: int) -> None:
-        env, source, n, out = self.env, self.topic["send-results"], self.args.records, \
-            self.results["consumer"]
+        env, source, n, out = (
+            self.env,
+            self.topic["send-results"],
+            self.args.records,
+            self.results["consumer"],
+        )
         if shutil.which("kcat"):
             out["kcat"] = self.step("kcat", lambda: consumer_bench.kcat(env, source))
-        out["bare_no_decode"] = self.step("bare consume", lambda: consumer_bench.bare(
-            env, source, n, decode=False))
-        out["bare_decode"] = self.step("bare consume+decode", lambda: consumer_bench.bare(
-            env, source, n, decode=True))
+        out["bare_no_decode"] = self.step(
+            "bare consume", lambda: consumer_bench.bare(env, source, n, decode=False)
+        )
+        out["bare_decode"] = self.step(
+            "bare consume+decode", lambda: consumer_bench.bare(env, source, n, decode=True)
+        )
         for key, processes in (("one_process", 1), ("two_processes", 2)):
-            out[key] = self.step(f"consumer x{processes}", lambda p=processes: (
-                consumer_bench.throughput(env, sink, source, n, callbacks, p)))
+            out[key] = self.step(
+                f"consumer x{processes}",
+                functools.partial(
+                    consumer_bench.throughput, env, sink, source, n, callbacks, processes
+                ),
+            )
 
     def profiles(self, sink: Any) -> None:
         env, topic = self.env, self.topic["profile"]
         lines = self.env.out / "tmp" / "profile.jsonl"
         mix = write_send_results(lines, self.args.profile_records, seed=11)
-        producer = self.step("profile producer CLI", lambda: profiling.profile_producer(
-            env, topic, lines))
-        consumer = self.step("profile consumer", lambda: profiling.profile_consumer(
-            env, sink, topic, callbacks_expected(mix)))
+        producer = self.step(
+            "profile producer CLI", lambda: profiling.profile_producer(env, topic, lines)
+        )
+        consumer = self.step(
+            "profile consumer",
+            lambda: profiling.profile_consumer(env, sink, topic, callbacks_expected(mix)),
+        )
         self.results["profile"] = {"consumer": consumer, "producer CLI": producer}
 
 
@@ -150,7 +196,10 @@ def write_outputs(results: dict[str, Any], out: Path) -> None:
     results["load_after"] = _load()
     (out / "results.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     (out / "results.md").write_text(report.markdown(results))
-    report.plot(results, out / "bench.png")
+    if importlib.util.find_spec("matplotlib") is not None:  # the `bench` extra
+        report.plot(results, out / "bench.png")
+    else:
+        print("bench: matplotlib not installed, no bench.png", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import re
 import unicodedata
 from typing import Final
 
@@ -41,9 +42,27 @@ def is_valid_address(email: str) -> bool:
     return address_problem(email) is None
 
 
+# The shape of nearly every real address; a match is valid by the full rules below (a property
+# test holds the two together), so the hot path skips the per-character checks (~5 µs).
+_PLAIN_ADDRESS: Final = re.compile(
+    r"[A-Za-z0-9_+=-]{1,64}(?:\.[A-Za-z0-9_+=-]{1,64})*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
+
+
 def address_problem(email: str) -> str | None:
     """Why ``email`` is not a usable address (snake_case), or None if it is. Never raises."""
     if not isinstance(email, str) or not email:
+        return "empty"
+    if len(email) <= MAX_ADDRESS_OCTETS and _PLAIN_ADDRESS.fullmatch(email):
+        if len(email.partition("@")[0]) <= MAX_LOCAL_OCTETS:
+            return None
+    return full_address_problem(email)
+
+
+def full_address_problem(email: str) -> str | None:
+    """address_problem without the fast path (tests hold the two together)."""
+    if not email:
         return "empty"
     if any(not _allowed_anywhere(char) for char in email):
         return "invalid_character"

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from schemas import addresses
 from schemas.addresses import address_hash, address_problem, is_valid_address, mask_address
 
 
@@ -194,3 +195,9 @@ def test_mask_never_shows_the_whole_local_part(local: str, domain: str) -> None:
 @given(st.text(max_size=300))
 def test_mask_never_raises_and_is_printable(email: str) -> None:
     assert mask_address(email).isprintable()
+
+
+@given(st.from_regex(addresses._PLAIN_ADDRESS, fullmatch=True))
+def test_the_fast_path_accepts_only_what_the_full_rules_accept(email: str) -> None:
+    fast = addresses.address_problem(email)
+    assert fast == addresses.full_address_problem(email)

@@ -1,0 +1,78 @@
+"""`python -m bench.run --smoke` runs every scenario end to end at toy size on the test broker.
+
+No timing assertions: only that each scenario ran to completion and the outputs are written.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def smoke(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bench")
+    prefix = f"smoke-{out.name}"
+    subprocess.run(
+        [sys.executable, "-m", "bench.run", "--smoke", "--bootstrap", kafka_bootstrap,
+         "--prefix", prefix, "--out", str(out)],
+        cwd=REPO, check=True, timeout=240, capture_output=True)
+    return out
+
+
+def results(out: Path) -> dict:
+    return json.loads((out / "results.json").read_text())
+
+
+def test_every_consumer_run_delivered_every_callback(smoke: Path) -> None:
+    consumer = results(smoke)["consumer"]
+    assert {"bare_no_decode", "bare_decode", "one_process", "two_processes"} <= consumer.keys()
+    mix = results(smoke)["mix"]
+    expected = sum(n for kind, n in mix.items() if kind != "none")
+    for key in ("one_process", "two_processes"):
+        assert consumer[key]["complete"], key
+        assert consumer[key]["callbacks"] == expected, key
+    for key in ("bare_no_decode", "bare_decode"):
+        assert consumer[key]["records"] == results(smoke)["config"]["records"], key
+
+
+def test_producers_wrote_every_record(smoke: Path) -> None:
+    producer = results(smoke)["producer"]
+    records = results(smoke)["config"]["records"]
+    assert producer["bare"]["records"] == records
+    assert producer["cli"]["records"] == records
+
+
+def test_latency_and_outage_were_measured(smoke: Path) -> None:
+    data = results(smoke)
+    (row,) = data["latency"]
+    assert row["received"] >= row["sent"] > 0
+    assert row["p50"] <= row["p99"] <= row["max"]
+    outage = data["outage"]
+    assert outage["refused_posts"] > 0 and outage["complete"]
+    assert all(kb > 0 for _, kb in outage["samples"])
+
+
+def test_report_lists_every_target_and_ratio(smoke: Path) -> None:
+    data = results(smoke)
+    assert len(data["targets"]) == 6
+    assert set(data["ratios"]) >= {"consumer_vs_bare_decode", "producer_cli_vs_bare",
+                                   "two_vs_one_process"}
+    markdown = (smoke / "results.md").read_text()
+    for heading in ("## Targets", "## Throughput", "## Ratios", "## Event-to-callback latency",
+                    "## Memory through a callback outage"):
+        assert heading in markdown
+
+
+@pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None,
+                    reason="matplotlib is the bench extra")
+def test_plot_is_a_png(smoke: Path) -> None:
+    assert (smoke / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
