@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ from typing import IO, Any
 import orjson
 from confluent_kafka import Consumer, TopicPartition
 
-from kafka_client import KafkaSettings, create_topics
+from kafka_client import KafkaProducer, KafkaSettings, create_topics
 
 REPO = Path(__file__).resolve().parent.parent
 KAFKA_SCRIPT = REPO / "deploy" / "kafka" / "kafka.sh"
@@ -78,9 +79,12 @@ def bouncewire(*args: str) -> list[str]:
 
 
 def run_json(argv: Sequence[str], log: IO[bytes]) -> dict[str, Any]:
-    """Run a helper process that prints one JSON object as its last stdout line."""
+    """Run a helper process that prints one JSON object as its last stdout line; adds the
+    process's CPU seconds as `cpu_seconds`."""
+    cpu_before = children_cpu_seconds()
     done = subprocess.run(argv, check=True, stdout=subprocess.PIPE, stderr=log)
     result: dict[str, Any] = orjson.loads(done.stdout.strip().splitlines()[-1])
+    result["cpu_seconds"] = children_cpu_seconds() - cpu_before
     return result
 
 
@@ -144,6 +148,29 @@ def running_sink(env: BenchEnv) -> Iterator[Sink]:
         proc.wait(10)
 
 
+def warm_up(bootstrap: str, topic: str) -> None:
+    """A fresh broker loads its transaction and group coordinators on first use (seconds):
+    pay that here, not inside the first measured producer or consumer."""
+    producer = KafkaProducer(KafkaSettings(bootstrap_servers=bootstrap))
+    producer.produce(topic, b"warm-up")
+    producer.flush(60)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "bench-warm-up",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + 60
+        while not consumer.consume(1, timeout=1.0) and time.monotonic() < deadline:
+            pass
+        consumer.commit(asynchronous=False)
+    finally:
+        consumer.close()
+
+
 def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-watermarks"})
     try:
@@ -163,6 +190,22 @@ def committed_total(bootstrap: str, group: str, topic: str, partitions: int) -> 
         return sum(max(tp.offset, 0) for tp in tps)
     finally:
         consumer.close()
+
+
+def children_cpu_seconds() -> float:
+    """User + system CPU of every waited-for child so far (librdkafka threads included)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a running process, all its threads (0.0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    # utime and stime are fields 14 and 15 of stat(5); the split starts at field 3.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kb(pid: int) -> int | None:

@@ -15,7 +15,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import KAFKA_LIBS, BenchEnv, bouncewire, python_module, run_json
+from bench.common import (
+    KAFKA_LIBS,
+    BenchEnv,
+    bouncewire,
+    children_cpu_seconds,
+    python_module,
+    run_json,
+)
 
 _PERF_LINE = re.compile(
     r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\), "
@@ -41,8 +48,9 @@ def bare_loop(env: BenchEnv, topic: str, lines: Path) -> dict[str, Any]:
     return result
 
 
-def _cli_seconds(env: BenchEnv, topic: str, lines: Path, log_name: str) -> float:
-    started = time.perf_counter()
+def _cli_seconds(env: BenchEnv, topic: str, lines: Path, log_name: str) -> tuple[float, float]:
+    """Wall and CPU seconds of one `bouncewire produce` process."""
+    started, cpu_before = time.perf_counter(), children_cpu_seconds()
     subprocess.run(
         bouncewire(
             "produce",
@@ -59,7 +67,7 @@ def _cli_seconds(env: BenchEnv, topic: str, lines: Path, log_name: str) -> float
         stdout=subprocess.DEVNULL,
         stderr=env.log_file(log_name),
     )
-    return time.perf_counter() - started
+    return time.perf_counter() - started, children_cpu_seconds() - cpu_before
 
 
 def cli(env: BenchEnv, topic: str, lines: Path, records: int) -> dict[str, Any]:
@@ -67,13 +75,15 @@ def cli(env: BenchEnv, topic: str, lines: Path, records: int) -> dict[str, Any]:
     empty file and reported (not subtracted)."""
     empty = env.out / "tmp" / "empty.jsonl"
     empty.write_bytes(b"")
-    startup = _cli_seconds(env, topic, empty, "produce_cli_empty.log")
-    seconds = _cli_seconds(env, topic, lines, "produce_cli.log")
+    startup, startup_cpu = _cli_seconds(env, topic, empty, "produce_cli_empty.log")
+    seconds, cpu = _cli_seconds(env, topic, lines, "produce_cli.log")
     return {
         "records": records,
         "seconds": seconds,
         "startup_seconds": startup,
         "rate": records / seconds,
+        "cpu_seconds": cpu,
+        "startup_cpu_seconds": startup_cpu,
     }
 
 
@@ -102,9 +112,10 @@ def producer_performance(
         "linger.ms=20",
         "compression.type=lz4",
     ]
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), children_cpu_seconds()
     done = subprocess.run(argv, check=True, capture_output=True, text=True)
     seconds = time.perf_counter() - started
+    cpu = children_cpu_seconds() - cpu_before
     (env.logs / "producer_performance.log").write_text(done.stdout + done.stderr)
     matches = list(_PERF_LINE.finditer(done.stdout))
     if not matches:
@@ -116,5 +127,6 @@ def producer_performance(
         "mb_per_s": float(match[3]),
         "avg_latency_ms": float(match[4]),
         "wall_seconds": seconds,
+        "cpu_seconds": cpu,
         "record_size": record_size,
     }

@@ -32,6 +32,7 @@ def ratios(results: dict[str, Any]) -> dict[str, float]:
         "producer_cli_vs_bare": cli / _rate(producer, "bare"),
         "producer_cli_vs_perf_test": cli / _rate(producer, "perf_test"),
         "producer_bare_vs_perf_test": _rate(producer, "bare") / _rate(producer, "perf_test"),
+        **cpu_ratios(results),
     }
 
 
@@ -49,8 +50,10 @@ def targets(results: dict[str, Any], r: dict[str, float]) -> list[dict[str, Any]
     outage = results.get("outage") or {}
     rows = [
         ("consumer / bare consume+decode", r["consumer_vs_bare_decode"], ">= 0.7x", 0.7),
+        ("same, by CPU per record", r["consumer_vs_bare_decode_cpu"], ">= 0.7x", 0.7),
         ("consumer events/s (best of 1, 2 processes)", best, ">= 100000/s", 100_000),
         ("producer CLI / bare parse+encode+produce", r["producer_cli_vs_bare"], ">= 0.6x", 0.6),
+        ("same, by CPU per record", r["producer_cli_vs_bare_cpu"], ">= 0.6x", 0.6),
         ("2 processes / 1 process", r["two_vs_one_process"], ">= 1.7x", 1.7),
     ]
     table = [
@@ -107,48 +110,77 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     lines += [
         "",
-        "## Throughput (records/s)",
+        "## Throughput and CPU per record",
         "",
-        "| scenario | records/s | note |",
-        "|---|---|---|",
+        "CPU: user + system seconds of the process (all its threads, librdkafka's included) "
+        "over the records it handled; unlike records/s it does not depend on how much of the "
+        "machine other processes took meanwhile.",
+        "",
+        "| scenario | records/s | CPU µs/record | note |",
+        "|---|---|---|---|",
     ]
-    lines += [f"| {name} | {_fmt(rate)} | {note} |" for name, rate, note in _rows(results)]
-    lines += ["", "## Ratios (ours / baseline)", "", "| ratio | value |", "|---|---|"]
+    lines += [
+        f"| {name} | {_fmt(rate)} | {_fmt(cpu, 1)} | {note} |"
+        for name, rate, cpu, note in _rows(results)
+    ]
+    lines += [
+        "",
+        "## Ratios (ours / baseline)",
+        "",
+        "`_cpu` ratios are baseline CPU per record / ours (higher is better, like the rest).",
+        "",
+        "| ratio | value |",
+        "|---|---|",
+    ]
     lines += [f"| {name} | {_fmt(value)} |" for name, value in r.items()]
     lines += _latency_lines(results) + _outage_lines(results) + _profile_lines(results)
     return "\n".join(lines) + "\n"
 
 
-def _rows(results: dict[str, Any]) -> list[tuple[str, float, str]]:
-    c, p = results["consumer"], results["producer"]
-    one, two = c.get("one_process", {}), c.get("two_processes", {})
-    cli = p.get("cli", {})
-    return [
-        ("kcat -C (whole topic to /dev/null)", _kcat_rate(results), "wall clock incl. connect"),
-        ("bare consume(), no decode", _rate(c, "bare_no_decode"), "first to last record"),
-        ("bare consume() + fastavro decode", _rate(c, "bare_decode"), "first to last record"),
-        (
-            "bouncewire consume, 1 process",
-            _rate(c, "one_process"),
-            f"first to last callback; start-up {_fmt(one.get('startup_seconds', math.nan))} s",
-        ),
-        (
-            "bouncewire consume, 2 processes",
-            _rate(c, "two_processes"),
-            f"first to last callback; start-up {_fmt(two.get('startup_seconds', math.nan))} s",
-        ),
-        (
-            "ProducerPerformance (Java)",
-            _rate(p, "perf_test"),
-            f"{p.get('perf_test', {}).get('record_size', '?')} B random records",
-        ),
-        ("bare parse+encode+produce", _rate(p, "bare"), "process wall clock"),
-        (
-            "bouncewire produce (CLI)",
-            _rate(p, "cli"),
-            f"process wall clock; start-up {_fmt(cli.get('startup_seconds', math.nan))} s",
-        ),
-    ]
+# (section, key, label, how it was timed); green in the plot when the label is ours.
+SCENARIOS: tuple[tuple[str, str, str, str], ...] = (
+    ("consumer", "kcat", "kcat -C (whole topic to /dev/null)", "wall clock incl. connect"),
+    ("consumer", "bare_no_decode", "bare consume(), no decode", "first to last record"),
+    ("consumer", "bare_decode", "bare consume() + fastavro decode", "first to last record"),
+    ("consumer", "one_process", "bouncewire consume, 1 process", "first to last callback"),
+    ("consumer", "two_processes", "bouncewire consume, 2 processes", "first to last callback"),
+    ("producer", "perf_test", "ProducerPerformance (Java)", "its own summary line"),
+    ("producer", "bare", "bare parse+encode+produce", "process wall clock"),
+    ("producer", "cli", "bouncewire produce (CLI)", "process wall clock"),
+)
+
+
+def _rows(results: dict[str, Any]) -> list[tuple[str, float, float, str]]:
+    """(label, records/s, CPU µs per record, note) per scenario that ran."""
+    rows = []
+    for section, key, label, note in SCENARIOS:
+        entry = results[section].get(key)
+        if not entry:
+            continue
+        rate = _kcat_rate(results) if key == "kcat" else float(entry["rate"])
+        records = entry.get("records", results["config"]["records"])
+        cpu_us = entry.get("cpu_seconds", math.nan) / records * 1e6
+        if "startup_seconds" in entry:
+            note += f"; start-up {entry['startup_seconds']:.2f} s"
+        rows.append((label, rate, cpu_us, note))
+    return rows
+
+
+def cpu_ratios(results: dict[str, Any]) -> dict[str, float]:
+    """Baseline CPU per record / ours: like the throughput ratios, but immune to how much of
+    the machine other processes took during each scenario."""
+    per_record = {label: cpu for label, _, cpu, _ in _rows(results)}
+
+    def ratio(ours: str, baseline: str) -> float:
+        return per_record.get(baseline, math.nan) / per_record.get(ours, math.nan)
+
+    consumer, producer = "bouncewire consume, 1 process", "bouncewire produce (CLI)"
+    return {
+        "consumer_vs_bare_decode_cpu": ratio(consumer, "bare consume() + fastavro decode"),
+        "consumer_vs_bare_no_decode_cpu": ratio(consumer, "bare consume(), no decode"),
+        "producer_cli_vs_bare_cpu": ratio(producer, "bare parse+encode+produce"),
+        "producer_cli_vs_perf_test_cpu": ratio(producer, "ProducerPerformance (Java)"),
+    }
 
 
 def _latency_lines(results: dict[str, Any]) -> list[str]:
@@ -220,9 +252,9 @@ def plot(results: dict[str, Any], path: Path) -> None:
     fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(18, 6))
     rows = _rows(results)
     ax1.barh(
-        [name for name, _, _ in rows],
-        [0 if math.isnan(v) else v for _, v, _ in rows],
-        color=["#888"] * 3 + ["#2a7"] * 2 + ["#888"] * 2 + ["#2a7"],
+        [name for name, _, _, _ in rows],
+        [0 if math.isnan(v) else v for _, v, _, _ in rows],
+        color=["#2a7" if name.startswith("bouncewire") else "#888" for name, _, _, _ in rows],
     )
     ax1.invert_yaxis()
     ax1.set_xlabel("records/s (green: bouncewire)")

@@ -24,7 +24,14 @@ from typing import Any
 import orjson
 
 from bench import consumer_bench, latency, producer_bench, profiling, report
-from bench.common import REPO, BenchEnv, kafka_script, machine_description, running_sink
+from bench.common import (
+    REPO,
+    BenchEnv,
+    kafka_script,
+    machine_description,
+    running_sink,
+    warm_up,
+)
 from bench.data import callbacks_expected, write_send_results
 
 
@@ -75,7 +82,16 @@ class Run:
         self.args, self.env = args, env
         self.topic = {
             name: env.topic(name)
-            for name in ("send-results", "unsubscribes", "dlq", "cli", "perf", "latency", "profile")
+            for name in (
+                "send-results",
+                "unsubscribes",
+                "dlq",
+                "cli",
+                "perf",
+                "latency",
+                "profile",
+                "warm-up",
+            )
         }
         self.results: dict[str, Any] = {
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -104,6 +120,7 @@ class Run:
     def all(self) -> dict[str, Any]:
         env, topic, n = self.env, self.topic, self.args.records
         env.create(*topic.values())
+        self.step("warm up the broker", lambda: warm_up(env.bootstrap, topic["warm-up"]))
         lines = env.out / "tmp" / "send-results.jsonl"
         mix = self.step("generate", lambda: write_send_results(lines, n))
         self.results["mix"] = mix

@@ -166,8 +166,31 @@ def summarize(
     return "\n".join(lines)
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    """The first Ctrl-C/SIGTERM ends the traffic; later ones must not cut the cleanup short."""
+    signal.signal(signal.SIGINT, _already_stopping)
+    signal.signal(signal.SIGTERM, _already_stopping)
+    raise KeyboardInterrupt
+
+
+def _already_stopping(signum: int, _frame: object) -> None:
+    print("demo: stopping, cleaning up what the demo started", file=sys.stderr, flush=True)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    # Explicit handlers: a shell may start us with SIGINT ignored (background job), and SIGTERM
+    # must also end the traffic and still run the cleanup that stops what the demo started.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     args.schema_registry_url = None
+    try:
+        return _run_demo(args)
+    except KeyboardInterrupt:
+        print("demo: interrupted before the traffic started; everything stopped", file=sys.stderr)
+        return 130
+
+
+def _run_demo(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         bootstrap = stack.enter_context(local_broker())
         topics = TopicNames()

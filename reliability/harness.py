@@ -1,0 +1,451 @@
+"""What the scenarios share: brokers they may hurt, topics, acknowledged publishing, real
+`bouncewire consume` processes (RSS sampled, metrics scraped) and the receiver's view."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from bouncewire.receiver import CallbackReceiver
+from kafka_client import KafkaProducer, KafkaSettings, TopicNames, create_topics
+from producers import parse_send_result, parse_unsubscribe, record_key
+from schemas import Codec, DecodeError, SchemaStore
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+KAFKA_SH = REPO_ROOT / "deploy" / "kafka" / "kafka.sh"
+CLUSTER_SH = REPO_ROOT / "deploy" / "kafka" / "cluster.sh"
+NOW_S = int(time.time())
+# Fast failure detection for the group: a SIGKILLed member is noticed within 6 s (the
+# broker's minimum session timeout), and max.poll.interval.ms is short enough that an
+# outage of minutes would evict a consumer that stopped polling.
+TIGHT_GROUP = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000,
+               "max.poll.interval.ms": 10000}
+
+
+@dataclass
+class Context:
+    """What every scenario gets: the shared broker, the size, a place for logs."""
+
+    bootstrap: str
+    short: bool
+    workdir: Path
+    say: Callable[[str], None] = field(default=lambda text: print(text, file=sys.stderr))
+
+    def pick(self, short: int, full: int) -> int:
+        return short if self.short else full
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+def free_port() -> int:
+    with closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def free_port_range(count: int) -> int:
+    """The first of `count` adjacent free loopback ports."""
+    for _ in range(100):
+        first = free_port()
+        if first + count < 65535 and all(_port_free(first + i) for i in range(count)):
+            return first
+    raise RuntimeError(f"no {count} adjacent free loopback ports")
+
+
+def _port_free(port: int) -> bool:
+    with closing(socket.socket()) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def unique(prefix: str) -> str:
+    return f"rel-{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+# ------------------------------------------------------------------ brokers the scenario owns
+
+
+def _script(script: Path, command: Sequence[str], env: Mapping[str, str],
+            timeout: float = 300) -> str:
+    result = subprocess.run(  # noqa: S603 -- the checkout's own scripts, fixed arguments
+        ["/bin/bash", str(script), *command], env={**os.environ, **env}, capture_output=True,
+        text=True, timeout=timeout, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{script.name} {' '.join(command)} failed: {result.stderr[-800:]}")
+    return result.stdout.strip()
+
+
+class LocalBroker:
+    """A single-node broker of deploy/kafka/kafka.sh on its own ports, wiped at exit."""
+
+    def __init__(self) -> None:
+        self.port = free_port_range(2)
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self._env = {"KAFKA_PORT": str(self.port)}
+
+    def up(self) -> None:
+        _script(KAFKA_SH, ["up"], self._env)
+
+    def kill(self) -> None:
+        """SIGKILL: no controlled shutdown, no final flush."""
+        pid_file = REPO_ROOT / ".kafka" / str(self.port) / "kafka.pid"
+        os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
+
+    def reset(self) -> None:
+        _script(KAFKA_SH, ["reset"], self._env, timeout=60)
+
+    def __enter__(self) -> LocalBroker:
+        self.up()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.reset()
+
+
+class LocalCluster:
+    """Three KRaft nodes of deploy/kafka/cluster.sh (RF 3, min ISR 2), wiped at exit."""
+
+    def __init__(self) -> None:
+        self.base = free_port_range(6)
+        self._env = {"CLUSTER_PORT": str(self.base)}
+        self.bootstrap = ",".join(f"127.0.0.1:{self.base + i}" for i in range(3))
+
+    def kill(self, node: int) -> None:
+        _script(CLUSTER_SH, ["kill", str(node)], self._env)
+
+    def start(self, node: int) -> None:
+        _script(CLUSTER_SH, ["start", str(node)], self._env)
+
+    def leader(self, topic: str, partition: int) -> int:
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        meta = admin.list_topics(topic, timeout=10)
+        return int(meta.topics[topic].partitions[partition].leader)
+
+    def __enter__(self) -> LocalCluster:
+        _script(CLUSTER_SH, ["up"], self._env)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _script(CLUSTER_SH, ["reset"], self._env, timeout=120)
+
+
+# ------------------------------------------------------------------ topics and offsets
+
+
+def make_topics(bootstrap: str, prefix: str, *, partitions: int = 3, replication: int = 1,
+                dlq: bool = True, config: Mapping[str, str] | None = None) -> TopicNames:
+    topics = TopicNames(unique(f"{prefix}-sr"), unique(f"{prefix}-un"), unique(f"{prefix}-dlq"))
+    names = [topics.send_results, topics.unsubscribes] + ([topics.dlq] if dlq else [])
+    settings = KafkaSettings(bootstrap_servers=bootstrap)
+    create_topics(settings, names, partitions=partitions, replication_factor=replication,
+                  config=config)
+    wait_for_leaders(bootstrap, names)
+    return topics
+
+
+def wait_for_leaders(bootstrap: str, names: Sequence[str], timeout: float = 30) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+
+    def ready() -> bool:
+        topics = admin.list_topics(timeout=5).topics
+        return all(name in topics and topics[name].error is None and topics[name].partitions
+                   and all(p.leader >= 0 for p in topics[name].partitions.values())
+                   for name in names)
+
+    if not wait_until(ready, timeout, 0.2):
+        raise TimeoutError(f"topics without leaders after {timeout}s")
+
+
+def topic_exists(bootstrap: str, name: str) -> bool:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    return name in admin.list_topics(timeout=10).topics
+
+
+def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int = 3) -> list[int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        tps = consumer.committed([TopicPartition(topic, p) for p in range(partitions)],
+                                 timeout=10)
+        return [tp.offset for tp in tps]
+    finally:
+        consumer.close()
+
+
+def end_offsets(bootstrap: str, topic: str, partitions: int = 3) -> list[int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique("watermarks")})
+    try:
+        return [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in range(partitions)]
+    finally:
+        consumer.close()
+
+
+def all_committed(bootstrap: str, group: str, topic: str, partitions: int = 3) -> bool:
+    try:
+        committed = committed_offsets(bootstrap, group, topic, partitions)
+        # An empty partition has no commit (a negative sentinel) and an end offset of 0.
+        return [max(c, 0) for c in committed] == end_offsets(bootstrap, topic, partitions)
+    except Exception:  # a broker moment of unavailability: just not yet
+        return False
+
+
+def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 30) -> list[Any]:
+    """Every record of `topic`, waiting until at least `expected` arrived (or timeout)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique("reader"),
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    records: list[Any] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and (len(records) < expected or expected == 0):
+            records.extend(m for m in consumer.consume(500, 0.5) if m.error() is None)
+        records.extend(m for m in consumer.consume(500, 1.0) if m.error() is None)
+    finally:
+        consumer.close()
+    return records
+
+
+# ------------------------------------------------------------------ events and publishing
+
+
+def hard_bounce(email: str) -> dict[str, Any]:
+    fields = {"email": email, "smtp_code": 550, "enhanced_code": "5.1.1", "ts": NOW_S}
+    return parse_send_result(fields, now_ms=NOW_S * 1000)
+
+
+def no_callback(email: str) -> dict[str, Any]:
+    """A delivered send result: counted, committed, no callback."""
+    fields = {"email": email, "smtp_code": 250, "enhanced_code": "2.0.0", "ts": NOW_S}
+    return parse_send_result(fields, now_ms=NOW_S * 1000)
+
+
+def unsubscribe(email: str) -> dict[str, Any]:
+    return parse_unsubscribe({"email": email, "ts": NOW_S}, now_ms=NOW_S * 1000)
+
+
+def emails(prefix: str, count: int, start: int = 0) -> list[str]:
+    return [f"{prefix}.{i}@example.com" for i in range(start, start + count)]
+
+
+@dataclass(frozen=True)
+class Acked:
+    email: str | None
+    partition: int
+    offset: int
+
+
+class AckedPublisher:
+    """Idempotent producer (acks=all) that remembers exactly which records were acknowledged.
+
+    Only acknowledged records count as published: a record the producer gave up on may or
+    may not be in the log, and the promise is about the acknowledged ones.
+    """
+
+    def __init__(self, bootstrap: str, topics: TopicNames, *,
+                 message_timeout_ms: int = 30_000) -> None:
+        self._producer = KafkaProducer(KafkaSettings(bootstrap_servers=bootstrap),
+                                       {"message.timeout.ms": message_timeout_ms},
+                                       buffer_wait_s=600)
+        self._codec = Codec(SchemaStore.load())
+        self._topics = {"send_result": topics.send_results, "unsubscribe": topics.unsubscribes}
+        self.acked: list[Acked] = []
+        self.failed = 0
+
+    def _report(self, email: str | None) -> Callable[[Any, Any], None]:
+        def on_delivery(err: Any, msg: Any) -> None:
+            if err is None:
+                self.acked.append(Acked(email, msg.partition(), msg.offset()))
+            else:
+                self.failed += 1
+        return on_delivery
+
+    def publish(self, kind: str, records: Sequence[Mapping[str, Any]],
+                key: bytes | None = None) -> None:
+        """Keyed by address (as the product does) unless `key` pins one partition."""
+        for record in records:
+            self._producer.produce(
+                self._topics[kind], self._codec.encode(kind, dict(record)),
+                key=key or record_key(record["email"]), timestamp_ms=record["event_time"],
+                on_delivery=self._report(record["email"]))
+
+    def publish_raw(self, topic: str, value: bytes, key: bytes) -> None:
+        self._producer.produce(topic, value, key=key, on_delivery=self._report(None))
+
+    def flush(self, timeout: float = 60) -> int:
+        return self._producer.flush(timeout)
+
+    @property
+    def acked_emails(self) -> set[str]:
+        return {a.email for a in self.acked if a.email is not None}
+
+
+@contextmanager
+def paced_publisher(publisher: AckedPublisher, kind: str, addresses: Sequence[str],
+                    rate: float, make: Callable[[str], dict[str, Any]] = hard_bounce,
+                    ) -> Iterator[threading.Event]:
+    """Publish `addresses` at `rate` per second in a thread; the event is set when done."""
+    done = threading.Event()
+
+    def run() -> None:
+        chunk = max(int(rate / 10), 1)
+        started = time.monotonic()
+        for i in range(0, len(addresses), chunk):
+            publisher.publish(kind, [make(a) for a in addresses[i:i + chunk]])
+            publisher._producer.poll(0)
+            time.sleep(max(started + (i + chunk) / rate - time.monotonic(), 0))
+        publisher.flush(180)
+        done.set()
+
+    thread = threading.Thread(target=run, name="paced-publisher", daemon=True)
+    thread.start()
+    try:
+        yield done
+    finally:
+        thread.join(240)
+
+
+# ------------------------------------------------------------------ consumer processes
+
+
+class ConsumerProcess:
+    """A real `bouncewire consume` (through reliability.tight_consume for fast failure
+    detection), its stderr in a log file, its RSS sampled while it runs."""
+
+    def __init__(self, ctx: Context, bootstrap: str, topics: TopicNames, group: str,
+                 url: str, *extra: str, name: str = "consumer") -> None:
+        self.metrics_port = free_port()
+        self.log_path = ctx.workdir / f"{group}-{name}-{uuid.uuid4().hex[:6]}.log"
+        argv = [sys.executable, "-m", "reliability.tight_consume", "consume",
+                "--bootstrap-servers", bootstrap, "--send-results-topic", topics.send_results,
+                "--unsubscribes-topic", topics.unsubscribes, "--dlq-topic", topics.dlq,
+                "--group-id", group, "--bounce-callback-url", url,
+                "--unsubscribe-callback-url", url, "--metrics-port", str(self.metrics_port),
+                "--linger-ms", "200", "--request-timeout", "2", "--backoff-initial", "0.05",
+                "--backoff-max", "0.5", *extra]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BOUNCEWIRE_")}
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(argv, env=env, cwd=REPO_ROOT,  # noqa: S603
+                                     stdout=subprocess.DEVNULL, stderr=self._log)
+        self.peak_rss_kb = 0
+        self._sampler = threading.Thread(target=self._sample_rss, daemon=True)
+        self._sampler.start()
+
+    def _sample_rss(self) -> None:
+        status = Path(f"/proc/{self.proc.pid}/status")
+        while self.proc.poll() is None:
+            try:
+                for line in status.read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        self.peak_rss_kb = max(self.peak_rss_kb, int(line.split()[1]))
+            except (OSError, ValueError):
+                return
+            time.sleep(0.25)
+
+    @property
+    def peak_rss_mb(self) -> float:
+        return round(self.peak_rss_kb / 1024, 1)
+
+    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        try:
+            with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 -- loopback
+                text = response.read().decode()
+        except OSError:
+            return {}
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text) for s in family.samples}
+
+    def metric(self, name: str, **labels: str) -> float:
+        return self.metrics().get((name, tuple(sorted(labels.items()))), 0.0)
+
+    def ready(self) -> bool:
+        url = f"http://127.0.0.1:{self.metrics_port}/readyz"
+        try:
+            with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 -- loopback
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+        self._log.close()
+
+    def terminate(self, timeout: float = 60) -> int:
+        """SIGTERM, then the exit code (the drain must finish within `timeout`)."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self._log.close()
+
+    def stop(self) -> None:
+        """Teardown: whatever state it is in, it is gone afterwards."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(30)
+        self._log.close()
+
+    def stderr_text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+# ------------------------------------------------------------------ the receiver's view
+
+
+def delivered_counts(receiver: CallbackReceiver) -> Counter[str]:
+    """How many times each address was accepted by the receiver."""
+    return Counter(e.email for post in receiver.received for e in post.processed_events)
+
+
+def unique_delivered(receiver: CallbackReceiver) -> int:
+    return int(receiver.stats()["unique_events"])
+
+
+def posts_reach(receiver: CallbackReceiver, posts: int) -> Callable[[], bool]:
+    return lambda: len(receiver.received) >= posts
+
+
+def unique_reach(receiver: CallbackReceiver, events: int) -> Callable[[], bool]:
+    return lambda: unique_delivered(receiver) >= events
+
+
+def dead_letter_emails(bootstrap: str, topic: str, expected: int, timeout: float = 30,
+                       ) -> tuple[int, set[str]]:
+    """(records on the dead-letter topic, addresses of those that decode)."""
+    codec = Codec(SchemaStore.load())
+    records = read_topic(bootstrap, topic, expected, timeout)
+    found: set[str] = set()
+    for record in records:
+        try:
+            found.add(codec.decode(record.value() or b"").record["email"])
+        except DecodeError:
+            continue
+    return len(records), found
