@@ -35,6 +35,7 @@ class BenchEnv:
     out: Path
     partitions: int = 2
     prefix: str = "bench"
+    broker_pid: int | None = None  # our own broker's JVM, for its CPU use
 
     def topic(self, name: str) -> str:
         return f"{self.prefix}.{name}"
@@ -68,6 +69,14 @@ def kafka_script(port: int, action: str) -> str:
     )
     lines = done.stdout.strip().splitlines()
     return lines[-1] if lines else ""
+
+
+def broker_pid(port: int) -> int | None:
+    """The JVM of the broker kafka.sh started on `port`, if any."""
+    try:
+        return int((REPO / ".kafka" / str(port) / "kafka.pid").read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def python_module(module: str, *args: str) -> list[str]:
@@ -206,6 +215,35 @@ def process_cpu_seconds(pid: int) -> float:
         return 0.0
     # utime and stime are fields 14 and 15 of stat(5); the split starts at field 3.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - idle) / tick, sum(fields) / tick
+
+
+class CpuWatch:
+    """CPU used meanwhile by the machine and by named processes (the broker, the sink, ...)."""
+
+    def __init__(self, pids: dict[str, int | None]) -> None:
+        self.pids = {name: pid for name, pid in pids.items() if pid}
+        self.before = {name: process_cpu_seconds(pid) for name, pid in self.pids.items()}
+        self.machine_before = machine_cpu_seconds()
+
+    def report(self) -> dict[str, float]:
+        """CPU seconds per named process, plus `machine_busy_share` (0..1 of every core)."""
+        used = {
+            f"{name}_cpu_seconds": process_cpu_seconds(pid) - self.before[name]
+            for name, pid in self.pids.items()
+        }
+        busy, total = machine_cpu_seconds()
+        used["machine_busy_share"] = (busy - self.machine_before[0]) / max(
+            total - self.machine_before[1], 1e-9
+        )
+        return used
 
 
 def rss_kb(pid: int) -> int | None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from bench.common import (
     BenchEnv,
+    CpuWatch,
     Sink,
     bouncewire,
     children_cpu_seconds,
@@ -141,10 +142,12 @@ def throughput(
     """Records/s from the first callback received to the last; start-up and the time to have
     every offset committed are reported beside it."""
     sink.reset()
+    watch = CpuWatch({"broker": env.broker_pid, "sink": sink.proc.pid})
     with consumers(ConsumerRun(env, sink, topic, processes)) as run:
         started = run.start()
         stats = sink.wait_for_events(callbacks, timeout=600)
         all_received = time.time()
+        others = watch.report()
         wait_until(lambda: run.committed() >= records, timeout=60, interval=0.2)
         committed_at = time.time()
         cpu = run.cpu_seconds()
@@ -159,6 +162,9 @@ def throughput(
         "startup_seconds": stats["first_ns"] / 1e9 - started,
         # Start-up and the idle wait for the commit included: a slight overestimate.
         "cpu_seconds": cpu,
+        # Over the whole run (start-up included): how busy the machine was, and who used it.
+        "run_seconds": all_received - started,
+        **others,
         "commit_lag_seconds": committed_at - all_received,
         "complete": stats["events"] >= callbacks,
     }

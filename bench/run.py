@@ -27,6 +27,7 @@ from bench import consumer_bench, latency, producer_bench, profiling, report
 from bench.common import (
     REPO,
     BenchEnv,
+    broker_pid,
     kafka_script,
     machine_description,
     running_sink,
@@ -225,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "tmp").mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with broker(args) as bootstrap:
-        env = BenchEnv(bootstrap, args.out, prefix=args.prefix)
+        pid = None if args.bootstrap else broker_pid(args.port)
+        env = BenchEnv(bootstrap, args.out, prefix=args.prefix, broker_pid=pid)
         results = Run(args, env).all()
     results["total_seconds"] = round(time.perf_counter() - started, 1)
     write_outputs(results, args.out)

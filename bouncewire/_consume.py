@@ -99,7 +99,9 @@ def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
         ("--bounce-callback-url", args.bounce_callback_url),
         ("--unsubscribe-callback-url", args.unsubscribe_callback_url),
     ):
-        problem = callback_url_problem(url)
+        if not url and getattr(args, "dry_run", None) is not None:
+            continue  # a dry run sends nothing
+        problem = callback_url_problem(url or "")
         if problem:
             raise SystemExit(f"bouncewire: {flag} {problem}")
     return PipelineConfig(

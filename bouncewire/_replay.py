@@ -46,7 +46,12 @@ from consumers.dead_letter_tools import (
 from consumers.delivery import build_http_client, url_for_logs
 from consumers.metrics import ConsumerMetrics
 from consumers.payloads import Destination
-from consumers.pipeline import CallbackPipeline, PipelineConfig, Sender, SenderFactory
+from consumers.pipeline import (
+    CallbackPipeline,
+    PipelineConfig,
+    Sender,
+    SenderFactory,
+)
 from consumers.replay import (
     DEFAULT_SLACK_MS,
     BoundedScan,
@@ -59,7 +64,7 @@ from consumers.replay import (
     ReplaySource,
     open_replay,
 )
-from kafka_client import KafkaClientError, KafkaProducer, Secret
+from kafka_client import KafkaClientError, KafkaProducer, KafkaSettings, Secret
 
 log = logging.getLogger("bouncewire.replay")
 Subparsers = argparse._SubParsersAction  # argparse has no public name for it
@@ -296,9 +301,9 @@ def build_replay(args: argparse.Namespace, progress: Progress) -> Job:
         slack_ms=round(args.slack * 1000),
         on_progress=progress.update,
     )
-    registry = CollectorRegistry()
-    metrics = ConsumerMetrics.create(registry)
     if args.dry_run is not None:
+        registry = CollectorRegistry()
+        metrics = ConsumerMetrics.create(registry)
         handle = args.dry_run.open("ab" if args.resume else "wb")
         pipeline = CallbackPipeline(
             config,
@@ -310,11 +315,25 @@ def build_replay(args: argparse.Namespace, progress: Progress) -> Job:
             sender_factory=_dry_run_factory(DryRunWriter(handle, config.payload_format)),
         )
         return Job(pipeline, source, registry, progress, on_close=handle.close)
+    return _live_job(args, config, settings, source, progress, "bouncewire-replay-dlq")
+
+
+def _live_job(
+    args: argparse.Namespace,
+    config: PipelineConfig,
+    settings: KafkaSettings,
+    source: BoundedScan,
+    progress: Progress,
+    dlq_client_id: str,
+) -> Job:
+    """The same pipeline `consume` runs, over a bounded source, POSTing for real."""
+    registry = CollectorRegistry()
+    metrics = ConsumerMetrics.create(registry)
     http = build_http_client(config.retry)
     pipeline = CallbackPipeline(
         config,
         source,
-        KafkaProducer(settings, {"client.id": "bouncewire-replay-dlq"}),
+        KafkaProducer(settings, {"client.id": dlq_client_id}),
         build_codec(args),
         http,
         metrics,
@@ -384,19 +403,7 @@ def build_redrive(args: argparse.Namespace, progress: Progress) -> Job:
         letter_filter(args),
         on_progress=progress.update,
     )
-    registry = CollectorRegistry()
-    metrics = ConsumerMetrics.create(registry)
-    http = build_http_client(config.retry)
-    pipeline = CallbackPipeline(
-        config,
-        source,
-        KafkaProducer(settings, {"client.id": "bouncewire-redrive-dlq"}),
-        build_codec(args),
-        http,
-        metrics,
-        sender_factory=_sender_factory(config, http, metrics, args.rate_limit),
-    )
-    return Job(pipeline, source, registry, progress, on_close=http.close)
+    return _live_job(args, config, settings, source, progress, "bouncewire-redrive-dlq")
 
 
 def cmd_dlq_redrive(args: argparse.Namespace) -> int:

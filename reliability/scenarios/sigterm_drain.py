@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from bouncewire.receiver import CallbackReceiver, FaultPlan
+from kafka_client import TopicNames
 from reliability.harness import (
     AckedPublisher,
     ConsumerProcess,
@@ -16,11 +17,11 @@ from reliability.harness import (
     all_committed,
     delivered_counts,
     emails,
-    hard_bounce,
     make_topics,
+    paced_publisher,
     posts_reach,
     unique,
-    unique_delivered,
+    unique_reach,
     wait_until,
 )
 from reliability.model import Scenario, tally
@@ -31,28 +32,19 @@ STOPS = 3
 
 def run(ctx: Context) -> Scenario:
     started = time.monotonic()
-    count, batch = ctx.pick(3000, 12000), ctx.pick(200, 500)
+    count, rate, batch = ctx.pick(3000, 12000), ctx.pick(150, 300), ctx.pick(100, 200)
     topics = make_topics(ctx.bootstrap, "term")
     publisher = AckedPublisher(ctx.bootstrap, topics)
-    publisher.publish("send_result", [hard_bounce(a) for a in emails("term", count)])
-    publisher.flush()
     group = unique("term")
-    exits: list[int] = []
-    with CallbackReceiver(faults=FaultPlan(delay_s=0.2, count=-1)) as receiver:
-        for round_no in range(STOPS):
-            member = ConsumerProcess(ctx, ctx.bootstrap, topics, group, receiver.url,
-                                     "--max-batch-events", str(batch), name=f"term{round_no}")
-            try:
-                # Mid-flow: the member is in the group and a few POSTs of its own went out.
-                wait_until(member.ready, 60, 0.1)
-                wait_until(posts_reach(receiver, len(receiver.received) + 2), 60, 0.05)
-                exits.append(member.terminate())
-            finally:
-                member.stop()
+    with CallbackReceiver(faults=FaultPlan(delay_s=0.1, count=-1)) as receiver:
+        with paced_publisher(publisher, "send_result", emails("term", count), rate):
+            exits = [_one_member(ctx, topics, group, receiver, batch, f"term{i}")
+                     for i in range(STOPS)]
         last = ConsumerProcess(ctx, ctx.bootstrap, topics, group, receiver.url,
                                "--max-batch-events", str(batch), name="last")
         try:
-            wait_until(lambda: unique_delivered(receiver) >= count, 90, 0.3)
+            wait_until(last.ready, 60, 0.1)
+            wait_until(unique_reach(receiver, len(publisher.acked_emails)), 90, 0.3)
             committed = wait_until(lambda: all_committed(ctx.bootstrap, group,
                                                          topics.send_results), 60, 0.5)
             exits.append(last.terminate())
@@ -67,3 +59,16 @@ def run(ctx: Context) -> Scenario:
     result.extra.update(sigterms=STOPS + 1)
     result.seconds = time.monotonic() - started
     return result
+
+
+def _one_member(ctx: Context, topics: TopicNames, group: str, receiver: CallbackReceiver,
+                batch: int, name: str) -> int:
+    """Start a member, let it join and send a few POSTs, SIGTERM it; its exit code."""
+    member = ConsumerProcess(ctx, ctx.bootstrap, topics, group, receiver.url,
+                             "--max-batch-events", str(batch), name=name)
+    try:
+        wait_until(member.ready, 60, 0.1)
+        wait_until(posts_reach(receiver, len(receiver.received) + 3), 30, 0.05)
+        return member.terminate()
+    finally:
+        member.stop()
