@@ -18,6 +18,7 @@ from typing import IO, Any
 
 import orjson
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from kafka_client import KafkaProducer, KafkaSettings, create_topics
 
@@ -55,6 +56,20 @@ class BenchEnv:
             list(topics),
             partitions=self.partitions,
             replication_factor=1,
+        )
+        # create_topics returns before every partition has a leader: producing earlier fails.
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        if not wait_until(lambda: self._have_leaders(admin, topics), timeout=30, interval=0.1):
+            raise RuntimeError(f"topics without leaders after 30 s: {topics}")
+
+    def _have_leaders(self, admin: AdminClient, topics: tuple[str, ...]) -> bool:
+        listed = admin.list_topics(timeout=5).topics
+        return all(
+            name in listed
+            and listed[name].error is None
+            and len(listed[name].partitions) == self.partitions
+            and all(p.leader >= 0 for p in listed[name].partitions.values())
+            for name in topics
         )
 
 

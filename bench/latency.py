@@ -76,7 +76,8 @@ def latencies(
         for _ in range(10):
             producer.send_one()
         producer.producer.flush(30)
-        sink.wait_for_events(10, timeout=60)
+        if sink.wait_for_events(10, timeout=60)["events"] < 10:
+            raise RuntimeError("the consumer delivered no warm-up callback within 60 s")
         for rate in rates:
             sink.reset()
             sent = producer.offer(rate, seconds)

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -68,10 +70,15 @@ def free_port() -> int:
 
 
 def free_port_range(count: int) -> int:
-    """The first of `count` adjacent free loopback ports."""
-    for _ in range(100):
-        first = free_port()
-        if first + count < 65535 and all(_port_free(first + i) for i in range(count)):
+    """The first of `count` adjacent free loopback ports, below the ephemeral range.
+
+    Ports the kernel hands out for outgoing connections (32768 and up on Linux) can be
+    taken by any client socket between this check and the broker's bind; these cannot.
+    """
+    rng = random.Random()  # noqa: S311 -- spreading ports, not security
+    for _ in range(200):
+        first = rng.randrange(20000, 32000 - count)
+        if all(_port_free(first + i) for i in range(count)):
             return first
     raise RuntimeError(f"no {count} adjacent free loopback ports")
 
@@ -122,7 +129,11 @@ class LocalBroker:
         _script(KAFKA_SH, ["reset"], self._env, timeout=60)
 
     def __enter__(self) -> LocalBroker:
-        self.up()
+        try:
+            self.up()
+        except BaseException:
+            self.reset()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -149,7 +160,11 @@ class LocalCluster:
         return int(meta.topics[topic].partitions[partition].leader)
 
     def __enter__(self) -> LocalCluster:
-        _script(CLUSTER_SH, ["up"], self._env)
+        try:
+            _script(CLUSTER_SH, ["up"], self._env)
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -254,6 +269,11 @@ def emails(prefix: str, count: int, start: int = 0) -> list[str]:
     return [f"{prefix}.{i}@example.com" for i in range(start, start + count)]
 
 
+_QUIET = logging.getLogger("reliability.librdkafka")
+_QUIET.addHandler(logging.NullHandler())
+_QUIET.propagate = False
+
+
 @dataclass(frozen=True)
 class Acked:
     email: str | None
@@ -270,8 +290,11 @@ class AckedPublisher:
 
     def __init__(self, bootstrap: str, topics: TopicNames, *,
                  message_timeout_ms: int = 30_000) -> None:
+        # librdkafka's own log lines (reconnect attempts while a broker is down) would
+        # drown the runner's output; the delivery reports carry what matters.
         self._producer = KafkaProducer(KafkaSettings(bootstrap_servers=bootstrap),
-                                       {"message.timeout.ms": message_timeout_ms},
+                                       {"message.timeout.ms": message_timeout_ms,
+                                        "logger": _QUIET},
                                        buffer_wait_s=600)
         self._codec = Codec(SchemaStore.load())
         self._topics = {"send_result": topics.send_results, "unsubscribe": topics.unsubscribes}

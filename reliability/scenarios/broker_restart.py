@@ -31,7 +31,7 @@ DOWN_S = 3.0
 
 def run(ctx: Context) -> Scenario:
     started = time.monotonic()
-    count, rate, batch = ctx.pick(1500, 6000), ctx.pick(100, 200), 100
+    count, rate, batch = ctx.pick(1200, 6000), ctx.pick(100, 200), 100
     with LocalBroker() as broker, CallbackReceiver() as receiver:
         topics = make_topics(broker.bootstrap, "brk")
         group = unique("brk")

@@ -42,7 +42,7 @@ PHASES = (
 
 def run(ctx: Context) -> Scenario:
     started = time.monotonic()
-    outage_s = ctx.pick(25, 150)
+    outage_s = ctx.pick(20, 150)
     rate, batch, pending = ctx.pick(100, 100), 200, ctx.pick(1000, 5000)
     count = int(rate * (outage_s + 10))
     topics = make_topics(ctx.bootstrap, "out")

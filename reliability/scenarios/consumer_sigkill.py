@@ -32,7 +32,7 @@ KILLS = 5
 
 def run(ctx: Context) -> Scenario:
     started = time.monotonic()
-    count, batch = ctx.pick(4000, 20000), ctx.pick(200, 500)
+    count, batch = ctx.pick(3000, 20000), ctx.pick(200, 500)
     posts_per_life = ctx.pick(2, 4)
     topics = make_topics(ctx.bootstrap, "kill")
     publisher = AckedPublisher(ctx.bootstrap, topics)

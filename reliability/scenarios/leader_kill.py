@@ -31,7 +31,7 @@ NAME = "cluster_leader_sigkill"
 
 def run(ctx: Context) -> Scenario:
     started = time.monotonic()
-    count, rate, batch = ctx.pick(1500, 6000), ctx.pick(100, 150), 100
+    count, rate, batch = ctx.pick(1200, 6000), ctx.pick(100, 150), 100
     with LocalCluster() as cluster, CallbackReceiver() as receiver:
         ctx.say(f"  {NAME}: cluster up at {cluster.bootstrap}")
         topics = make_topics(cluster.bootstrap, "lead", replication=3,

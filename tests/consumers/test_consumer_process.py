@@ -73,8 +73,10 @@ def test_sigkill_mid_batch_then_restart_loses_nothing(
                           == end_offsets(kafka_bootstrap, topics.send_results, 3), 20)
     counts = received_counts(receiver)
     duplicates = sum(counts.values()) - len(counts)
-    # One destination, one POST in flight, plus the one whose commit was on its way.
-    assert duplicates <= 2 * BATCH
+    # The promise: at most one in-flight batch per partition (3 partitions). Measured: 2
+    # batches (the POST in flight, and one finished whose commit had not landed).
+    print(f"sigkill-restart: 3000 events, {duplicates} duplicates (bound {3 * BATCH})")
+    assert duplicates <= 3 * BATCH
 
 
 def _consumed(metrics_port: int) -> float:
