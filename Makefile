@@ -8,7 +8,7 @@ KAFKA := deploy/kafka/kafka.sh
 DEMO_SECONDS ?= 60
 
 .DEFAULT_GOAL := help
-.PHONY: help install lint format test test-unit test-tools kafka-fetch kafka-up kafka-down kafka-reset demo clean
+.PHONY: help install lint format test test-unit test-tools reliability bench kafka-fetch kafka-up kafka-down kafka-reset demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ test: install lint kafka-fetch test-tools ## lint, then every test (unit and int
 
 test-unit: install ## only the tests that need no broker
 	$(BIN)/pytest -m "not integration"
+
+reliability: install kafka-fetch ## fault suite on real brokers: table + reliability-report.json (~8 min)
+	$(BIN)/python -m reliability.run
 
 kafka-up: install ## start (or reuse) the local KRaft broker; KAFKA_PORT overrides 9092
 	$(KAFKA) up

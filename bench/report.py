@@ -162,6 +162,8 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, float, float, str]]:
         cpu_us = entry.get("cpu_seconds", math.nan) / records * 1e6
         if "startup_seconds" in entry:
             note += f"; start-up {entry['startup_seconds']:.2f} s"
+        if "machine_busy_share" in entry:
+            note += f"; machine {entry['machine_busy_share']:.0%} busy"
         rows.append((label, rate, cpu_us, note))
     return rows
 
@@ -284,7 +286,7 @@ def _plot_latency(ax: Any, rows: list[dict[str, Any]]) -> None:
             width,
             label=f"{row['offered_rate']:g} events/s",
         )
-    ax.axhline(LINGER_MS + 100, color="#c33", linestyle="--", label="target p99")
+    ax.axhline(LINGER_MS + 100, color="#c33", linestyle="--", label="target p99 (at the top load)")
     ax.set_xticks([k + width * (len(rows) - 1) / 2 for k in range(len(keys))], keys)
     ax.set_ylabel("ms")
     ax.set_title("Event-to-callback latency")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -25,6 +27,7 @@ from consumers.metrics import DEFAULT_TOP_DOMAINS, ConsumerMetrics
 from consumers.pipeline import CallbackPipeline, PipelineConfig
 from kafka_client import (
     BrokerUnavailableError,
+    KafkaClientError,
     KafkaConsumer,
     KafkaProducer,
     KafkaSettings,
@@ -184,6 +187,15 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def cmd_consume(args: argparse.Namespace) -> int:
+    stop_requested = threading.Event()
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("stop requested", extra={"signal": signal.Signals(signum).name})
+        stop_requested.set()
+
+    # First thing: a SIGTERM during start-up must also end in a clean exit.
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     settings = kafka_settings(args)
     config = pipeline_config(args)
     registry = CollectorRegistry()
@@ -195,17 +207,11 @@ def cmd_consume(args: argparse.Namespace) -> int:
         build_codec(args),
         build_http_client(config.retry),
         metrics,
+        stop_requested=stop_requested,
     )
     server = (
         _endpoints(args, registry, pipeline, settings) if args.metrics_port is not None else None
     )
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("stop requested", extra={"signal": signal.Signals(signum).name})
-        pipeline.stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     log.info(
         "consuming",
         extra={
@@ -216,6 +222,9 @@ def cmd_consume(args: argparse.Namespace) -> int:
     )
     try:
         pipeline.run()
+    except KafkaClientError as exc:
+        print(f"bouncewire: {exc}", file=sys.stderr)
+        return 2
     finally:
         if server is not None:
             server.stop()

@@ -45,12 +45,16 @@ def open_input(path: str) -> Iterator[IO[bytes]]:
 
 def cmd_topics_create(args: argparse.Namespace) -> int:
     topics = topic_names(args)
-    created = create_topics(
-        kafka_settings(args),
-        [topics.send_results, topics.unsubscribes, topics.dlq],
-        partitions=args.partitions,
-        replication_factor=args.replication_factor,
-    )
+    try:
+        created = create_topics(
+            kafka_settings(args),
+            [topics.send_results, topics.unsubscribes, topics.dlq],
+            partitions=args.partitions,
+            replication_factor=args.replication_factor,
+        )
+    except KafkaClientError as exc:
+        print(f"bouncewire: {exc}", file=sys.stderr)
+        return 2
     for name, new in created.items():
         print(f"{name}: {'created' if new else 'exists'}")
     return 0

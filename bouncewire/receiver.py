@@ -448,7 +448,7 @@ class ReceivedPost:
     def to_json(self) -> dict[str, Any]:
         return {
             "index": self.index,
-            "path": self.path,
+            "path": shown_path(self.path),
             "status": self.status,
             "valid": self.valid,
             "problems": self.problems,
@@ -518,10 +518,16 @@ class _Echo:
             self.line(describe_post(post))
 
 
+def shown_path(path: str) -> str:
+    """Only the last path segment: CleverTap puts the account token in the callback path."""
+    head, _, last = path.rstrip("/").rpartition("/")
+    return f"/…/{last}" if head else f"/{last}"
+
+
 def describe_post(post: ReceivedPost) -> str:
     """`POST /bounce -> 200 hardbounce=2 softbounce=1 [j***@example.com, ...]`."""
     status = "reset" if post.status == RESET_STATUS else str(post.status)
-    head = f"POST {post.path} -> {status}"
+    head = f"POST {shown_path(post.path)} -> {status}"
     if post.fault:
         head += f" FAULT injected ({post.fault})"
     if not post.valid:

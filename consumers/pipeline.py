@@ -133,6 +133,7 @@ class CallbackPipeline:
         metrics: ConsumerMetrics,
         clock: Callable[[], float] = time.monotonic,
         sender_factory: SenderFactory | None = None,
+        stop_requested: threading.Event | None = None,
     ) -> None:
         """`http` serves the default DestinationSenders; `sender_factory` replaces them."""
         self.config = config
@@ -178,7 +179,8 @@ class CallbackPipeline:
         self.assigned: set[Partition] = set()
         self.paused: set[Partition] = set()
         self._memory_paused = False
-        self.stop_requested = threading.Event()
+        # May be shared with a signal handler installed before the pipeline existed.
+        self.stop_requested = stop_requested or threading.Event()
         self.last_loop_at = clock()
         self._next_gauges = 0.0
 

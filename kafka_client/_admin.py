@@ -4,27 +4,51 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import confluent_kafka
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from kafka_client._consumer import UNRECOVERABLE_CODES
 from kafka_client._settings import KafkaSettings
 from kafka_client.exceptions import BrokerUnavailableError, TopicAdminError
 
 
-def _admin(settings: KafkaSettings) -> AdminClient:
-    return AdminClient(settings.merged({}, {}))
+class _Refusals:
+    """Remembers why the cluster refused us (credentials, certificates) for the error message."""
+
+    def __init__(self) -> None:
+        self.last: str | None = None
+
+    def __call__(self, err: Any) -> None:
+        if err.code() in UNRECOVERABLE_CODES:
+            self.last = f"{err.name()}: {err.str()}"
+
+
+def _admin(settings: KafkaSettings, refusals: _Refusals | None = None) -> AdminClient:
+    overrides = {"error_cb": refusals} if refusals is not None else {}
+    return AdminClient(settings.merged({}, overrides))
 
 
 def wait_for_broker(settings: KafkaSettings, timeout: float = 10.0) -> int:
-    """Block until a metadata request succeeds; returns the number of brokers."""
+    """Block until a metadata request succeeds; returns the number of brokers.
+
+    Bad credentials or an untrusted certificate end the wait at once, named in the error.
+    """
     deadline = time.monotonic() + timeout
-    admin = _admin(settings)
+    refusals = _Refusals()
+    admin = _admin(settings, refusals)
     while True:
-        remaining = deadline - time.monotonic()
         try:
-            return len(admin.list_topics(timeout=max(remaining, 0.5)).brokers)
+            return len(
+                admin.list_topics(timeout=min(max(deadline - time.monotonic(), 0.5), 1.0)).brokers
+            )
         except confluent_kafka.KafkaException as exc:
+            admin.poll(0)  # serves error_cb, which reports refused credentials/certificates
+            if refusals.last:
+                raise BrokerUnavailableError(
+                    f"{settings.bootstrap_servers} refused the connection: {refusals.last}"
+                ) from exc
             if time.monotonic() >= deadline:
                 raise BrokerUnavailableError(
                     f"no broker of {settings.bootstrap_servers} answered within {timeout:.0f}s"

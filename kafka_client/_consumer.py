@@ -16,6 +16,9 @@ from kafka_client.exceptions import ConsumeError
 log = logging.getLogger(__name__)
 
 Partition = tuple[str, int]
+UNRECOVERABLE_CODES = frozenset(
+    {confluent_kafka.KafkaError._AUTHENTICATION, confluent_kafka.KafkaError._SSL}
+)
 
 # Auto-commit stays on but commits only what the application stored (enable.auto.offset.store
 # off): librdkafka would otherwise store an offset *before* the work on it is done.
@@ -57,7 +60,8 @@ class KafkaConsumer:
         self.fatal_error: str | None = None
 
     def _on_error(self, err: Any) -> None:
-        if err.fatal():
+        # Bad credentials or an untrusted certificate never heal by retrying: fail fast.
+        if err.fatal() or err.code() in UNRECOVERABLE_CODES:
             self.fatal_error = f"{err.name()}: {err.str()}"
         else:
             log.warning("kafka client error", extra={"code": err.name(), "detail": err.str()})
