@@ -10,7 +10,6 @@ import subprocess
 import sys
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -23,23 +22,11 @@ from tests.consumers.pipeline_harness import (
     consumer_process,
     end_offsets,
     publish,
-    topics_for,
     wait_until,
 )
 
 pytestmark = pytest.mark.integration
 BATCH = 200
-
-
-@pytest.fixture
-def receiver() -> Iterator[CallbackReceiver]:
-    with CallbackReceiver() as r:
-        yield r
-
-
-@pytest.fixture
-def topics(kafka_bootstrap: str, unique_name: Callable[[str], str]) -> TopicNames:
-    return topics_for(kafka_bootstrap, unique_name)
 
 
 def free_port() -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import collections
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -27,7 +27,6 @@ from tests.consumers.pipeline_harness import (
     produce_raw,
     publish,
     read_all,
-    topics_for,
     unsubscribe,
 )
 from tests.consumers.replay_harness import FAST_FLAGS, kafka_argv, run_cli, urls
@@ -88,17 +87,6 @@ def test_summary_counts_pending_letters_and_never_shows_an_address() -> None:
 # --- on the broker ---------------------------------------------------------------------------
 
 integration = pytest.mark.integration
-
-
-@pytest.fixture
-def receiver() -> Iterator[CallbackReceiver]:
-    with CallbackReceiver() as r:
-        yield r
-
-
-@pytest.fixture
-def topics(kafka_bootstrap: str, unique_name: Callable[[str], str]) -> TopicNames:
-    return topics_for(kafka_bootstrap, unique_name)
 
 
 def dead_letter_everything(bootstrap: str, topics: TopicNames, receiver: CallbackReceiver,

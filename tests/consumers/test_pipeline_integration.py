@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import time
-from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -23,23 +22,11 @@ from tests.consumers.pipeline_harness import (
     publish,
     read_all,
     soft,
-    topics_for,
     unsubscribe,
     wait_until,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def receiver() -> Iterator[CallbackReceiver]:
-    with CallbackReceiver() as r:
-        yield r
-
-
-@pytest.fixture
-def topics(kafka_bootstrap: str, unique_name: Callable[[str], str]) -> TopicNames:
-    return topics_for(kafka_bootstrap, unique_name)
 
 
 def delivered_emails(receiver: CallbackReceiver) -> collections.Counter[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +32,6 @@ pytestmark = pytest.mark.integration
 START = (NOW_S - 86_400) // 3600 * 3600
 END = START + 3600
 Pair = tuple[str, int]
-
-
-@pytest.fixture
-def receiver() -> Iterator[CallbackReceiver]:
-    with CallbackReceiver() as r:
-        yield r
-
-
-@pytest.fixture
-def topics(kafka_bootstrap: str, unique_name: Callable[[str], str]) -> TopicNames:
-    return topics_for(kafka_bootstrap, unique_name)
 
 
 def posted_pairs(receiver: CallbackReceiver) -> collections.Counter[Pair]:
