@@ -350,7 +350,14 @@ def classify(
     if code is None:
         return _without_reply(error)
     text = smtp_message[:TEXT_SCAN_LIMIT] if isinstance(smtp_message, str) else ""
-    return _from_reply(code, _enhanced_code(enhanced_code, text, code // 100), text)
+    return _classify_reply(code, enhanced_code if isinstance(enhanced_code, str) else None, text)
+
+
+# Replies repeat (a provider sends the same few texts millions of times): cache the verdict.
+# Bounded: 4096 entries of at most TEXT_SCAN_LIMIT characters each, in memory only.
+@lru_cache(maxsize=4096)
+def _classify_reply(code: int, enhanced_field: str | None, text: str) -> Classification:
+    return _from_reply(code, _enhanced_code(enhanced_field, text, code // 100), text)
 
 
 def _address_problem(email: object) -> bool:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 import orjson
 
@@ -55,9 +55,11 @@ V2_TYPES: Final[Mapping[CallbackType, str]] = {
 }
 
 
-@dataclass(slots=True, frozen=True)
-class EventRef:
-    """The Kafka record an event came from (what its offset completion refers to)."""
+class EventRef(NamedTuple):
+    """The Kafka record an event came from (what its offset completion refers to).
+
+    A NamedTuple, not a dataclass: refs are dict keys on the hot path and tuples hash in C.
+    """
 
     topic: str
     partition: int

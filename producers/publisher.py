@@ -27,7 +27,7 @@ class EventPublisher:
 
     def publish(self, kind: str, record: Mapping[str, Any]) -> None:
         """Hand one record to the producer; the broker's answer arrives via `report`."""
-        value = self._codec.encode(kind, dict(record))
+        value = self._codec.encode(kind, record)
         self._producer.produce(
             self._topics[kind],
             value,
