@@ -261,6 +261,17 @@ class DestinationSender:
     def _before_sleep(self, state: RetryCallState) -> None:
         self.retrying = True
         self.metrics.retries.labels(self.destination).inc()
+        exc = state.outcome.exception() if state.outcome else None
+        log.info(
+            "callback retry",
+            extra={
+                "destination": self.destination,
+                "attempt": state.attempt_number,
+                "reason": getattr(exc, "reason", "unknown"),
+                "http_status": getattr(exc, "status", None),
+                "wait_s": round(state.upcoming_sleep, 2),
+            },
+        )
 
     def _attempt(self, batch: Batch, payload: bytes, attempts: _Attempts) -> Outcome:
         attempts.count += 1

@@ -415,7 +415,18 @@ class CallbackPipeline:
         self._delivered(batch, delivered, failed_ids)
         if failed_ids:
             failed = [r for r in refs if self._event_id(r) in failed_ids]
-            self._dead_letter_refs(failed, self._failure(batch, outcome))
+            failure = self._failure(batch, outcome)
+            log.warning(
+                "callbacks not accepted; dead-lettering",
+                extra={
+                    "destination": batch.destination,
+                    "reason": failure.reason,
+                    "http_status": failure.status,
+                    "events": len(failed_ids),
+                    "attempts": failure.attempts,
+                },
+            )
+            self._dead_letter_refs(failed, failure)
 
     def _event_id(self, ref: EventRef) -> str | None:
         held = self.held.get(ref)
