@@ -1,8 +1,10 @@
 """What the scenarios share: brokers they may hurt, topics, acknowledged publishing, real
-`bouncewire consume` processes (RSS sampled, metrics scraped) and the receiver's view."""
+`bouncewire consume` processes (RSS sampled, metrics scraped), the receiver's view, and the
+`Flow` that ties one scenario's topics, group, publisher and receiver together."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
@@ -16,7 +18,7 @@ import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +27,10 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from bouncewire.receiver import CallbackReceiver
+from bouncewire.receiver import CallbackReceiver, FaultPlan
 from kafka_client import KafkaProducer, KafkaSettings, TopicNames, create_topics
 from producers import parse_send_result, parse_unsubscribe, record_key
+from reliability.model import Scenario
 from schemas import Codec, DecodeError, SchemaStore
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +42,7 @@ NOW_S = int(time.time())
 # outage of minutes would evict a consumer that stopped polling.
 TIGHT_GROUP = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000,
                "max.poll.interval.ms": 10000}
+OFFSETS_BEHIND = "offsets did not reach the end of the topic"
 
 
 @dataclass
@@ -52,6 +56,19 @@ class Context:
 
     def pick(self, short: int, full: int) -> int:
         return short if self.short else full
+
+
+def timed(run: Callable[[Context], Scenario]) -> Callable[[Context], Scenario]:
+    """A scenario's `run` whose result carries the seconds it took."""
+
+    @functools.wraps(run)
+    def timed_run(ctx: Context) -> Scenario:
+        started = time.monotonic()
+        result = run(ctx)
+        result.seconds = time.monotonic() - started
+        return result
+
+    return timed_run
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
@@ -472,3 +489,82 @@ def dead_letter_emails(bootstrap: str, topic: str, expected: int, timeout: float
         except DecodeError:
             continue
     return len(records), found
+
+
+# ------------------------------------------------------------------ one scenario's pipeline
+
+
+@dataclass
+class Flow:
+    """One scenario's pipeline on one broker: fresh topics, a consumer group, an acknowledging
+    publisher, and the receiver the group's members post their callbacks to."""
+
+    ctx: Context
+    bootstrap: str
+    topics: TopicNames
+    group: str
+    publisher: AckedPublisher
+    receiver: CallbackReceiver
+    partitions: int = 3
+
+    def member(self, *extra: str, batch: int | None = None,
+               name: str = "consumer") -> ConsumerProcess:
+        """A new member of the group; `batch` sets --max-batch-events."""
+        batch_args = ("--max-batch-events", str(batch)) if batch is not None else ()
+        return ConsumerProcess(self.ctx, self.bootstrap, self.topics, self.group,
+                               self.receiver.url, *batch_args, *extra, name=name)
+
+    @contextmanager
+    def running(self, *extra: str, batch: int | None = None,
+                name: str = "consumer") -> Iterator[ConsumerProcess]:
+        """A member for the block's duration, gone afterwards whatever state it is in."""
+        member = self.member(*extra, batch=batch, name=name)
+        try:
+            yield member
+        finally:
+            member.stop()
+
+    def paced(self, addresses: Sequence[str], rate: float,
+              ) -> AbstractContextManager[threading.Event]:
+        """Hard bounces for `addresses` at `rate` per second (see `paced_publisher`)."""
+        return paced_publisher(self.publisher, "send_result", addresses, rate)
+
+    def publish_now(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Send results, all acknowledged (or given up on) before this returns."""
+        self.publisher.publish("send_result", records)
+        self.publisher.flush()
+
+    def delivered(self) -> int:
+        return unique_delivered(self.receiver)
+
+    def wait_delivered(self, events: int, timeout: float, interval: float = 0.1) -> bool:
+        return wait_until(unique_reach(self.receiver, events), timeout, interval)
+
+    def wait_committed(self, timeout: float = 60, interval: float = 0.5) -> bool:
+        """True once the group's offsets reached the end of every send-results partition."""
+        return wait_until(lambda: all_committed(self.bootstrap, self.group,
+                                                self.topics.send_results, self.partitions),
+                          timeout, interval)
+
+    def settle(self, events: int, timeout: float, interval: float = 0.5) -> bool:
+        """Wait for `events` unique deliveries, then for the commits; True if committed."""
+        self.wait_delivered(events, timeout, interval)
+        return self.wait_committed()
+
+    def counts(self) -> Counter[str]:
+        return delivered_counts(self.receiver)
+
+
+@contextmanager
+def open_flow(ctx: Context, prefix: str, *, bootstrap: str | None = None, partitions: int = 3,
+              replication: int = 1, dlq: bool = True, config: Mapping[str, str] | None = None,
+              message_timeout_ms: int = 30_000, faults: FaultPlan | None = None,
+              ) -> Iterator[Flow]:
+    """Topics and a group named after `prefix` on `bootstrap` (default: the shared broker), a
+    publisher, and a receiver answering with `faults`, stopped when the block ends."""
+    servers = bootstrap or ctx.bootstrap
+    topics = make_topics(servers, prefix, partitions=partitions, replication=replication,
+                         dlq=dlq, config=config)
+    publisher = AckedPublisher(servers, topics, message_timeout_ms=message_timeout_ms)
+    with CallbackReceiver(faults=faults) as receiver:
+        yield Flow(ctx, servers, topics, unique(prefix), publisher, receiver, partitions)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,14 @@ class Scenario:
     @property
     def passed(self) -> bool:
         return self.lost == 0 and self.duplicates <= self.max_duplicates and not self.problems
+
+    @classmethod
+    def tallied(cls, name: str, published: Collection[str], delivered: Counter[str], *,
+                max_duplicates: int = 0) -> Scenario:
+        """A row whose delivery figures are the `tally` of the acknowledged keys."""
+        result = cls(name, published=len(published), max_duplicates=max_duplicates)
+        result.delivered_unique, result.lost, result.duplicates = tally(published, delivered)
+        return result
 
     def check(self, ok: bool, problem: str) -> None:
         """Record `problem` unless `ok`."""

@@ -20,27 +20,23 @@
 # KAFKA_HEAP_OPTS (default "-Xms128m -Xmx384m"), KAFKA_START_TIMEOUT (default 120),
 # KAFKA_STOP_TIMEOUT (default 20), KAFKA_HOME, JAVA_HOME as for kafka.sh.
 # Data: <repo>/.kafka/cluster-<CLUSTER_PORT>/node<N>/ (server.properties, data/, logs/, kafka.pid).
+# What this script shares with kafka.sh and secure.sh lives in lib.sh.
 set -euo pipefail
 
-SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
-HOST=127.0.0.1
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 BASE="${CLUSTER_PORT:-9192}"
-[[ "$BASE" =~ ^[0-9]+$ ]] || { echo "cluster.sh: CLUSTER_PORT must be a number" >&2; exit 2; }
+require_number CLUSTER_PORT "$BASE"
 NODES=(1 2 3)
 ROOT="$REPO_ROOT/.kafka/cluster-$BASE"
 START_TIMEOUT="${KAFKA_START_TIMEOUT:-120}"
-STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-20}"
-JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
 read -r -a HEAP_OPTS <<<"${KAFKA_HEAP_OPTS:--Xms128m -Xmx384m}"
-
-log() { printf 'cluster.sh: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
 
 client_port() { echo $((BASE + $1 - 1)); }
 controller_port() { echo $((BASE + $1 + 2)); }
 node_dir() { echo "$ROOT/node$1"; }
 props() { echo "$(node_dir "$1")/server.properties"; }
+pid_file() { echo "$(node_dir "$1")/kafka.pid"; }
 bootstrap() {
     local n list=()
     for n in "${NODES[@]}"; do list+=("$HOST:$(client_port "$n")"); done
@@ -52,52 +48,11 @@ voters() {
     (IFS=,; echo "${list[*]}")
 }
 
-libs_dir() {
-    if [[ -n "${KAFKA_HOME:-}" ]]; then
-        echo "$KAFKA_HOME/libs"
-    else
-        bash "$SCRIPT_DIR/kafka.sh" fetch
-        echo "$REPO_ROOT/.cache/kafka/libs"
-    fi
-}
-
-run_tool() {
-    local libs=$1
-    shift
-    timeout 120 "$JAVA" -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
-        -Dlog4j2.configurationFile="$SCRIPT_DIR/log4j2-tools.xml" -cp "$libs/*" "$@"
-}
-
-storage_tool_class() {
-    if grep -qs --binary-files=text 'org/apache/kafka/tools/StorageTool.class' "$1"/kafka*.jar
-    then
-        echo org.apache.kafka.tools.StorageTool
-    else
-        echo kafka.tools.StorageTool
-    fi
-}
-
 probe_props() { echo "$ROOT/probe.properties"; }
 
 # ---------------------------------------------------------------- node state
 
-running_pid() {
-    local pid_file pid cmdline
-    pid_file="$(node_dir "$1")/kafka.pid"
-    [[ -f "$pid_file" ]] || return 1
-    pid=$(<"$pid_file")
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
-    [[ "$cmdline" == *kafka.Kafka*"$(props "$1")"* ]] || return 1
-    echo "$pid"
-}
-
-port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
-
-metadata_ok() {
-    run_tool "$1" org.apache.kafka.tools.TopicCommand --bootstrap-server "$2" \
-        --command-config "$(probe_props)" --list >/dev/null 2>&1
-}
+running_pid() { broker_pid "$(pid_file "$1")" "$(props "$1")"; }
 
 write_properties() {
     local n=$1 dir
@@ -121,13 +76,7 @@ num.partitions=3
 default.replication.factor=3
 min.insync.replicas=2
 unclean.leader.election.enable=false
-offsets.topic.replication.factor=3
-offsets.topic.num.partitions=10
-transaction.state.log.replication.factor=3
-transaction.state.log.min.isr=2
-transaction.state.log.num.partitions=10
-share.coordinator.state.topic.replication.factor=3
-share.coordinator.state.topic.min.isr=2
+$(internal_topic_properties 3 2)
 group.initial.rebalance.delay.ms=0
 # A killed node is noticed within seconds, not the default 9 s / 18 s.
 broker.session.timeout.ms=6000
@@ -142,66 +91,47 @@ EOF
 format_once() {
     local libs=$1 cluster_id=$2 n=$3
     [[ -f "$(node_dir "$n")/data/meta.properties" ]] && return 0
-    run_tool "$libs" "$(storage_tool_class "$libs")" format -t "$cluster_id" \
-        -c "$(props "$n")" >/dev/null
+    format_storage "$libs" "$cluster_id" "$(props "$n")" >/dev/null
 }
 
 cluster_id() {
     local file="$ROOT/cluster.id"
     if [[ ! -s "$file" ]]; then
         mkdir -p "$ROOT"
-        head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$file"
+        new_cluster_id >"$file"
     fi
     cat "$file"
 }
 
 start_node() {
-    local libs=$1 n=$2 dir pid
-    dir=$(node_dir "$n")
+    local libs=$1 n=$2
     running_pid "$n" >/dev/null && return 0
     port_open "$(client_port "$n")" && die "port $(client_port "$n") is in use"
     log "starting node $n on $HOST:$(client_port "$n")"
-    setsid "$JAVA" "${HEAP_OPTS[@]}" -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError \
-        -Djava.awt.headless=true -Dkafka.logs.dir="$dir/logs" \
-        -Dlog4j2.configurationFile="$SCRIPT_DIR/log4j2.xml" \
-        -cp "$libs/*" kafka.Kafka "$(props "$n")" \
-        </dev/null >"$dir/logs/stdout.log" 2>&1 8>&- 9>&- &
-    pid=$!
-    echo "$pid" >"$dir/kafka.pid"
-    local deadline=$((SECONDS + 10))
-    while ! running_pid "$n" >/dev/null && kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
-        sleep 0.1
-    done
+    launch_broker "$libs" "$(props "$n")" "$(node_dir "$n")/logs" "$(pid_file "$n")"
 }
 
 wait_node() {
-    local libs=$1 n=$2 deadline=$((SECONDS + START_TIMEOUT))
-    while ((SECONDS < deadline)); do
-        if ! running_pid "$n" >/dev/null; then
+    local libs=$1 n=$2 status=0
+    await_metadata "$libs" "$(pid_file "$n")" "$(props "$n")" "$HOST:$(client_port "$n")" \
+        "$(probe_props)" 1 || status=$?
+    case $status in
+        1)
             tail -n 30 "$(node_dir "$n")/logs/server.log" >&2 2>/dev/null || true
             die "node $n exited"
-        fi
-        if port_open "$(client_port "$n")" && metadata_ok "$libs" "$HOST:$(client_port "$n")"
-        then
-            return 0
-        fi
-        sleep 1
-    done
-    die "node $n gave no metadata answer within ${START_TIMEOUT}s"
+            ;;
+        2) die "node $n gave no metadata answer within ${START_TIMEOUT}s" ;;
+    esac
 }
 
-lock_cluster() {
-    mkdir -p "$ROOT"
-    exec 8>"$ROOT/.lock"
-    flock 8
-}
+lock_cluster() { lock_dir "$ROOT"; }
 
 cmd_up() {
     local libs id n
     libs=$(libs_dir)
     lock_cluster
     id=$(cluster_id)
-    printf 'request.timeout.ms=3000\ndefault.api.timeout.ms=5000\n' >"$(probe_props)"
+    probe_timeouts >"$(probe_props)"
     for n in "${NODES[@]}"; do
         if ! running_pid "$n" >/dev/null; then
             write_properties "$n"
@@ -222,24 +152,14 @@ cmd_start() {
     wait_node "$libs" "$n"
 }
 
-stop_node() {
-    local n=$1 pid deadline
-    pid=$(running_pid "$n") || { rm -f "$(node_dir "$n")/kafka.pid"; return 0; }
-    kill -TERM "$pid" 2>/dev/null || true
-    deadline=$((SECONDS + STOP_TIMEOUT))
-    while running_pid "$n" >/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
-    running_pid "$n" >/dev/null && kill -KILL "$pid" 2>/dev/null
-    rm -f "$(node_dir "$n")/kafka.pid"
-}
-
 cmd_down() {
     local n pid
     lock_cluster
     # SIGTERM all at once: stopping one by one makes the last ones wait for a quorum.
     for n in "${NODES[@]}"; do
-        pid=$(running_pid "$n") && kill -TERM "$pid" 2>/dev/null || true
+        if pid=$(running_pid "$n"); then kill -TERM "$pid" 2>/dev/null || true; fi
     done
-    for n in "${NODES[@]}"; do stop_node "$n"; done
+    for n in "${NODES[@]}"; do stop_process "$(pid_file "$n")" "$(props "$n")"; done
 }
 
 cmd_kill() {
@@ -247,7 +167,7 @@ cmd_kill() {
     pid=$(running_pid "$n") || die "node $n is not running"
     log "SIGKILL node $n (pid $pid)"
     kill -KILL "$pid"
-    rm -f "$(node_dir "$n")/kafka.pid"
+    rm -f "$(pid_file "$n")"
 }
 
 cmd_leader() {

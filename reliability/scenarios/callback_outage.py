@@ -14,19 +14,8 @@ import itertools
 import time
 
 from bouncewire.receiver import CallbackReceiver, FaultPlan
-from reliability.harness import (
-    AckedPublisher,
-    ConsumerProcess,
-    Context,
-    delivered_counts,
-    emails,
-    make_topics,
-    paced_publisher,
-    unique,
-    unique_delivered,
-    wait_until,
-)
-from reliability.model import Scenario, tally
+from reliability.harness import ConsumerProcess, Context, emails, open_flow, timed
+from reliability.model import Scenario
 
 NAME = "callback_outage"
 PHASE_S = 5.0
@@ -40,34 +29,25 @@ PHASES = (
 )
 
 
+@timed
 def run(ctx: Context) -> Scenario:
-    started = time.monotonic()
     outage_s = ctx.pick(20, 150)
     rate, batch, pending = ctx.pick(100, 100), 200, ctx.pick(1000, 5000)
     count = int(rate * (outage_s + 10))
-    topics = make_topics(ctx.bootstrap, "out")
-    publisher = AckedPublisher(ctx.bootstrap, topics)
-    with CallbackReceiver() as receiver:
-        consumer = ConsumerProcess(ctx, ctx.bootstrap, topics, unique("out"), receiver.url,
-                                   "--max-batch-events", str(batch),
-                                   "--max-pending-events", str(pending))
-        try:
-            with paced_publisher(publisher, "send_result", emails("out", count), rate):
-                wait_until(lambda: unique_delivered(receiver) > 0, 60)
-                paused = _outage(ctx, receiver, consumer, outage_s)
-                receiver.set_faults(FaultPlan())
-            published = publisher.acked_emails
-            wait_until(lambda: unique_delivered(receiver) >= len(published), 180, 0.5)
+    with open_flow(ctx, "out") as flow:
+        with flow.running("--max-pending-events", str(pending), batch=batch) as consumer:
+            with flow.paced(emails("out", count), rate):
+                flow.wait_delivered(1, 60)
+                paused = _outage(ctx, flow.receiver, consumer, outage_s)
+                flow.receiver.set_faults(FaultPlan())
+            published = flow.publisher.acked_emails
+            flow.wait_delivered(len(published), 180, 0.5)
             rebalances = {c: consumer.metric("bouncewire_rebalance_events_total", change=c)
                           for c in ("revoked", "lost")}
             alive = consumer.proc.poll() is None
-        finally:
-            consumer.stop()
-        counts = delivered_counts(receiver)
-        stalled = sum(len(p.processed_events) for p in receiver.received
+        stalled = sum(len(p.processed_events) for p in flow.receiver.received
                       if p.fault and "delay" in p.fault)
-    result = Scenario(NAME, published=len(published), max_duplicates=stalled)
-    result.delivered_unique, result.lost, result.duplicates = tally(published, counts)
+        result = Scenario.tallied(NAME, published, flow.counts(), max_duplicates=stalled)
     result.check(rebalances == {"revoked": 0.0, "lost": 0.0},
                  f"the member left the group during the outage: {rebalances}")
     result.check(alive, "the consumer process exited during the outage")
@@ -77,7 +57,6 @@ def run(ctx: Context) -> Scenario:
     result.extra.update(outage_s=outage_s, peak_rss_mb=consumer.peak_rss_mb,
                         rss_limit_mb=RSS_LIMIT_MB, max_pending_events=pending,
                         stalled_then_accepted=stalled)
-    result.seconds = time.monotonic() - started
     return result
 
 

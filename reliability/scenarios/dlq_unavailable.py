@@ -10,23 +10,20 @@ from __future__ import annotations
 
 import time
 
-from bouncewire.receiver import CallbackReceiver, FaultPlan
+from bouncewire.receiver import FaultPlan
 from kafka_client import KafkaSettings, create_topics
 from reliability.harness import (
     Acked,
-    AckedPublisher,
-    ConsumerProcess,
     Context,
-    all_committed,
+    Flow,
     committed_offsets,
-    delivered_counts,
     emails,
     hard_bounce,
-    make_topics,
     no_callback,
+    open_flow,
     read_topic,
+    timed,
     topic_exists,
-    unique,
     wait_until,
 )
 from reliability.model import Scenario
@@ -35,38 +32,30 @@ NAME = "dlq_unavailable"
 PARTITIONS = 3
 
 
+@timed
 def run(ctx: Context) -> Scenario:
-    started = time.monotonic()
     good_count, bad_count, hold_s = ctx.pick(300, 1000), ctx.pick(300, 2000), ctx.pick(8, 30)
-    topics = make_topics(ctx.bootstrap, "dlqdown", dlq=False)
-    publisher = AckedPublisher(ctx.bootstrap, topics)
-    publisher.publish("send_result", [no_callback(a) for a in emails("fine", good_count)])
-    publisher.flush()
-    first_bad = _next_offsets(publisher.acked, PARTITIONS)
-    publisher.publish("send_result", [hard_bounce(a) for a in emails("bad", bad_count)])
-    publisher.flush()
-    bad = {a.email for a in publisher.acked if a.email and a.email.startswith("bad.")}
-    group = unique("dlqdown")
-    result = Scenario(NAME, published=len(publisher.acked))
-    with CallbackReceiver(faults=FaultPlan(status=400, count=-1)) as receiver:
-        consumer = ConsumerProcess(ctx, ctx.bootstrap, topics, group, receiver.url)
-        try:
+    with open_flow(ctx, "dlqdown", dlq=False, faults=FaultPlan(status=400, count=-1)) as flow:
+        flow.publish_now([no_callback(a) for a in emails("fine", good_count)])
+        first_bad = _next_offsets(flow.publisher.acked, PARTITIONS)
+        flow.publish_now([hard_bounce(a) for a in emails("bad", bad_count)])
+        acked = flow.publisher.acked
+        bad = {a.email for a in acked if a.email and a.email.startswith("bad.")}
+        result = Scenario(NAME, published=len(acked))
+        with flow.running() as consumer:
             consumed = wait_until(lambda: consumer.metric(
                 "bouncewire_events_consumed_total", event_type="send_result")
                 >= good_count + bad_count, 60, 0.5)
-            held = _offsets_while_unavailable(ctx, group, topics.send_results, hold_s)
-            result.check(not topic_exists(ctx.bootstrap, topics.dlq),
+            held = _offsets_while_unavailable(flow, hold_s)
+            result.check(not topic_exists(ctx.bootstrap, flow.topics.dlq),
                          "the broker created the dead-letter topic on demand: inconclusive")
-            create_topics(KafkaSettings(bootstrap_servers=ctx.bootstrap), [topics.dlq])
+            create_topics(KafkaSettings(bootstrap_servers=ctx.bootstrap), [flow.topics.dlq])
             ctx.say(f"  {NAME}: dead-letter topic created")
-            completed = wait_until(lambda: all_committed(ctx.bootstrap, group,
-                                                         topics.send_results), 120, 1.0)
-        finally:
-            consumer.stop()
-        delivered = delivered_counts(receiver)
-    dead = read_topic(ctx.bootstrap, topics.dlq, len(bad), timeout=30)
+            completed = flow.wait_committed(120, 1.0)
+        delivered = flow.counts()
+    dead = read_topic(ctx.bootstrap, flow.topics.dlq, len(bad), timeout=30)
     result.dlq = len(dead)
-    result.delivered_unique = len(publisher.acked) - len(bad)  # the "no callback" records
+    result.delivered_unique = len(acked) - len(bad)  # the "no callback" records
     result.lost = max(len(bad) - len(dead), 0)
     result.duplicates = sum(delivered.values())
     result.check(consumed, "the consumer did not read every record")
@@ -75,7 +64,6 @@ def run(ctx: Context) -> Scenario:
     result.check(completed, "offsets did not complete once the topic existed")
     result.extra.update(held_offsets=held, first_failed_offsets=first_bad,
                         good_committed_while_held=held == first_bad, hold_s=hold_s)
-    result.seconds = time.monotonic() - started
     return result
 
 
@@ -87,14 +75,15 @@ def _next_offsets(acked: list[Acked], partitions: int) -> list[int]:
     return ends
 
 
-def _offsets_while_unavailable(ctx: Context, group: str, topic: str, seconds: float,
-                               ) -> list[int]:
+def _offsets_while_unavailable(flow: Flow, seconds: float) -> list[int]:
     """The highest committed offsets seen (per partition) while the topic is missing."""
     highest = [0] * PARTITIONS
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        for i, offset in enumerate(committed_offsets(ctx.bootstrap, group, topic, PARTITIONS)):
+        offsets = committed_offsets(flow.bootstrap, flow.group, flow.topics.send_results,
+                                    PARTITIONS)
+        for i, offset in enumerate(offsets):
             highest[i] = max(highest[i], offset)
         time.sleep(1.0)
-    ctx.say(f"  {NAME}: committed while unavailable {highest}")
+    flow.ctx.say(f"  {NAME}: committed while unavailable {highest}")
     return highest

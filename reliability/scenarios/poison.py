@@ -8,24 +8,17 @@ and no poison record blocks the partition behind it.
 from __future__ import annotations
 
 import random
-import time
 
-from bouncewire.receiver import CallbackReceiver
 from reliability.harness import (
-    AckedPublisher,
-    ConsumerProcess,
+    OFFSETS_BEHIND,
     Context,
-    all_committed,
-    delivered_counts,
     emails,
     hard_bounce,
-    make_topics,
+    open_flow,
     read_topic,
-    unique,
-    unique_delivered,
-    wait_until,
+    timed,
 )
-from reliability.model import Scenario, tally
+from reliability.model import Scenario
 from schemas import Codec, SchemaStore
 
 NAME = "poison_interleaved"
@@ -42,40 +35,31 @@ def poison_values(rng: random.Random, good: bytes) -> list[bytes]:
     ]
 
 
+@timed
 def run(ctx: Context) -> Scenario:
-    started = time.monotonic()
     count, every = ctx.pick(400, 4000), 10
     rng = random.Random(7)  # noqa: S311 -- reproducible garbage, not security
     codec = Codec(SchemaStore.load())
-    topics = make_topics(ctx.bootstrap, "poison")
-    publisher = AckedPublisher(ctx.bootstrap, topics)
-    poison_count = 0
-    for i, address in enumerate(emails("poison", count)):
-        record = hard_bounce(address)
-        publisher.publish("send_result", [record], key=KEY)
-        if i % every == 0:
-            for value in poison_values(rng, codec.encode("send_result", record)):
-                publisher.publish_raw(topics.send_results, value, KEY)
-                poison_count += 1
-    publisher.flush()
-    group = unique("poison")
-    with CallbackReceiver() as receiver:
-        consumer = ConsumerProcess(ctx, ctx.bootstrap, topics, group, receiver.url)
-        try:
-            wait_until(lambda: unique_delivered(receiver) >= count, 90, 0.3)
-            committed = wait_until(lambda: all_committed(ctx.bootstrap, group,
-                                                         topics.send_results), 60, 0.5)
-        finally:
-            consumer.stop()
-        counts = delivered_counts(receiver)
-    dead = read_topic(ctx.bootstrap, topics.dlq, poison_count, timeout=30)
-    published = publisher.acked_emails
-    result = Scenario(NAME, published=len(published) + poison_count, dlq=len(dead))
-    result.delivered_unique, lost_good, result.duplicates = tally(published, counts)
-    result.lost = lost_good + max(poison_count - len(dead), 0)
+    with open_flow(ctx, "poison") as flow:
+        poison_count = 0
+        for i, address in enumerate(emails("poison", count)):
+            record = hard_bounce(address)
+            flow.publisher.publish("send_result", [record], key=KEY)
+            if i % every == 0:
+                for value in poison_values(rng, codec.encode("send_result", record)):
+                    flow.publisher.publish_raw(flow.topics.send_results, value, KEY)
+                    poison_count += 1
+        flow.publisher.flush()
+        with flow.running():
+            committed = flow.settle(count, 90, 0.3)
+        published = flow.publisher.acked_emails
+        result = Scenario.tallied(NAME, published, flow.counts())
+    dead = read_topic(ctx.bootstrap, flow.topics.dlq, poison_count, timeout=30)
+    result.published += poison_count
+    result.dlq = len(dead)
+    result.lost += max(poison_count - len(dead), 0)
     result.check(len(dead) == poison_count,
                  f"{len(dead)} dead letters for {poison_count} poison records")
-    result.check(committed, "offsets did not reach the end of the topic")
+    result.check(committed, OFFSETS_BEHIND)
     result.extra.update(poison=poison_count, good=len(published))
-    result.seconds = time.monotonic() - started
     return result

@@ -8,66 +8,40 @@ work (cooperative-sticky revoke), a crash re-sends at most its in-flight window:
 
 from __future__ import annotations
 
-import time
-
-from bouncewire.receiver import CallbackReceiver, FaultPlan
-from reliability.harness import (
-    AckedPublisher,
-    ConsumerProcess,
-    Context,
-    all_committed,
-    delivered_counts,
-    emails,
-    make_topics,
-    paced_publisher,
-    unique,
-    unique_delivered,
-    wait_until,
-)
-from reliability.model import Scenario, tally
+from bouncewire.receiver import FaultPlan
+from reliability.harness import OFFSETS_BEHIND, Context, Flow, emails, open_flow, timed
+from reliability.model import Scenario
 
 NAME = "consumers_added_removed"
 
 
+@timed
 def run(ctx: Context) -> Scenario:
-    started = time.monotonic()
     count, rate, batch = ctx.pick(3000, 20000), ctx.pick(150, 400), 200
-    topics = make_topics(ctx.bootstrap, "scale", partitions=6)
-    group = unique("scale")
-    publisher = AckedPublisher(ctx.bootstrap, topics)
-    with CallbackReceiver() as receiver:
-        receiver.set_faults(FaultPlan(delay_s=0.05, count=-1))
-
-        def member(name: str) -> ConsumerProcess:
-            return ConsumerProcess(ctx, ctx.bootstrap, topics, group, receiver.url,
-                                   "--max-batch-events", str(batch), name=name)
-
-        members = [member("a")]
+    with open_flow(ctx, "scale", partitions=6,
+                   faults=FaultPlan(delay_s=0.05, count=-1)) as flow:
+        members = [flow.member(batch=batch, name="a")]
         try:
-            with paced_publisher(publisher, "send_result", emails("scale", count), rate):
-                _step(ctx, receiver, count // 5, "adding b and c")
-                members += [member("b"), member("c")]
-                _step(ctx, receiver, count // 2, "b leaves (SIGTERM)")
+            with flow.paced(emails("scale", count), rate):
+                _step(flow, count // 5, "adding b and c")
+                members += [flow.member(batch=batch, name="b"),
+                            flow.member(batch=batch, name="c")]
+                _step(flow, count // 2, "b leaves (SIGTERM)")
                 exit_b = members[1].terminate()
-                _step(ctx, receiver, 3 * count // 4, "c crashes (SIGKILL)")
+                _step(flow, 3 * count // 4, "c crashes (SIGKILL)")
                 members[2].kill()
-            published = publisher.acked_emails
-            wait_until(lambda: unique_delivered(receiver) >= len(published), 120, 0.5)
-            committed = wait_until(lambda: all_committed(ctx.bootstrap, group,
-                                                         topics.send_results, 6), 60, 0.5)
+            published = flow.publisher.acked_emails
+            committed = flow.settle(len(published), 120)
         finally:
             for m in members:
                 m.stop()
-        counts = delivered_counts(receiver)
-    result = Scenario(NAME, published=len(published), max_duplicates=2 * batch)
-    result.delivered_unique, result.lost, result.duplicates = tally(published, counts)
+        result = Scenario.tallied(NAME, published, flow.counts(), max_duplicates=2 * batch)
     result.check(exit_b == 0, f"the member leaving on SIGTERM exited {exit_b}")
-    result.check(committed, "offsets did not reach the end of the topic")
+    result.check(committed, OFFSETS_BEHIND)
     result.extra.update(members=3, partitions=6)
-    result.seconds = time.monotonic() - started
     return result
 
 
-def _step(ctx: Context, receiver: CallbackReceiver, delivered: int, then: str) -> None:
-    wait_until(lambda: unique_delivered(receiver) >= delivered, 120, 0.2)
-    ctx.say(f"  {NAME}: {unique_delivered(receiver)} delivered, {then}")
+def _step(flow: Flow, delivered: int, then: str) -> None:
+    flow.wait_delivered(delivered, 120, 0.2)
+    flow.ctx.say(f"  {NAME}: {flow.delivered()} delivered, {then}")
