@@ -99,7 +99,10 @@ new_cluster_id() { head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'
 format_storage() {
     local libs=$1 cluster_id=$2 props=$3
     shift 3
-    run_tool "$libs" "$(storage_tool_class "$libs")" format -t "$cluster_id" -c "$props" "$@"
+    # --cluster-id=ID, not "-t ID": a base64url id may start with "-" (1 in 64), which the
+    # tool's argument parser would take for an option.
+    run_tool "$libs" "$(storage_tool_class "$libs")" format --cluster-id="$cluster_id" \
+        -c "$props" "$@"
 }
 
 # Short client timeouts for the readiness probe, so a broker still starting costs one quick
