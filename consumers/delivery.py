@@ -214,8 +214,9 @@ class DestinationSender:
             except Exception:  # a bug must not silently lose the batch: keep offsets back
                 log.exception("delivery crashed", extra={"destination": self.destination})
                 outcome = Outcome(OutcomeKind.ABANDONED, reason="internal_error")
-            self.active = None
+            # Outcome first: whoever sees the sender idle must find the outcome queued.
             self.completions.put((batch, outcome))
+            self.active = None
         with self._cond:  # whatever is still queued after an abort is abandoned
             while self._queue:
                 self.completions.put((self._queue.popleft(), Outcome(OutcomeKind.ABANDONED)))

@@ -150,16 +150,7 @@ class CallbackPipeline:
             "unsubscribe": config.unsubscribe_url,
         }
         self.batchers = {d: self._batcher(d) for d in urls}
-
-        def http_sender(
-            d: Destination, url: Secret, completions: queue.SimpleQueue[tuple[Batch, Outcome]]
-        ) -> Sender:
-            assert http is not None, "an httpx client or a sender_factory is required"
-            return DestinationSender(
-                d, url, http, config.retry, config.payload_format, metrics, completions, clock
-            )
-
-        make_sender = sender_factory or http_sender
+        make_sender = sender_factory or self._http_senders(http)
         self.senders = {d: make_sender(d, urls[d], self.completions) for d in self.batchers}
         self.dead_letters = DeadLetterWriter(
             dlq_producer,
@@ -184,6 +175,20 @@ class CallbackPipeline:
         self.stop_requested = stop_requested or threading.Event()
         self.last_loop_at = clock()
         self._next_gauges = 0.0
+
+    def _http_senders(self, http: httpx.Client | None) -> SenderFactory:
+        if http is None:
+            raise ValueError("CallbackPipeline needs an httpx client or a sender_factory")
+
+        def http_sender(
+            d: Destination, url: Secret, completions: queue.SimpleQueue[tuple[Batch, Outcome]]
+        ) -> Sender:
+            c = self.config
+            return DestinationSender(
+                d, url, http, c.retry, c.payload_format, self.metrics, completions, self.clock
+            )
+
+        return http_sender
 
     def _batcher(self, destination: Destination) -> Batcher:
         c = self.config
