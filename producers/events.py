@@ -92,9 +92,14 @@ def _optional_text(obj: Mapping[str, Any], key: str, limit: int = MAX_TEXT_BYTES
         return None
     if not isinstance(value, str):
         raise InvalidEventError(key, "must be a string")
-    if len(value.encode("utf-8", "surrogatepass")) > limit:
+    if _utf8_length_over(value, limit):
         raise InvalidEventError(key, f"is longer than {limit} bytes")
     return value
+
+
+def _utf8_length_over(text: str, limit: int) -> bool:
+    # A character is at most 4 UTF-8 bytes: short texts need no encoding to be measured.
+    return len(text) * 4 > limit and len(text.encode("utf-8", "surrogatepass")) > limit
 
 
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -116,7 +121,7 @@ def _raw_address(obj: Mapping[str, Any]) -> str:
     email = obj.get("email")
     if not isinstance(email, str) or not email.strip():
         raise InvalidEventError("email", "is required and must be a non-empty string")
-    if len(email.encode("utf-8", "surrogatepass")) > MAX_ADDRESS_BYTES:
+    if _utf8_length_over(email, MAX_ADDRESS_BYTES):
         raise InvalidEventError("email", f"is longer than {MAX_ADDRESS_BYTES} bytes")
     if _CONTROL.search(email):
         raise InvalidEventError("email", "contains control characters")
@@ -126,6 +131,8 @@ def _raw_address(obj: Mapping[str, Any]) -> str:
 def _check_keys(obj: Mapping[str, Any], allowed: frozenset[str]) -> None:
     if not isinstance(obj, Mapping):
         raise InvalidEventError("line", "must be a JSON object")
+    if obj.keys() <= allowed:
+        return
     unknown = sorted(set(obj) - allowed)
     if unknown:
         name = repr(unknown[0][:40])  # quoted: an empty or odd key stays visible
