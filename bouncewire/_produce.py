@@ -21,8 +21,7 @@ from kafka_client import (
 )
 from producers import BadLine, EventPublisher, PublishError, TrafficGenerator, paced, parse_lines
 from producers.events import PARSERS
-from schemas import Codec, SchemaStore
-from schemas._registry import schema_registry_module
+from schemas import Codec, SchemaStore, registry_client
 
 KIND_BY_COMMAND = {"send-results": "send_result", "unsubscribes": "unsubscribe"}
 
@@ -30,7 +29,7 @@ KIND_BY_COMMAND = {"send-results": "send_result", "unsubscribes": "unsubscribe"}
 def build_codec(args: argparse.Namespace) -> Codec:
     registry = None
     if getattr(args, "schema_registry_url", None):
-        registry = schema_registry_module().SchemaRegistryClient({"url": args.schema_registry_url})
+        registry = registry_client(args.schema_registry_url)
     return Codec(SchemaStore.load(), registry=registry)
 
 

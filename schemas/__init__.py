@@ -12,7 +12,7 @@ to write the Confluent wire format instead; decode reads both framings either wa
 """
 
 from schemas._codec import SINGLE_OBJECT_HEADER_SIZE, TIMESTAMP_MILLIS_BOUNDS, Codec, DecodedEvent
-from schemas._registry import CONFLUENT_HEADER_SIZE, RegistryClient
+from schemas._registry import CONFLUENT_HEADER_SIZE, RegistryClient, registry_client
 from schemas._store import (
     DEFAULT_DIRECTORY,
     KINDS,
@@ -53,4 +53,5 @@ __all__ = [
     "TIMESTAMP_MILLIS_BOUNDS",
     "UnknownKindError",
     "crc64_avro_fingerprint",
+    "registry_client",
 ]

@@ -48,6 +48,12 @@ def schema_registry_module() -> Any:
     return module
 
 
+def registry_client(url: str) -> RegistryClient:
+    """A ``SchemaRegistryClient`` for ``url`` (imported only when a registry is used)."""
+    client: RegistryClient = schema_registry_module().SchemaRegistryClient({"url": url})
+    return client
+
+
 def _vendor() -> tuple[type[Any], type[Exception]]:
     """confluent_kafka's ``Schema`` and ``SchemaRegistryError`` classes."""
     module = schema_registry_module()
