@@ -23,25 +23,25 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import confluent_kafka
-from confluent_kafka import TopicPartition
-
 from consumers.dead_letters import parse_dead_letter_headers
 from consumers.replay import (
-    METADATA_TIMEOUT_S,
     BoundedScan,
-    Partition,
     ProgressCallback,
     ScanRange,
-    partitions_of,
     scan_consumer,
-    watermarks,
 )
-from kafka_client import ConsumeError, KafkaConsumer, KafkaProducer, KafkaSettings
+from kafka_client import (
+    ConsumeError,
+    KafkaConsumer,
+    KafkaProducer,
+    KafkaSettings,
+    Partition,
+    record_timestamp_ms,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,7 @@ def age_bucket(age_ms: int) -> str:
 
 def letter_timestamp_ms(msg: Any) -> int | None:
     """When the letter was written (its record timestamp), if the record has one."""
-    kind, value = msg.timestamp()
-    return value if kind != confluent_kafka.TIMESTAMP_NOT_AVAILABLE and value >= 0 else None
+    return record_timestamp_ms(msg)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,22 +153,11 @@ class DeadLetterSummary:
         return "\n".join(lines)
 
 
-def committed_offsets(
-    client: confluent_kafka.Consumer, partitions: Iterable[Partition]
-) -> dict[Partition, int | None]:
-    """The group's committed offset per partition (None when it has committed none)."""
-    answers = client.committed(
-        [TopicPartition(t, p) for t, p in partitions], timeout=METADATA_TIMEOUT_S
-    )
-    return {(tp.topic, tp.partition): (tp.offset if tp.offset >= 0 else None) for tp in answers}
-
-
 def _plan(
     consumer: KafkaConsumer, topic: str
 ) -> tuple[dict[Partition, tuple[int, int]], dict[Partition, int | None]]:
-    client = consumer.client
-    parts = partitions_of(client, [topic])
-    return watermarks(client, parts), committed_offsets(client, parts)
+    parts = consumer.partitions_of([topic])
+    return consumer.watermarks(parts), consumer.committed_offsets(parts)
 
 
 # --- inspect ---------------------------------------------------------------------------------
@@ -273,14 +261,10 @@ class DeadLetterSource(BoundedScan):
         moved = {k: o for k, o in self.done_offsets().items() if o > self._committed[k]}
         if not moved:
             return
-        tps = [TopicPartition(t, p, o) for (t, p), o in moved.items()]
         try:
-            if sync:
-                self._consumer.client.commit(offsets=tps, asynchronous=False)
-            else:
-                self._consumer.client.commit(offsets=tps, asynchronous=True)
-        except confluent_kafka.KafkaException as exc:
-            log.warning("redrive commit failed", extra={"detail": str(exc.args[0])})
+            self._consumer.commit_offsets(moved, asynchronous=not sync)
+        except ConsumeError as exc:
+            log.warning("redrive commit failed", extra={"code": exc.code, "detail": str(exc)})
             return
         self._committed.update(moved)
 

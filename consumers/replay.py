@@ -25,9 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import confluent_kafka
-from confluent_kafka import TopicPartition
-
 from consumers.batching import Batch
 from consumers.checkpoint import (
     Checkpoint,
@@ -41,20 +38,17 @@ from consumers.checkpoint import (
 from consumers.delivery import DestinationSender, Outcome, OutcomeKind
 from consumers.payloads import Destination, PayloadFormat, build_payload
 from kafka_client import (
-    BrokerUnavailableError,
-    ConsumeError,
     KafkaConsumer,
     KafkaProducer,
     KafkaSettings,
+    Partition,
     RebalanceListener,
 )
 
 log = logging.getLogger(__name__)
 
-Partition = tuple[str, int]
 ProgressCallback = Callable[[int, int], None]
 DEFAULT_SLACK_MS = 10 * 60 * 1000
-METADATA_TIMEOUT_S = 10.0
 # A scan reads and never commits; offsets live in the checkpoint (replay) or are committed
 # explicitly (redrive). End-of-partition events tell a scan it is finished.
 SCAN_CONFIG: Mapping[str, object] = {
@@ -71,42 +65,8 @@ def scan_consumer(settings: KafkaSettings, group_id: str) -> KafkaConsumer:
 # --- planning the offset ranges -------------------------------------------------------------
 
 
-def partitions_of(client: confluent_kafka.Consumer, topics: Iterable[str]) -> list[Partition]:
-    try:
-        metadata = client.list_topics(timeout=METADATA_TIMEOUT_S)
-    except confluent_kafka.KafkaException as exc:
-        raise BrokerUnavailableError(
-            f"no broker answered within {METADATA_TIMEOUT_S:.0f}s"
-        ) from exc
-    found: list[Partition] = []
-    for topic in topics:
-        info = metadata.topics.get(topic)
-        if info is None or info.error is not None:
-            raise ConsumeError(f"topic {topic} does not exist")
-        found.extend((topic, p) for p in sorted(info.partitions))
-    return found
-
-
-def watermarks(
-    client: confluent_kafka.Consumer, partitions: Iterable[Partition]
-) -> dict[Partition, tuple[int, int]]:
-    return {
-        (t, p): client.get_watermark_offsets(TopicPartition(t, p), timeout=METADATA_TIMEOUT_S)
-        for t, p in partitions
-    }
-
-
-def offsets_at(
-    client: confluent_kafka.Consumer, partitions: Iterable[Partition], timestamp_ms: int
-) -> dict[Partition, int | None]:
-    """Earliest offset whose record timestamp is >= timestamp_ms; None when there is none."""
-    asked = [TopicPartition(t, p, max(timestamp_ms, 0)) for t, p in partitions]
-    answers = client.offsets_for_times(asked, timeout=METADATA_TIMEOUT_S)
-    return {(tp.topic, tp.partition): (tp.offset if tp.offset >= 0 else None) for tp in answers}
-
-
 def plan_window(
-    client: confluent_kafka.Consumer,
+    consumer: KafkaConsumer,
     topics: Iterable[str],
     window: Window,
     slack_ms: int = DEFAULT_SLACK_MS,
@@ -117,10 +77,10 @@ def plan_window(
     bounds the scan; the slack on both sides catches records published slightly out of order.
     An event published more than the slack late is outside the scan: widen `slack_ms`.
     """
-    parts = partitions_of(client, topics)
-    marks = watermarks(client, parts)
-    starts = offsets_at(client, parts, window.start_ms - slack_ms)
-    ends = offsets_at(client, parts, window.end_ms + slack_ms)
+    parts = consumer.partitions_of(topics)
+    marks = consumer.watermarks(parts)
+    starts = consumer.offsets_for_time(parts, window.start_ms - slack_ms)
+    ends = consumer.offsets_for_time(parts, window.end_ms + slack_ms)
     ranges = []
     for key in parts:
         low, high = marks[key]
@@ -196,32 +156,23 @@ class BoundedScan:
     def assign(self) -> None:
         todo = {k: r for k, r in self._ranges.items() if not r.at_end}
         if todo:
-            self._consumer.client.assign(
-                [TopicPartition(t, p, r.start) for (t, p), r in todo.items()]
-            )
+            self._consumer.assign_at({key: r.start for key, r in todo.items()})
         self._assigned = set(todo)
 
     def consume(self, max_messages: int, timeout: float) -> list[Any]:
         if not self._assigned or self.reading_done:
             time.sleep(timeout)
             return []
-        good: list[Any] = []
-        for msg in self._consumer.client.consume(num_messages=max_messages, timeout=timeout):
-            if self._take(msg):
-                good.append(msg)
+        messages, reached_eof = self._consumer.consume_scan(max_messages, timeout)
+        # An end-of-partition event follows every record of its partition in the batch, so
+        # taking the records first keeps the order that matters.
+        good = [msg for msg in messages if self._take(msg)]
+        for key in reached_eof:
+            self._finish_partition(key)
         return good
 
     def _take(self, msg: Any) -> bool:
-        err = msg.error()
         key = (msg.topic(), msg.partition())
-        if err is not None:
-            if err.code() == confluent_kafka.KafkaError._PARTITION_EOF:
-                self._finish_partition(key)
-            elif err.fatal():
-                raise ConsumeError(f"fatal consumer error {err.name()}", code=err.name())
-            else:
-                log.warning("consume error", extra={"code": err.name(), "detail": err.str()})
-            return False
         r = self._ranges.get(key)
         if r is None or r.at_end or msg.offset() >= r.end:
             self._finish_partition(key)
@@ -258,13 +209,11 @@ class BoundedScan:
     def resume(self, partitions: Iterable[Partition]) -> None:
         """Resume, except partitions that reached their end: nothing beyond it is read."""
         wanted = [k for k in partitions if k in self._assigned and not self._ranges[k].at_end]
-        if wanted:
-            self._consumer.client.resume([TopicPartition(t, p) for t, p in wanted])
+        self._consumer.resume(wanted)
 
     def _client_pause(self, partitions: Iterable[Partition]) -> None:
         wanted = [k for k in partitions if k in self._assigned]
-        if wanted:
-            self._consumer.client.pause([TopicPartition(t, p) for t, p in wanted])
+        self._consumer.pause(wanted)
 
     def lag(self) -> dict[Partition, int]:
         return {k: max(r.end - r.read, 0) for k, r in self._ranges.items() if not r.at_end}
@@ -336,7 +285,7 @@ class ReplaySource(BoundedScan):
 
 
 def prepare_checkpoint(
-    client: confluent_kafka.Consumer,
+    consumer: KafkaConsumer,
     path: Path,
     params: RunParameters,
     *,
@@ -356,7 +305,7 @@ def prepare_checkpoint(
             f"checkpoint {path} exists: pass --resume to continue that run, "
             "or remove the file to start over"
         )
-    return new_checkpoint(params, plan_window(client, params.topics, params.window, slack_ms))
+    return new_checkpoint(params, plan_window(consumer, params.topics, params.window, slack_ms))
 
 
 def open_replay(
@@ -373,9 +322,7 @@ def open_replay(
     # A throwaway group id: librdkafka wants one; nothing is ever committed under it.
     consumer = scan_consumer(settings, f"bouncewire-replay-{time.time_ns():x}")
     try:
-        checkpoint = prepare_checkpoint(
-            consumer.client, path, params, resume=resume, slack_ms=slack_ms
-        )
+        checkpoint = prepare_checkpoint(consumer, path, params, resume=resume, slack_ms=slack_ms)
         source = ReplaySource(consumer, checkpoint, path, on_progress)
         source.save()
     except BaseException:

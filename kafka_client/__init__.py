@@ -4,12 +4,18 @@ Public API::
 
     KafkaSettings, Secret, TopicNames     -- frozen settings, loaded once by the CLI
     KafkaProducer, KafkaConsumer          -- thin, lazy wrappers over confluent-kafka
+    Partition, record_timestamp_ms        -- (topic, partition) key; a record's timestamp
     create_topics, wait_for_broker        -- admin helpers
     exceptions                            -- the error tree (see kafka_client.exceptions)
 """
 
 from kafka_client._admin import create_topics, wait_for_broker
-from kafka_client._consumer import KafkaConsumer, RebalanceListener
+from kafka_client._consumer import (
+    KafkaConsumer,
+    Partition,
+    RebalanceListener,
+    record_timestamp_ms,
+)
 from kafka_client._producer import DeliveryReport, KafkaProducer
 from kafka_client._settings import KafkaSettings, Secret, TopicNames
 from kafka_client.exceptions import (
@@ -29,10 +35,12 @@ __all__ = [
     "KafkaConsumer",
     "KafkaProducer",
     "KafkaSettings",
+    "Partition",
     "RebalanceListener",
     "Secret",
     "TopicAdminError",
     "TopicNames",
     "create_topics",
+    "record_timestamp_ms",
     "wait_for_broker",
 ]

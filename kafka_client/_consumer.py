@@ -11,11 +11,12 @@ import confluent_kafka
 from confluent_kafka import TopicPartition
 
 from kafka_client._settings import KafkaSettings
-from kafka_client.exceptions import ConsumeError
+from kafka_client.exceptions import BrokerUnavailableError, ConsumeError
 
 log = logging.getLogger(__name__)
 
 Partition = tuple[str, int]
+METADATA_TIMEOUT_S = 10.0
 UNRECOVERABLE_CODES = frozenset(
     {confluent_kafka.KafkaError._AUTHENTICATION, confluent_kafka.KafkaError._SSL}
 )
@@ -42,6 +43,35 @@ class RebalanceListener(Protocol):
 
 def _parts(tps: Iterable[TopicPartition]) -> list[Partition]:
     return [(tp.topic, tp.partition) for tp in tps]
+
+
+def _offsets_or_none(tps: Iterable[TopicPartition]) -> dict[Partition, int | None]:
+    # librdkafka answers "no such offset" with a negative logical offset (OFFSET_END, ...).
+    return {(tp.topic, tp.partition): (tp.offset if tp.offset >= 0 else None) for tp in tps}
+
+
+def _consume_error(what: str, exc: confluent_kafka.KafkaException) -> ConsumeError:
+    err = exc.args[0] if exc.args else None
+    if not isinstance(err, confluent_kafka.KafkaError):
+        return ConsumeError(f"{what} failed")
+    return ConsumeError(f"{what} failed: {err.name()}: {err.str()}", code=err.name())
+
+
+def record_timestamp_ms(msg: Any) -> int | None:
+    """A consumed record's timestamp in epoch ms, or None when the record carries none."""
+    kind, value = msg.timestamp()
+    return value if kind != confluent_kafka.TIMESTAMP_NOT_AVAILABLE and value >= 0 else None
+
+
+def _is_good(msg: Any) -> bool:
+    """True for a record; a per-message error is logged, or raised when fatal."""
+    err = msg.error()
+    if err is None:
+        return True
+    if err.fatal():
+        raise ConsumeError(f"fatal consumer error {err.name()}", code=err.name())
+    log.warning("consume error", extra={"code": err.name(), "detail": err.str()})
+    return False
 
 
 class KafkaConsumer:
@@ -90,18 +120,102 @@ class KafkaConsumer:
     def consume(self, max_messages: int, timeout: float) -> list[Any]:
         """A batch of good messages; per-message errors are logged or raised when fatal."""
         messages = self.client.consume(num_messages=max_messages, timeout=timeout)
-        good = []
-        for msg in messages:
-            err = msg.error()
-            if err is None:
-                good.append(msg)
-            elif err.fatal():
-                raise ConsumeError(f"fatal consumer error {err.name()}", code=err.name())
-            else:
-                log.warning("consume error", extra={"code": err.name(), "detail": err.str()})
+        good = [msg for msg in messages if _is_good(msg)]
         if self.fatal_error:
             raise ConsumeError(f"fatal consumer error {self.fatal_error}")
         return good
+
+    def consume_scan(self, max_messages: int, timeout: float) -> tuple[list[Any], set[Partition]]:
+        """A batch of good messages, and the partitions that reported end-of-partition (with
+        enable.partition.eof on). Per-message errors are logged, or raised when fatal."""
+        good: list[Any] = []
+        reached_eof: set[Partition] = set()
+        for msg in self.client.consume(num_messages=max_messages, timeout=timeout):
+            err = msg.error()
+            topic, partition = msg.topic(), msg.partition()
+            if err is not None and err.code() == confluent_kafka.KafkaError._PARTITION_EOF:
+                if topic is not None and partition is not None:
+                    reached_eof.add((topic, partition))
+            elif _is_good(msg):
+                good.append(msg)
+        if self.fatal_error:
+            raise ConsumeError(f"fatal consumer error {self.fatal_error}")
+        return good, reached_eof
+
+    # --- manual assignment and offsets (bounded scans) -----------------------------------
+
+    def partitions_of(
+        self, topics: Iterable[str], timeout: float = METADATA_TIMEOUT_S
+    ) -> list[Partition]:
+        """Every partition of `topics`, in order; ConsumeError when a topic does not exist."""
+        try:
+            metadata = self.client.list_topics(timeout=timeout)
+        except confluent_kafka.KafkaException as exc:
+            raise BrokerUnavailableError(f"no broker answered within {timeout:.0f}s") from exc
+        found: list[Partition] = []
+        for topic in topics:
+            info = metadata.topics.get(topic)
+            if info is None or info.error is not None:
+                raise ConsumeError(f"topic {topic} does not exist")
+            found.extend((topic, p) for p in sorted(info.partitions))
+        return found
+
+    def watermarks(
+        self, partitions: Iterable[Partition], timeout: float = METADATA_TIMEOUT_S
+    ) -> dict[Partition, tuple[int, int]]:
+        """(low, high) watermark per partition, asked of the broker."""
+        marks: dict[Partition, tuple[int, int]] = {}
+        try:
+            for t, p in partitions:
+                answer = self.client.get_watermark_offsets(TopicPartition(t, p), timeout=timeout)
+                if answer is None:  # some librdkafka builds answer a timeout with None
+                    raise ConsumeError(f"watermark query for {t} timed out")
+                marks[(t, p)] = (answer[0], answer[1])
+        except confluent_kafka.KafkaException as exc:
+            raise _consume_error("watermark query", exc) from exc
+        return marks
+
+    def offsets_for_time(
+        self,
+        partitions: Iterable[Partition],
+        timestamp_ms: int,
+        timeout: float = METADATA_TIMEOUT_S,
+    ) -> dict[Partition, int | None]:
+        """Earliest offset whose record timestamp is >= timestamp_ms; None when there is none."""
+        asked = [TopicPartition(t, p, max(timestamp_ms, 0)) for t, p in partitions]
+        try:
+            return _offsets_or_none(self.client.offsets_for_times(asked, timeout=timeout))
+        except confluent_kafka.KafkaException as exc:
+            raise _consume_error("offset-for-time query", exc) from exc
+
+    def committed_offsets(
+        self, partitions: Iterable[Partition], timeout: float = METADATA_TIMEOUT_S
+    ) -> dict[Partition, int | None]:
+        """The group's committed offset per partition (None when it has committed none)."""
+        asked = [TopicPartition(t, p) for t, p in partitions]
+        try:
+            return _offsets_or_none(self.client.committed(asked, timeout=timeout))
+        except confluent_kafka.KafkaException as exc:
+            raise _consume_error("committed-offset query", exc) from exc
+
+    def assign_at(self, offsets: Mapping[Partition, int]) -> None:
+        """Manually assign exactly these partitions, each read from its given offset."""
+        self.client.assign([TopicPartition(t, p, o) for (t, p), o in offsets.items()])
+
+    def commit_offsets(self, offsets: Mapping[Partition, int], *, asynchronous: bool) -> None:
+        """Commit these next-offsets to the group; ConsumeError when the commit fails."""
+        if not offsets:
+            return
+        tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        try:
+            if asynchronous:
+                self.client.commit(offsets=tps, asynchronous=True)
+            else:
+                self.client.commit(offsets=tps, asynchronous=False)
+        except confluent_kafka.KafkaException as exc:
+            raise _consume_error("commit", exc) from exc
+
+    # --- group consumption -----------------------------------------------------------------
 
     def store(self, offsets: Mapping[Partition, int], *, commit: bool = True) -> None:
         """Store next-offsets and, with `commit`, send them to the group right away.
