@@ -102,6 +102,21 @@ def bouncewire(*args: str) -> list[str]:
     return python_module("bouncewire.cli", *args)
 
 
+def produce_cli(env: BenchEnv, topic: str, lines: Path) -> list[str]:
+    """argv of `bouncewire produce send-results LINES` into `topic` (timed and profiled)."""
+    return bouncewire(
+        "produce",
+        "send-results",
+        str(lines),
+        "--bootstrap-servers",
+        env.bootstrap,
+        "--send-results-topic",
+        topic,
+        "--log-level",
+        "warning",
+    )
+
+
 def run_json(argv: Sequence[str], log: IO[bytes]) -> dict[str, Any]:
     """Run a helper process that prints one JSON object as its last stdout line; adds the
     process's CPU seconds as `cpu_seconds`."""

@@ -18,8 +18,8 @@ from typing import Any
 from bench.common import (
     KAFKA_LIBS,
     BenchEnv,
-    bouncewire,
     children_cpu_seconds,
+    produce_cli,
     python_module,
     run_json,
 )
@@ -52,17 +52,7 @@ def _cli_seconds(env: BenchEnv, topic: str, lines: Path, log_name: str) -> tuple
     """Wall and CPU seconds of one `bouncewire produce` process."""
     started, cpu_before = time.perf_counter(), children_cpu_seconds()
     subprocess.run(
-        bouncewire(
-            "produce",
-            "send-results",
-            str(lines),
-            "--bootstrap-servers",
-            env.bootstrap,
-            "--send-results-topic",
-            topic,
-            "--log-level",
-            "warning",
-        ),
+        produce_cli(env, topic, lines),
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=env.log_file(log_name),

@@ -16,7 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from bench.common import BenchEnv, Sink, bouncewire
+from bench.common import BenchEnv, Sink, produce_cli
 from bench.consumer_bench import ConsumerRun
 
 
@@ -84,20 +84,7 @@ def profile_consumer(
 
 def profile_producer(env: BenchEnv, topic: str, lines: Path) -> dict[str, list[dict[str, Any]]]:
     session = env.out / "profile-producer-cli.pyisession"
-    argv = _pyinstrument(
-        session,
-        bouncewire(
-            "produce",
-            "send-results",
-            str(lines),
-            "--bootstrap-servers",
-            env.bootstrap,
-            "--send-results-topic",
-            topic,
-            "--log-level",
-            "warning",
-        ),
-    )
+    argv = _pyinstrument(session, produce_cli(env, topic, lines))
     subprocess.run(
         argv,
         check=True,
