@@ -25,6 +25,8 @@ from producers.events import PARSERS
 
 KAFKA_SH = Path(__file__).resolve().parents[1] / "deploy" / "kafka" / "kafka.sh"
 DEMO_GROUP = "bouncewire-demo"
+# Prometheus samples by (name, sorted labels).
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 def _free_port() -> int:
@@ -115,7 +117,7 @@ def _simulate(bootstrap: str, args: argparse.Namespace) -> dict[str, int]:
     return counts
 
 
-def _metric_samples(metrics_url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def _metric_samples(metrics_url: str) -> Samples:
     _status, text = _get(metrics_url)
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
@@ -124,23 +126,38 @@ def _metric_samples(metrics_url: str) -> dict[tuple[str, tuple[tuple[str, str], 
     }
 
 
+def _total(samples: Samples, name: str, **labels: str) -> float:
+    return sum(
+        v for (n, lbl), v in samples.items() if n == name and labels.items() <= dict(lbl).items()
+    )
+
+
 def _caught_up(metrics_url: str, published: int, seconds: float) -> None:
+    """Wait until every published event was read and every callback it asks for is done.
+
+    Counters only: they move per batch, while gauges (pending events) refresh every few
+    seconds and could report a stale zero.
+    """
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         samples = _metric_samples(metrics_url)
-        consumed = sum(
-            v for (n, _), v in samples.items() if n == "bouncewire_events_consumed_total"
+        needed = (
+            _total(samples, "bouncewire_send_results_total", bounce="hard")
+            + _total(samples, "bouncewire_send_results_total", bounce="soft")
+            + _total(samples, "bouncewire_events_consumed_total", event_type="unsubscribe")
         )
-        pending = samples.get(("bouncewire_pending_events", ()), 1.0)
-        if consumed >= published and pending == 0:
+        done = _total(samples, "bouncewire_callback_events_total") + _total(
+            samples, "bouncewire_dead_letters_total"
+        )
+        if _total(samples, "bouncewire_events_consumed_total") >= published and done >= needed:
             return
-        time.sleep(1.0)
+        time.sleep(0.5)
 
 
 def summarize(
     published: dict[str, int],
     stats: dict[str, object],
-    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float],
+    samples: Samples,
 ) -> str:
     results: dict[str, float] = {}
     for (name, labels), value in samples.items():
