@@ -263,9 +263,6 @@ class KafkaConsumer:
         """A group subscription never runs dry (bounded sources, like replay, do)."""
         return False
 
-    def assignment(self) -> list[Partition]:
-        return _parts(self.client.assignment())
-
     def lag(self) -> dict[Partition, int]:
         """High watermark minus position for each assigned partition (cached, no broker call)."""
         result: dict[Partition, int] = {}

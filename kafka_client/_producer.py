@@ -46,12 +46,6 @@ class DeliveryReport:
         if len(self.errors) < 5:
             self.errors.append(f"{msg.topic()}: {err.name()} ({err.str()})")
 
-    def raise_if_failed(self) -> None:
-        if self.failed:
-            raise DeliveryError(
-                f"{self.failed} record(s) not acknowledged: " + "; ".join(self.errors)
-            )
-
 
 class KafkaProducer:
     """The only place that builds a confluent_kafka.Producer."""
