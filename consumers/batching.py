@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
+from operator import attrgetter
 from typing import Final
 
 from consumers.payloads import (
@@ -43,6 +45,7 @@ DEFAULT_MAX_BYTES: Final = 1_000_000
 DEFAULT_LINGER_S: Final = 0.5
 
 Partition = tuple[str, int]
+_event_id = attrgetter("event_id")
 
 
 @dataclass(slots=True)
@@ -70,6 +73,11 @@ class InFlightIds:
         self._ids: set[str] = set()
         self._attached: dict[str, list[EventRef]] = {}
 
+    @property
+    def ids(self) -> AbstractSet[str]:
+        """The live set of in-flight event ids (read-only use: ``Batcher`` tests membership)."""
+        return self._ids
+
     def __contains__(self, event_id: object) -> bool:
         return event_id in self._ids
 
@@ -82,7 +90,7 @@ class InFlightIds:
         return sum(len(refs) for refs in self._attached.values())
 
     def register(self, batch: Batch) -> None:
-        self._ids.update(e.event_id for e in batch.events)
+        self._ids.update(map(_event_id, batch.events))
 
     def attach(self, event: CallbackEvent) -> bool:
         """If ``event`` duplicates an in-flight one, remember its ref and return True."""
@@ -93,13 +101,14 @@ class InFlightIds:
 
     def release(self, batch: Batch) -> list[EventRef]:
         """Forget ``batch``'s ids; return the refs of duplicates attached while it flew."""
-        ids = self._ids
+        event_ids = list(map(_event_id, batch.events))
+        self._ids.difference_update(event_ids)
         attached = self._attached
+        if not attached:  # the common case: no duplicate arrived while the batch flew
+            return []
         extra: list[EventRef] = []
-        for e in batch.events:
-            ids.discard(e.event_id)
-            if attached:
-                extra.extend(attached.pop(e.event_id, ()))
+        for event_id in event_ids:
+            extra.extend(attached.pop(event_id, ()))
         return extra
 
 
@@ -108,8 +117,8 @@ class Batcher:
 
     __slots__ = (
         "destination", "fmt", "max_events", "max_bytes", "linger_s",
-        "_clock", "_in_flight", "_accepts", "_events", "_refs", "_ids", "_dup_ids", "_kinds",
-        "_bytes", "_created_at", "_full",
+        "_clock", "_in_flight", "_in_flight_ids", "_accepts", "_events", "_refs", "_ids",
+        "_dup_ids", "_kinds", "_bytes", "_created_at", "_full",
     )  # fmt: skip
 
     def __init__(
@@ -131,6 +140,7 @@ class Batcher:
         self.linger_s: Final = linger_s
         self._clock = clock
         self._in_flight = in_flight
+        self._in_flight_ids: AbstractSet[str] = frozenset() if in_flight is None else in_flight.ids
         self._accepts = frozenset(k for k in CALLBACK_TYPES if destination_of(k) == destination)
         self._reset()
 
@@ -180,7 +190,9 @@ class Batcher:
             self._refs.append(event.ref)
             self._dup_ids[event.ref] = event_id
             return None
-        if self._in_flight is not None and self._in_flight.attach(event):
+        # The set test first: attach() is a call, and a duplicate of an in-flight event is rare.
+        if event_id in self._in_flight_ids and self._in_flight is not None:
+            self._in_flight.attach(event)
             return None
         kind = event.kind
         if kind not in self._accepts:

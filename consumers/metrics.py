@@ -7,6 +7,7 @@ configured top-N of recipient domains plus `other`. Never an address or a URL.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -196,6 +197,13 @@ class ConsumerMetrics:
                 self.callbacks.labels(destination, status_class)
         return self
 
-    def domain_label(self, email: str) -> str:
-        domain = email.rpartition("@")[2].lower()
-        return domain if domain in self.top_domains else "other"
+    def count_by_domain(self, bounce: str, domains: Iterable[str]) -> None:
+        """Add one send result per recipient domain (as given, any case) of a consumed batch.
+
+        Counted first, lower-cased per distinct domain: a batch holds few distinct domains."""
+        labels: collections.Counter[str] = collections.Counter()
+        for domain, n in collections.Counter(domains).items():
+            lowered = domain.lower()
+            labels[lowered if lowered in self.top_domains else "other"] += n
+        for label, n in labels.items():
+            self.send_results_by_domain.labels(label, bounce).inc(n)

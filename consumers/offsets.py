@@ -1,13 +1,16 @@
 """Per-partition contiguous completion tracking for at-least-once offset commits.
 
-Every record handed to the pipeline is ``track``-ed (offsets rise per partition and may skip:
-compaction, transaction markers). A record is ``complete`` once delivered or dead-lettered, in
-any order. The committable position of a partition is its first incomplete tracked offset, or
-the last tracked offset + 1 when none is incomplete: untracked gaps never hold progress back,
-and no commit ever passes an incomplete record.
+A record that will complete later (queued for a callback, being dead-lettered) is ``track``-ed;
+offsets rise per partition and may skip (compaction, transaction markers). A record that needs
+nothing is only ``seen``: it moves the high-water mark and never holds progress back. A tracked
+record is ``complete`` once delivered or dead-lettered, in any order. The committable position
+of a partition is its first incomplete tracked offset, or the highest offset seen + 1 when none
+is incomplete, so no commit ever passes an incomplete record.
 
 Cost: O(1) amortised per record — a deque of tracked offsets plus a set of incomplete ones;
-completions pop the deque from the left while its head is complete.
+completions pop the deque from the left while its head is complete. ``track_batch`` takes a
+consumed batch's offsets per partition in C-level list/set operations (the consumer calls it
+once per batch, not once per record: ~0.1 µs instead of ~0.5 µs per record).
 
 Completions for partitions or offsets not tracked (forgotten after a revoke, already
 committed, never seen) are ignored. After ``forget`` and a later re-assignment, a late
@@ -75,6 +78,36 @@ class OffsetTracker:
         self._pending += 1
         return True
 
+    def track_batch(self, key: Partition, offsets: list[int], seen: tuple[int, int]) -> None:
+        """``track`` every offset of ``offsets`` (ascending, all of partition ``key``), then
+        ``seen`` the batch's last offset. ``seen`` holds the lowest and highest offsets the batch
+        had on that partition, tracked or not."""
+        lowest_seen, highest_seen = seen
+        state = self._parts.get(key)
+        if state is None:
+            state = self._parts[key] = _PartitionState(lowest_seen)
+        if offsets and offsets[0] <= state.last_tracked:  # re-delivered: keep only new ones
+            offsets = [o for o in offsets if o > state.last_tracked]
+        if offsets:
+            state.tracked.extend(offsets)
+            state.incomplete.update(offsets)
+            self._pending += len(offsets)
+        self._see(key, state, highest_seen)
+
+    def seen(self, topic: str, partition: int, offset: int) -> None:
+        """A record that needs nothing: the position may pass it once nothing below is open."""
+        key = (topic, partition)
+        state = self._parts.get(key)
+        if state is None:
+            state = self._parts[key] = _PartitionState(offset)
+        self._see(key, state, offset)
+
+    def _see(self, key: Partition, state: _PartitionState, offset: int) -> None:
+        if offset > state.last_tracked:
+            state.last_tracked = offset
+            if not state.tracked:
+                self._dirty.add(key)
+
     def complete(self, ref: EventRef) -> None:
         """Mark the record ``ref`` delivered or dead-lettered."""
         key = (ref.topic, ref.partition)
@@ -83,13 +116,17 @@ class OffsetTracker:
 
     def complete_many(self, refs: Iterable[EventRef]) -> None:
         """``complete`` for many refs; advances each touched partition once."""
-        touched: set[Partition] = set()
-        for ref in refs:
-            key = (ref.topic, ref.partition)
-            if self._mark(key, ref.offset):
-                touched.add(key)
-        for key in touched:
-            if self._parts[key].advance():
+        by_partition: dict[Partition, list[int]] = {}
+        for topic, partition, offset in refs:
+            by_partition.setdefault((topic, partition), []).append(offset)
+        for key, offsets in by_partition.items():
+            state = self._parts.get(key)
+            if state is None:
+                continue
+            before = len(state.incomplete)
+            state.incomplete.difference_update(offsets)
+            self._pending -= before - len(state.incomplete)
+            if state.advance():
                 self._dirty.add(key)
 
     def _mark(self, key: Partition, offset: int) -> bool:

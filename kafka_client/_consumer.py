@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import confluent_kafka
 from confluent_kafka import TopicPartition
@@ -120,10 +120,13 @@ class KafkaConsumer:
     def consume(self, max_messages: int, timeout: float) -> list[Any]:
         """A batch of good messages; per-message errors are logged or raised when fatal."""
         messages = self.client.consume(num_messages=max_messages, timeout=timeout)
-        good = [msg for msg in messages if _is_good(msg)]
+        # Errors are rare: look for one in a list comprehension (~0.07 µs a message) before
+        # paying a call per message for the filter.
+        if [msg for msg in messages if msg.error() is not None]:
+            messages = [msg for msg in messages if _is_good(msg)]
         if self.fatal_error:
             raise ConsumeError(f"fatal consumer error {self.fatal_error}")
-        return good
+        return cast(list[Any], messages)
 
     def consume_scan(self, max_messages: int, timeout: float) -> tuple[list[Any], set[Partition]]:
         """A batch of good messages, and the partitions that reported end-of-partition (with

@@ -98,6 +98,35 @@ def test_forget_drops_a_partition_and_its_pending_records() -> None:
     assert tracker.committable() == {(T, 1): 1}
 
 
+def test_a_batch_tracks_what_completes_later_and_sees_the_rest() -> None:
+    tracker = OffsetTracker()
+    tracker.track_batch((T, 0), [5, 7], (3, 9))  # 3, 4, 6, 8, 9 needed nothing
+    assert tracker.pending_total() == 2 and tracker.position(T, 0) == 5
+    assert tracker.committable() == {}, "3 and 4 are done but 5 holds the commit"
+    tracker.complete(ref(5))
+    assert tracker.committable() == {(T, 0): 7}
+    tracker.complete(ref(7))
+    assert tracker.committable() == {(T, 0): 10}, "past the seen-only tail"
+
+
+def test_a_batch_of_records_needing_nothing_commits_past_them() -> None:
+    tracker = OffsetTracker()
+    tracker.track_batch((T, 0), [], (40, 44))
+    assert tracker.committable() == {(T, 0): 45}
+    tracker.seen(T, 0, 50)
+    assert tracker.committable() == {(T, 0): 51}
+    tracker.seen(T, 0, 49)  # not above the high-water mark: nothing moves
+    assert tracker.committable() == {}
+
+
+def test_a_batch_ignores_redelivered_offsets() -> None:
+    tracker = tracked(3, 4)
+    tracker.track_batch((T, 0), [2, 4, 6], (2, 6))
+    assert tracker.pending_total() == 3, "2 and 4 were already accounted for"
+    tracker.complete_many([ref(3), ref(4), ref(6)])
+    assert tracker.committable() == {(T, 0): 7}
+
+
 # --- the property ----------------------------------------------------------------------------
 
 PARTS = [(T, 0), (T, 1), ("unsubscribes", 0)]
@@ -128,6 +157,28 @@ class OffsetMachine(RuleBasedStateMachine):
         offset = offsets[-1] + 1 + gap if offsets else start
         assert self.tracker.track(*part, offset)
         offsets.append(offset)
+
+    @rule(
+        part=st.sampled_from(PARTS),
+        start=st.integers(0, 50),
+        steps=st.lists(st.tuples(st.integers(0, 3), st.booleans()), min_size=1, max_size=8),
+    )
+    def consume_batch(
+        self, part: tuple[str, int], start: int, steps: list[tuple[int, bool]]
+    ) -> None:
+        """A consumed batch: each record, after a gap, completes later or needed nothing."""
+        offsets = self.tracked.setdefault(part, [])
+        done = self.done.setdefault(part, set())
+        offset = offsets[-1] if offsets else start - 1
+        later: list[int] = []
+        for gap, completes_later in steps:
+            offset += 1 + gap
+            offsets.append(offset)
+            if completes_later:
+                later.append(offset)
+            else:
+                done.add(offset)
+        self.tracker.track_batch(part, later, (offsets[-len(steps)], offset))
 
     @precondition(lambda self: any(self.incomplete(p) for p in self.tracked))
     @rule(data=st.data())
