@@ -28,9 +28,9 @@ from consumers.pipeline import CallbackPipeline, PipelineConfig
 from kafka_client import (
     BrokerUnavailableError,
     KafkaClientError,
-    KafkaConsumer,
     KafkaProducer,
     KafkaSettings,
+    PerTopicConsumer,
     Secret,
     wait_for_broker,
 )
@@ -202,7 +202,8 @@ def cmd_consume(args: argparse.Namespace) -> int:
     metrics = ConsumerMetrics.create(registry, top_domains=args.top_domains.split(","))
     pipeline = CallbackPipeline(
         config,
-        KafkaConsumer(settings, config.group_id),
+        # One group member per topic: each process then gets its share of *each* topic.
+        PerTopicConsumer(settings, config.group_id),
         KafkaProducer(settings, {"client.id": "bouncewire-dlq"}),
         build_codec(args),
         build_http_client(config.retry),

@@ -59,8 +59,12 @@ def cmd_topics_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _publisher(args: argparse.Namespace) -> EventPublisher:
-    producer = KafkaProducer(kafka_settings(args))
+def _publisher(args: argparse.Namespace, *, bulk: bool = False) -> EventPublisher:
+    # A bulk load serves delivery reports every 100 records and hears of failed ones only:
+    # per record, poll(0) and a success callback cost ~0.5 µs of the CLI's ~20 µs.
+    producer = KafkaProducer(
+        kafka_settings(args), poll_every=100 if bulk else 1, report_failures_only=bulk
+    )
     producer.check_broker(timeout=args.broker_timeout)
     return EventPublisher(producer, build_codec(args), topic_names(args))
 
@@ -74,24 +78,24 @@ def _publish_lines(args: argparse.Namespace, publisher: EventPublisher, kind: st
                 bad += 1
                 print(f"bouncewire: {item}", file=sys.stderr)
             else:
-                publisher.publish(kind, item)
+                publisher.publish(kind, item, parsed=True)
     publisher.flush(timeout=args.broker_timeout * 3)
     return bad
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
     try:
-        publisher = _publisher(args)
+        publisher = _publisher(args, bulk=True)
     except BrokerUnavailableError as exc:
         print(f"bouncewire: {exc}; nothing published", file=sys.stderr)
         return 2
     try:
         bad = _publish_lines(args, publisher, KIND_BY_COMMAND[args.event_kind])
     except (KafkaClientError, PublishError) as exc:
-        print(f"bouncewire: {exc} ({publisher.report.acked} acknowledged)", file=sys.stderr)
+        print(f"bouncewire: {exc} ({publisher.acknowledged} acknowledged)", file=sys.stderr)
         return 2
     print(
-        f"published {publisher.report.acked} {args.event_kind}, rejected {bad} line(s)",
+        f"published {publisher.acknowledged} {args.event_kind}, rejected {bad} line(s)",
         file=sys.stderr,
     )
     return 1 if bad else 0
@@ -141,7 +145,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return 2
     print(
         f"simulated {counts['send_result']} send results and {counts['unsubscribe']} "
-        f"unsubscribes ({publisher.report.acked} acknowledged)",
+        f"unsubscribes ({publisher.acknowledged} acknowledged)",
         file=sys.stderr,
     )
     return 0

@@ -4,6 +4,7 @@ Public API::
 
     KafkaSettings, Secret, TopicNames     -- frozen settings, loaded once by the CLI
     KafkaProducer, KafkaConsumer          -- thin, lazy wrappers over confluent-kafka
+    PerTopicConsumer                      -- group consumer: one KafkaConsumer per topic
     Partition, record_timestamp_ms        -- (topic, partition) key; a record's timestamp
     create_topics, wait_for_broker        -- admin helpers
     exceptions                            -- the error tree (see kafka_client.exceptions)
@@ -18,6 +19,7 @@ from kafka_client._consumer import (
 )
 from kafka_client._producer import DeliveryReport, KafkaProducer
 from kafka_client._settings import KafkaSettings, Secret, TopicNames
+from kafka_client._topic_consumers import PerTopicConsumer
 from kafka_client.exceptions import (
     BrokerUnavailableError,
     ConsumeError,
@@ -36,6 +38,7 @@ __all__ = [
     "KafkaProducer",
     "KafkaSettings",
     "Partition",
+    "PerTopicConsumer",
     "RebalanceListener",
     "Secret",
     "TopicAdminError",

@@ -1,11 +1,12 @@
-"""Thin producer adapter: lazy client, fixed config merge order, poll(0) after produce,
-BufferError retried by polling, flush on exit."""
+"""Thin producer adapter: lazy client, fixed config merge order, poll(0) after every
+`poll_every` produces, BufferError retried by polling, flush on exit."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -32,19 +33,26 @@ OnDelivery = Callable[[Any, Any], None]
 
 @dataclass(slots=True)
 class DeliveryReport:
-    """Counts acknowledged and failed records; keeps the first few errors for the message."""
+    """Delivery callback of a stream of records: counts the failed ones and keeps the first few
+    errors for the message. Successes are not counted one by one, so the producer may report
+    failures only (``KafkaProducer(report_failures_only=True)``): whoever produces counts
+    ``sent``, and a record sent that neither failed nor is still outstanding was acknowledged.
+    """
 
-    acked: int = 0
+    sent: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
 
     def __call__(self, err: Any, msg: Any) -> None:
         if err is None:
-            self.acked += 1
             return
         self.failed += 1
         if len(self.errors) < 5:
             self.errors.append(f"{msg.topic()}: {err.name()} ({err.str()})")
+
+    def acked(self, outstanding: int) -> int:
+        """Records acknowledged, given how many are still `outstanding` (e.g. after a flush)."""
+        return self.sent - self.failed - outstanding
 
 
 class KafkaProducer:
@@ -56,10 +64,23 @@ class KafkaProducer:
         extra_config: Mapping[str, object] | None = None,
         *,
         buffer_wait_s: float = 30.0,
+        poll_every: int = 1,
+        report_failures_only: bool = False,
     ) -> None:
+        """For bulk loads (measured per record of ~20 µs of CLI CPU): `poll_every` N serves
+        delivery reports after every N-th produce, not after each (poll(0) cost ~0.2 µs);
+        `report_failures_only` calls delivery callbacks for failed records only (a Message
+        object and a Python call per success cost ~0.3 µs)."""
+        if poll_every < 1:
+            raise ValueError("poll_every must be at least 1")
         self._settings = settings
         self._extra = dict(extra_config or {})
+        if report_failures_only:
+            # confluent-kafka honours this in its own callback trampoline (no leak).
+            self._extra["delivery.report.only.error"] = True
         self._buffer_wait_s = buffer_wait_s
+        self._poll_every = poll_every
+        self._unpolled = 0  # produces since the last poll
         self._client: confluent_kafka.Producer | None = None
         self._fatal: str | None = None
 
@@ -89,25 +110,54 @@ class KafkaProducer:
     ) -> None:
         if self._fatal:
             raise DeliveryError(f"producer failed fatally: {self._fatal}")
-        kwargs: dict[str, Any] = {"key": key, "on_delivery": on_delivery}
-        if timestamp_ms is not None:
-            kwargs["timestamp"] = timestamp_ms
-        if headers:
-            kwargs["headers"] = list(headers)
+        client = self._client if self._client is not None else self.client
+        # Unused keywords at their defaults (timestamp 0 = now, None = no headers/callback).
+        timestamp = timestamp_ms or 0
+        header_list: list[tuple[str, str | bytes | None]] | None = (
+            list(headers) if headers else None
+        )
+        try:
+            client.produce(
+                topic, value, key, on_delivery=on_delivery, timestamp=timestamp, headers=header_list
+            )
+        except BufferError:
+            self._produce_when_room(
+                partial(
+                    client.produce,
+                    topic,
+                    value,
+                    key,
+                    on_delivery=on_delivery,
+                    timestamp=timestamp,
+                    headers=header_list,
+                )
+            )
+        self._unpolled += 1
+        if self._unpolled >= self._poll_every:
+            self._unpolled = 0
+            client.poll(0)
+
+    def _produce_when_room(self, produce: Callable[[], None]) -> None:
+        """The local queue is full: serve delivery reports until there is room."""
         deadline = time.monotonic() + self._buffer_wait_s
         while True:
+            self.client.poll(0.05)
+            self._unpolled = 0
             try:
-                self.client.produce(topic, value, **kwargs)
-                break
+                produce()
+                return
             except BufferError:
-                # The local queue is full: serve delivery reports until there is room.
                 if time.monotonic() > deadline:
                     raise DeliveryError(
                         f"local produce queue stayed full for {self._buffer_wait_s:.0f}s",
                         retriable=True,
                     ) from None
-                self.client.poll(0.05)
-        self.client.poll(0)
+
+    @property
+    def outstanding(self) -> int:
+        """Records handed over whose delivery report was not served yet (librdkafka's out-queue
+        length, which also counts a few internal events until they are served)."""
+        return len(self._client) if self._client is not None else 0
 
     def poll(self, timeout: float = 0.0) -> int:
         return int(self.client.poll(timeout)) if self._client is not None else 0

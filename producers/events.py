@@ -51,6 +51,13 @@ SEND_RESULT_KEYS = frozenset(
 )
 _UNSUBSCRIBE_TEXT = ("campaign_id", "meta")
 UNSUBSCRIBE_KEYS = frozenset({"event_id", "email", "ts", "source", *_UNSUBSCRIBE_TEXT})
+# (field, byte limit) of the optional texts, in the order they are checked.
+_SEND_RESULT_TEXTS: tuple[tuple[str, int], ...] = (
+    ("smtp_message", MAX_TEXT_BYTES),
+    ("remote_mta", 255),
+    *((key, MAX_TEXT_BYTES) for key in _OPTIONAL_TEXT),
+)
+_UNSUBSCRIBE_TEXTS = tuple((key, MAX_TEXT_BYTES) for key in _UNSUBSCRIBE_TEXT)
 
 IdFactory = Callable[[], str]
 
@@ -63,17 +70,21 @@ def parse_event_time(value: Any, now_ms: int) -> int:
     """`ts` as epoch seconds (int/float) or ISO-8601 (naive = UTC); absent → now. Returns ms."""
     if value is None:
         return now_ms
+    # Exact types first: `type() is` excludes bool and costs less than isinstance of a union.
+    seconds = value if type(value) is float or type(value) is int else _other_seconds(value)
+    if not _MIN_TS <= seconds < _MAX_TS:
+        raise InvalidEventError("ts", "is outside 2000-01-01..2200-01-01 (epoch seconds expected)")
+    return round(seconds * 1000)  # round() of a float is already an int
+
+
+def _other_seconds(value: Any) -> float:
     if isinstance(value, bool):
         raise InvalidEventError("ts", "must be epoch seconds or an ISO-8601 time, not a boolean")
     if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str):
-        seconds = _iso_seconds(value)
-    else:
-        raise InvalidEventError("ts", "must be epoch seconds or an ISO-8601 time")
-    if not _MIN_TS <= seconds < _MAX_TS:
-        raise InvalidEventError("ts", "is outside 2000-01-01..2200-01-01 (epoch seconds expected)")
-    return int(round(seconds * 1000))
+        return float(value)
+    if isinstance(value, str):
+        return _iso_seconds(value)
+    raise InvalidEventError("ts", "must be epoch seconds or an ISO-8601 time")
 
 
 def _iso_seconds(text: str) -> float:
@@ -86,30 +97,38 @@ def _iso_seconds(text: str) -> float:
     return parsed.timestamp()
 
 
-def _optional_text(obj: Mapping[str, Any], key: str, limit: int = MAX_TEXT_BYTES) -> str | None:
-    value = obj.get(key)
-    if value is None:
-        return None
+def _add_texts(
+    record: dict[str, Any], obj: Mapping[str, Any], texts: tuple[tuple[str, int], ...]
+) -> dict[str, Any]:
+    """Copy the optional text fields into `record`, checked, in one loop: a helper call per
+    field cost 0.9 µs per send result (of 4.8 µs for the whole validation)."""
+    for key, limit in texts:
+        value = obj.get(key)
+        # A character is at most 4 UTF-8 bytes: short texts need no encoding to be measured.
+        if value is not None and (type(value) is not str or len(value) * 4 > limit):
+            _check_text(key, value, limit)
+        record[key] = value
+    return record
+
+
+def _check_text(key: str, value: Any, limit: int) -> None:
     if not isinstance(value, str):
         raise InvalidEventError(key, "must be a string")
     if _utf8_length_over(value, limit):
         raise InvalidEventError(key, f"is longer than {limit} bytes")
-    return value
 
 
 def _utf8_length_over(text: str, limit: int) -> bool:
-    # A character is at most 4 UTF-8 bytes: short texts need no encoding to be measured.
     return len(text) * 4 > limit and len(text.encode("utf-8", "surrogatepass")) > limit
 
 
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def _event_id(obj: Mapping[str, Any], new_id: IdFactory) -> str:
-    value = obj.get("event_id")
+def _event_id(value: Any, new_id: IdFactory) -> str:
     if value is None:
         return new_id()
-    if isinstance(value, str) and _CANONICAL_UUID.fullmatch(value):
+    if type(value) is str and _CANONICAL_UUID.fullmatch(value):
         return value  # already canonical: skip the uuid.UUID round trip (2 µs -> 0.4 µs)
     try:
         return str(uuid.UUID(str(value)))
@@ -117,19 +136,21 @@ def _event_id(obj: Mapping[str, Any], new_id: IdFactory) -> str:
         raise InvalidEventError("event_id", "must be a UUID") from None
 
 
-def _raw_address(obj: Mapping[str, Any]) -> str:
-    email = obj.get("email")
-    if not isinstance(email, str) or not email.strip():
+def _raw_address(email: Any) -> str:
+    stripped = email.strip() if isinstance(email, str) else ""
+    if not stripped:
         raise InvalidEventError("email", "is required and must be a non-empty string")
     if _utf8_length_over(email, MAX_ADDRESS_BYTES):
         raise InvalidEventError("email", f"is longer than {MAX_ADDRESS_BYTES} bytes")
-    if _CONTROL.search(email):
+    # Printable text holds no control character: one C call instead of a regex search.
+    if not email.isprintable() and _CONTROL.search(email):
         raise InvalidEventError("email", "contains control characters")
-    return email.strip()
+    return stripped
 
 
 def _check_keys(obj: Mapping[str, Any], allowed: frozenset[str]) -> None:
-    if not isinstance(obj, Mapping):
+    # A JSON object is a dict: skip the slower ABC isinstance for it.
+    if type(obj) is not dict and not isinstance(obj, Mapping):
         raise InvalidEventError("line", "must be a JSON object")
     if obj.keys() <= allowed:
         return
@@ -139,25 +160,28 @@ def _check_keys(obj: Mapping[str, Any], allowed: frozenset[str]) -> None:
         raise InvalidEventError(name, f"is not a known field (allowed: {sorted(allowed)})")
 
 
-def _smtp_code(obj: Mapping[str, Any]) -> int | None:
-    code = obj.get("smtp_code")
-    if code is None:
-        return None
+def _smtp_code(code: Any) -> int | None:
+    if code is None or (type(code) is int and 200 <= code <= 599):
+        return code
     if isinstance(code, bool) or not isinstance(code, int) or not 200 <= code <= 599:
         raise InvalidEventError("smtp_code", "must be an integer from 200 to 599")
     return code
 
 
-def _smtp_error(obj: Mapping[str, Any]) -> str | None:
-    error = obj.get("error")
+def _smtp_error(error: Any) -> str | None:
     if error is not None and (not isinstance(error, str) or error not in SMTP_ERRORS):
         raise InvalidEventError("error", f"must be one of {sorted(SMTP_ERRORS)}")
     return error
 
 
-def _enhanced_code(obj: Mapping[str, Any]) -> str | None:
-    code = _optional_text(obj, "enhanced_code", limit=16)
-    if code is not None and not _ENHANCED.fullmatch(code):
+def _enhanced_code(value: Any) -> str | None:
+    if value is None:
+        return None
+    # ASCII: its length is its UTF-8 length, no encoding needed (0.44 -> 0.3 µs).
+    if type(value) is not str or not value.isascii() or len(value) > 16:
+        _check_text("enhanced_code", value, 16)
+    code: str = value  # _check_text let only a str through
+    if not _ENHANCED.fullmatch(code):
         raise InvalidEventError("enhanced_code", "must look like 5.1.1 (RFC 3463 x.y.z)")
     return code
 
@@ -167,20 +191,19 @@ def parse_send_result(
 ) -> dict[str, Any]:
     """Validate one send-result input object and build its Avro record."""
     _check_keys(obj, SEND_RESULT_KEYS)
-    smtp_code, error = _smtp_code(obj), _smtp_error(obj)
+    get = obj.get
+    smtp_code, error = _smtp_code(get("smtp_code")), _smtp_error(get("error"))
     if smtp_code is None and error is None:
         raise InvalidEventError("smtp_code", "or `error` is required (the SMTP evidence)")
-    return {
-        "event_id": _event_id(obj, new_id),
-        "event_time": parse_event_time(obj.get("ts"), now_ms),
-        "email": _raw_address(obj),
+    record = {
+        "event_id": _event_id(get("event_id"), new_id),
+        "event_time": parse_event_time(get("ts"), now_ms),
+        "email": _raw_address(get("email")),
         "smtp_code": smtp_code,
-        "enhanced_code": _enhanced_code(obj),
-        "smtp_message": _optional_text(obj, "smtp_message"),
+        "enhanced_code": _enhanced_code(get("enhanced_code")),
         "error": error,
-        "remote_mta": _optional_text(obj, "remote_mta", limit=255),
-        **{key: _optional_text(obj, key) for key in _OPTIONAL_TEXT},
     }
+    return _add_texts(record, obj, _SEND_RESULT_TEXTS)
 
 
 def parse_unsubscribe(
@@ -188,20 +211,20 @@ def parse_unsubscribe(
 ) -> dict[str, Any]:
     """Validate one unsubscribe input object and build its Avro record."""
     _check_keys(obj, UNSUBSCRIBE_KEYS)
-    email = _raw_address(obj)
+    email = _raw_address(obj.get("email"))
     problem = address_problem(email)
     if problem is not None:
         raise InvalidEventError("email", f"is not a valid address ({problem})")
     source = obj.get("source", "api")
     if not isinstance(source, str) or source not in UNSUBSCRIBE_SOURCES:
         raise InvalidEventError("source", f"must be one of {sorted(UNSUBSCRIBE_SOURCES)}")
-    return {
-        "event_id": _event_id(obj, new_id),
+    record = {
+        "event_id": _event_id(obj.get("event_id"), new_id),
         "event_time": parse_event_time(obj.get("ts"), now_ms),
         "email": email,
         "source": source,
-        **{key: _optional_text(obj, key) for key in _UNSUBSCRIBE_TEXT},
     }
+    return _add_texts(record, obj, _UNSUBSCRIBE_TEXTS)
 
 
 PARSERS: dict[str, Callable[..., dict[str, Any]]] = {

@@ -31,12 +31,12 @@ def parse_lines(
     """Yield an Avro record per good line and a BadLine per bad one; blank lines are skipped."""
     parse = PARSERS[kind]
     for line_no, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            yield BadLine(line_no, f"not valid JSON ({exc.msg})")
+            # A blank line is not JSON either: test for it only here, not on every line.
+            if line.strip():
+                yield BadLine(line_no, f"not valid JSON ({exc.msg})")
             continue
         try:
             yield parse(obj, now_ms=clock_ms())

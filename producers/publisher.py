@@ -25,9 +25,13 @@ class EventPublisher:
         self._topics = {"send_result": topics.send_results, "unsubscribe": topics.unsubscribes}
         self.report = DeliveryReport()
 
-    def publish(self, kind: str, record: Mapping[str, Any]) -> None:
-        """Hand one record to the producer; the broker's answer arrives via `report`."""
-        value = self._codec.encode(kind, record)
+    def publish(self, kind: str, record: Mapping[str, Any], *, parsed: bool = False) -> None:
+        """Hand one record to the producer; the broker's answer arrives via `report`.
+
+        `parsed`: `record` comes from a parser of producers.events, which already checked all
+        the codec's pre-check would (tests/producers/test_publisher.py holds them to it).
+        """
+        value = self._codec.encode(kind, record, prechecked=parsed)
         self._producer.produce(
             self._topics[kind],
             value,
@@ -36,6 +40,12 @@ class EventPublisher:
             timestamp_ms=record["event_time"],
             on_delivery=self.report,
         )
+        self.report.sent += 1
+
+    @property
+    def acknowledged(self) -> int:
+        """Records the cluster acknowledged so far; exact once `flush()` returned."""
+        return self.report.acked(self._producer.outstanding)
 
     def publish_acknowledged(self, kind: str, record: Mapping[str, Any], timeout: float) -> None:
         """Publish one record and return only once the cluster acknowledged it."""

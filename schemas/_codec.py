@@ -1,9 +1,11 @@
 """Encode and decode events: Avro single-object encoding, or Confluent framing with a registry.
 
 Hot path: every schema is parsed when the codec is built; ``encode`` is a few dict checks plus
-one ``fastavro.schemaless_writer`` call, ``decode`` a dict lookup on the header plus one
-``fastavro.schemaless_reader`` call. Schema resolution of old versions is planned once per
-version (see ``_ReadPlan``).
+one ``fastavro.schemaless_writer`` call, ``decode`` a dict lookup on the header plus one call of
+a reader compiled from the writer's schema (``schemas._compiled_reader``: about half the CPU of
+``fastavro.schemaless_reader``, which walks the schema per message and was most of the
+consumer's decode cost). fastavro stays the reader for schemas that module does not compile
+and for versions that need schema resolution, planned once per version (see ``_ReadPlan``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import to_parsing_canonical_form
 from fastavro.validation import ValidationError, validate
 
+from schemas._compiled_reader import RecordReader, compile_record_reader
 from schemas._registry import (
     CONFLUENT_HEADER_SIZE,
     CONFLUENT_MAGIC,
@@ -81,16 +84,20 @@ class Codec:
     def store(self) -> SchemaStore:
         return self._store
 
-    def encode(self, kind: str, record: Mapping[str, Any]) -> bytes:
+    def encode(self, kind: str, record: Mapping[str, Any], *, prechecked: bool = False) -> bytes:
         """Frame ``record`` with the latest schema version of ``kind``.
 
         ``event_time`` is int epoch milliseconds, ``event_id`` a UUID string. Raises
         EncodeError naming the field that does not fit, RegistryError if registering fails.
+        ``prechecked``: the caller guarantees what the pre-check enforces (schema fields only,
+        non-union integers in range, UUID text), as the parsers of ``producers.events`` do;
+        skipping it saves ~0.8 µs of ~10 µs per record. fastavro still rejects wrong types.
         """
         plan = self._writers.get(kind)
         if plan is None:
             raise UnknownKindError(kind)
-        plan.check(record)
+        if not prechecked:
+            plan.check(record)
         if type(record) is not dict:
             record = dict(record)  # fastavro's compiled writer wants a real dict
         version = plan.version
@@ -175,9 +182,10 @@ class _WritePlan:
 
     def check(self, record: Mapping[str, Any]) -> None:
         kind = self.version.kind
-        if not isinstance(record, Mapping):
+        # Records are dicts: the ABC isinstance (0.15 µs) only for other types.
+        if type(record) is not dict and not isinstance(record, Mapping):
             raise EncodeError(kind, None, f"expected a mapping, got {type(record).__name__}")
-        if not record.keys() <= self.field_names:
+        if not self.field_names.issuperset(record):  # hashes the keys: 0.27 -> 0.21 µs
             unknown = sorted(set(record.keys()) - self.field_names, key=str)[0]
             raise EncodeError(kind, str(unknown)[:64], "not a field of the schema")
         for name, low, high, required in self.integers:
@@ -221,7 +229,8 @@ class _ReadPlan:
     Same version: read with the writer schema alone. A latest version that only appended
     fields with plain defaults (the usual evolution step): read with the writer schema and
     fill the defaults in, skipping fastavro's per-message schema resolution. Anything else:
-    fastavro resolves writer against reader.
+    fastavro resolves writer against reader. Reading with the writer schema alone uses
+    ``compiled`` (the same dicts as fastavro, in about half the time) when the schema compiles.
     """
 
     kind: str
@@ -229,17 +238,19 @@ class _ReadPlan:
     writer: dict[str, Any]
     reader: dict[str, Any] | None
     appended: tuple[tuple[str, Any], ...]
+    compiled: RecordReader | None = None
 
     @classmethod
     def of(cls, version: SchemaVersion, latest: SchemaVersion) -> _ReadPlan:
-        if version is latest:
-            return cls(version.kind, version.version, version.plain, None, ())
-        appended = _appended_defaults(version, latest)
-        if appended is not None:
-            return cls(version.kind, version.version, version.plain, None, appended)
-        return cls(version.kind, version.version, version.plain, latest.plain, ())
+        appended = () if version is latest else _appended_defaults(version, latest)
+        if appended is None:
+            return cls(version.kind, version.version, version.plain, latest.plain, ())
+        compiled = compile_record_reader(version.plain)
+        return cls(version.kind, version.version, version.plain, None, appended, compiled)
 
     def read(self, data: bytes, offset: int) -> DecodedEvent:
+        if self.compiled is not None:
+            return self._read_compiled(self.compiled, data, offset)
         stream = BytesIO(data)
         stream.seek(offset)
         try:
@@ -253,9 +264,24 @@ class _ReadPlan:
             record[name] = default
         return DecodedEvent(self.kind, record, self.version)
 
+    def _read_compiled(self, reader: RecordReader, data: bytes, offset: int) -> DecodedEvent:
+        if type(data) is not bytes:
+            data = bytes(data)  # the compiled reader slices and decodes: memoryview cannot
+        try:
+            record, end = reader(data, offset)
+        except Exception as exc:  # IndexError/EOFError when short, ValueError when malformed
+            raise self._body_error(exc, exhausted=True) from exc
+        if end != len(data):
+            trailing = len(data) - end
+            raise DecodeError("invalid_body", f"{self._what()} body has {trailing} trailing bytes")
+        for name, default in self.appended:
+            record[name] = default
+        return DecodedEvent(self.kind, record, self.version)
+
     def _body_error(self, exc: Exception, *, exhausted: bool) -> DecodeError:
         # fastavro raises EOFError for a short string or a missing value, but IndexError for
         # a varint cut inside its continuation bytes: with no byte left, that is truncation.
+        # The compiled reader raises IndexError only by reading past the end.
         if isinstance(exc, EOFError) or (isinstance(exc, IndexError) and exhausted):
             return DecodeError("truncated", f"{self._what()} body ends early")
         return DecodeError(

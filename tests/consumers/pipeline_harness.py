@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 from consumers.delivery import RetryPolicy, build_http_client
 from consumers.metrics import ConsumerMetrics
 from consumers.pipeline import CallbackPipeline, PipelineConfig
-from kafka_client import KafkaConsumer, KafkaProducer, KafkaSettings, Secret, TopicNames
+from kafka_client import KafkaProducer, KafkaSettings, PerTopicConsumer, Secret, TopicNames
 from kafka_client import create_topics as admin_create_topics
 from producers import EventPublisher, parse_send_result, parse_unsubscribe
 from schemas import Codec, SchemaStore
@@ -90,7 +90,7 @@ class ThreadedPipeline:
         settings = KafkaSettings(bootstrap_servers=bootstrap)
         self.registry = CollectorRegistry()
         self.pipeline = CallbackPipeline(
-            config, KafkaConsumer(settings, config.group_id, consumer_config),
+            config, PerTopicConsumer(settings, config.group_id, consumer_config),
             KafkaProducer(settings), Codec(SchemaStore.load()),
             build_http_client(config.retry), ConsumerMetrics.create(self.registry))
         self.error: BaseException | None = None

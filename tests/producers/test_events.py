@@ -73,6 +73,17 @@ def test_event_time_forms(value: Any, expected_ms: int) -> None:
         ({"event_id": "nope"}, "event_id", "UUID"),
         ({"smtpcode": 550}, "'smtpcode'", "not a known field"),
         ({"meta": 5}, "meta", "string"),
+        ({"smtp_code": 550.0}, "smtp_code", "200 to 599"),
+        ({"enhanced_code": 511}, "enhanced_code", "string"),
+        ({"enhanced_code": "5.1.1" + " " * 12}, "enhanced_code", "longer than 16"),
+        ({"enhanced_code": "5.\U0001d7cf.\U0001d7cf\U0001d7cf\U0001d7cf"}, "enhanced_code",
+         "longer"),
+        ({"ts": 10**400}, "ts", "outside"),
+        ({"ts": [1]}, "ts", "epoch seconds"),
+        ({"smtp_message": "x" * (64 * 1024 + 1)}, "smtp_message", "longer than 65536"),
+        ({"smtp_message": "\U0001f600" * 16385}, "smtp_message", "longer than 65536"),
+        ({"remote_mta": "m" * 256}, "remote_mta", "longer than 255"),
+        ({"email": "a\x7fb@example.com"}, "email", "control"),
     ],
 )
 def test_send_result_refusals_name_the_field(fields: dict[str, Any], field: str,
@@ -85,6 +96,29 @@ def test_send_result_refusals_name_the_field(fields: dict[str, Any], field: str,
 
 def test_invalid_address_is_evidence_for_send_results() -> None:
     assert send_result(email="not an address@@x")["email"] == "not an address@@x"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "expected"),
+    [
+        ({"email": " a\x85b@example.com "}, "email", "a\x85b@example.com"),  # not a C0 control
+        ({"enhanced_code": "5.\u0661.\u0661"}, "enhanced_code", "5.\u0661.\u0661"),  # 7 bytes
+        ({"smtp_message": "\U0001f600" * 16384}, "smtp_message", "\U0001f600" * 16384),
+        ({"ts": 1435322805}, "event_time", 1435322805000),
+        ({"event_id": EVENT_ID.upper()}, "event_id", EVENT_ID),
+        ({"meta": None}, "meta", None),
+    ],
+)
+def test_edge_values_that_are_accepted(fields: dict[str, Any], field: str, expected: Any) -> None:
+    assert send_result(**fields)[field] == expected
+
+
+@pytest.mark.parametrize("blank", [b"", b"   ", b"\t\r\n", "  \n"])
+def test_blank_lines_are_skipped_and_numbering_goes_on(blank: bytes | str) -> None:
+    lines = [blank, b"{oops", b'{"email": "a@example.com", "error": "timeout"}']
+    items = list(parse_lines(lines, "send_result", clock_ms=lambda: NOW_MS))
+    assert isinstance(items[0], BadLine) and items[0].line_no == 2
+    assert len(items) == 2 and items[1]["event_time"] == NOW_MS
 
 
 def test_unsubscribe_needs_a_valid_address_and_known_source() -> None:

@@ -1,0 +1,190 @@
+"""One consumer-group member per source topic inside one process: see PerTopicConsumer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
+
+from kafka_client._consumer import METADATA_TIMEOUT_S, KafkaConsumer, Partition, RebalanceListener
+from kafka_client._settings import KafkaSettings
+from kafka_client.exceptions import ConsumeError
+
+
+class TopicMember(Protocol):
+    """What PerTopicConsumer needs of each per-topic member; KafkaConsumer is one."""
+
+    fatal_error: str | None
+
+    def subscribe(self, topics: list[str], listener: RebalanceListener) -> None: ...
+    def consume(self, max_messages: int, timeout: float) -> list[Any]: ...
+    def store(self, offsets: Mapping[Partition, int], *, commit: bool = True) -> None: ...
+    def commit_now(self, offsets: Mapping[Partition, int] | None = None) -> None: ...
+    def committed_offsets(
+        self, partitions: Iterable[Partition], timeout: float = METADATA_TIMEOUT_S
+    ) -> dict[Partition, int | None]: ...
+    def pause(self, partitions: Iterable[Partition]) -> None: ...
+    def resume(self, partitions: Iterable[Partition]) -> None: ...
+    def lag(self) -> dict[Partition, int]: ...
+    def close(self) -> None: ...
+
+
+MemberFactory = Callable[[KafkaSettings, str, Mapping[str, object] | None], TopicMember]
+
+
+def by_topic(partitions: Iterable[Partition]) -> dict[str, list[Partition]]:
+    grouped: dict[str, list[Partition]] = {}
+    for topic, partition in partitions:
+        grouped.setdefault(topic, []).append((topic, partition))
+    return grouped
+
+
+def offsets_by_topic(offsets: Mapping[Partition, int]) -> dict[str, dict[Partition, int]]:
+    grouped: dict[str, dict[Partition, int]] = {}
+    for (topic, partition), offset in offsets.items():
+        grouped.setdefault(topic, {})[(topic, partition)] = offset
+    return grouped
+
+
+class PerTopicConsumer:
+    """A group consumer made of one KafkaConsumer per subscribed topic, all in one group.id.
+
+    Why: librdkafka's cooperative-sticky assignor balances the *number* of partitions per
+    member, not per topic. With one member subscribed to both source topics, 2 processes and
+    2 topics x 2 partitions, 3 of 3 benchmark trials gave one process both send-results
+    partitions and the other both (mostly idle) unsubscribes partitions: 2 processes ran at
+    0.94x one. (It happens when a process joins a running one, as in scaling out: 5 of 5
+    trials; the sticky assignor moves two partitions and takes both of one topic.) With one
+    member per topic, each topic's partitions are balanced among the members subscribed to
+    that topic (the classic group protocol allows members with different subscriptions): 5 of
+    5 trials gave each process one partition of each topic. Rebalances stay cooperative.
+
+    Polling: consume() first takes what every member has ready without waiting (the member
+    asked first rotates, so a topic that fills whole batches cannot keep another member from
+    being polled, and its rebalance callbacks served), then waits what is left of the timeout
+    on the member that delivered last. An idle topic thus never adds its own wait to the busy
+    one's: the whole call waits at most `timeout`, as one consumer does.
+
+    Offsets, pause/resume and committed-offset queries go to the member owning the topic; the
+    same RebalanceListener hears every member (it gets partition lists, whichever topic).
+    With a single topic every call goes straight to its one member.
+    """
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        group_id: str,
+        extra_config: Mapping[str, object] | None = None,
+        *,
+        member_factory: MemberFactory = KafkaConsumer,
+    ) -> None:
+        self._settings = settings
+        self._group_id = group_id
+        self._extra = dict(extra_config or {})
+        self._new_member = member_factory
+        self._members: dict[str, TopicMember] = {}
+        self._polled_first = 0
+        self._waited_on = 0
+
+    @property
+    def topics(self) -> list[str]:
+        return list(self._members)
+
+    @property
+    def fatal_error(self) -> str | None:
+        return next((m.fatal_error for m in self._members.values() if m.fatal_error), None)
+
+    @property
+    def exhausted(self) -> bool:
+        """A group subscription never runs dry."""
+        return False
+
+    def subscribe(self, topics: list[str], listener: RebalanceListener) -> None:
+        """One member per topic (members are lazy: they connect on first use)."""
+        if self._members:
+            raise ConsumeError("already subscribed")
+        for topic in dict.fromkeys(topics):
+            member = self._new_member(self._settings, self._group_id, self._extra)
+            self._members[topic] = member
+            member.subscribe([topic], listener)
+
+    def consume(self, max_messages: int, timeout: float) -> list[Any]:
+        """Up to max_messages records from all topics, waiting at most `timeout` in all."""
+        members = list(self._members.values())
+        if len(members) == 1:
+            return members[0].consume(max_messages, timeout)
+        if not members:
+            raise ConsumeError("consume() before subscribe()")
+        got = self._take_ready(members, max_messages)
+        if len(got) < max_messages and timeout > 0:
+            got.extend(members[self._waited_on].consume(max_messages - len(got), timeout))
+        return got
+
+    def _take_ready(self, members: list[TopicMember], max_messages: int) -> list[Any]:
+        got: list[Any] = []
+        first = self._polled_first
+        self._polled_first = (first + 1) % len(members)
+        for step in range(len(members)):
+            if len(got) >= max_messages:
+                break
+            index = (first + step) % len(members)
+            ready = members[index].consume(max_messages - len(got), 0)
+            if ready:
+                self._waited_on = index
+                got.extend(ready)
+        return got
+
+    def _member(self, topic: str) -> TopicMember:
+        try:
+            return self._members[topic]
+        except KeyError:
+            raise ConsumeError(f"topic {topic} is not subscribed") from None
+
+    def store(self, offsets: Mapping[Partition, int], *, commit: bool = True) -> None:
+        """Store next-offsets (and commit them asynchronously) on each topic's member."""
+        for topic, part in offsets_by_topic(offsets).items():
+            self._member(topic).store(part, commit=commit)
+
+    def commit_now(self, offsets: Mapping[Partition, int] | None = None) -> None:
+        """Synchronous commit: every member's stored offsets, or `offsets` when given."""
+        if offsets:
+            for topic, part in offsets_by_topic(offsets).items():
+                self._member(topic).commit_now(part)
+            return
+        for member in self._members.values():
+            member.commit_now()
+
+    def committed_offsets(
+        self, partitions: Iterable[Partition], timeout: float = METADATA_TIMEOUT_S
+    ) -> dict[Partition, int | None]:
+        """The group's committed offset per partition (None when it has committed none)."""
+        found: dict[Partition, int | None] = {}
+        for topic, parts in by_topic(partitions).items():
+            found.update(self._member(topic).committed_offsets(parts, timeout))
+        return found
+
+    def pause(self, partitions: Iterable[Partition]) -> None:
+        for topic, parts in by_topic(partitions).items():
+            self._member(topic).pause(parts)
+
+    def resume(self, partitions: Iterable[Partition]) -> None:
+        for topic, parts in by_topic(partitions).items():
+            self._member(topic).resume(parts)
+
+    def lag(self) -> dict[Partition, int]:
+        """Lag of every assigned partition of every member (cached, no broker call)."""
+        result: dict[Partition, int] = {}
+        for member in self._members.values():
+            result.update(member.lag())
+        return result
+
+    def close(self) -> None:
+        """Close every member, even when one fails (the first failure is raised after)."""
+        members, self._members = list(self._members.values()), {}
+        failure: BaseException | None = None
+        for member in members:
+            try:
+                member.close()
+            except Exception as exc:  # close the rest; report the first
+                failure = failure or exc
+        if failure is not None:
+            raise failure
