@@ -43,6 +43,7 @@ class Tally:
         self.first_ns = 0
         self.last_ns = 0
         self.latencies_ns: list[int] = []
+        self.arrivals: list[tuple[int, int]] = []  # (time_ns, events) per POST
 
     def record(self, body: bytes) -> None:
         now = time.time_ns()
@@ -51,6 +52,7 @@ class Tally:
         self.posts += 1
         self.first_ns = self.first_ns or now
         self.last_ns = now
+        self.arrivals.append((now, len(items)))
         for email in items:
             if email.startswith(LATENCY_PREFIX):
                 self.latencies_ns.append(now - int(email[len(LATENCY_PREFIX) : email.index("@")]))
@@ -63,7 +65,25 @@ class Tally:
             "first_ns": self.first_ns,
             "last_ns": self.last_ns,
             "latency_ms": latency_summary(self.latencies_ns),
+            "steady": self.steady(),
         }
+
+    def steady(self) -> dict[str, float] | None:
+        """Events/s between the 10th and the 90th percentile of arrivals: the rate once every
+        consumer holds its partitions, without the ramp-up (group join, rebalance) and tail."""
+        total = self.events
+        low, high = total * 0.1, total * 0.9
+        seen, t_low, t_high = 0, 0, 0
+        for now, n in self.arrivals:
+            seen += n
+            if not t_low and seen >= low:
+                t_low = now
+            if seen >= high:
+                t_high = now
+                break
+        if not total or t_high <= t_low:
+            return None
+        return {"rate": 0.8 * total / ((t_high - t_low) / 1e9), "seconds": (t_high - t_low) / 1e9}
 
 
 def _items(payload: Any) -> list[str]:

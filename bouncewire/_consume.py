@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import signal
 import sys
@@ -186,6 +187,26 @@ def cmd_health(args: argparse.Namespace) -> int:
     return 1
 
 
+def tune_interpreter() -> None:
+    """CPython settings for a long-running loop that allocates per record, next to I/O threads.
+
+    Garbage collector: records in flight (up to --max-pending-events) live long enough to be
+    promoted, so with the defaults the cycle collector keeps re-walking them and every start-up
+    object: measured 10.3 -> 8.7 µs per record in-process. The hot path builds no reference
+    cycles, so collecting less often frees the same memory. Start-up objects are frozen (never
+    scanned again); young collections run every 50k allocations instead of every 700.
+
+    GIL switch interval: the loop thread is CPU-bound while each sender thread needs the GIL
+    for a moment at every socket step of a POST. With the default 5 ms a sender waits up to
+    5 ms per step, and one POST at a time per destination then caps the throughput: measured
+    68.7k -> 81.7k records/s with 0.5 ms (1M send results, one process, same CPU per record).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+    sys.setswitchinterval(0.0005)
+
+
 def cmd_consume(args: argparse.Namespace) -> int:
     stop_requested = threading.Event()
 
@@ -221,6 +242,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
             "metrics_port": server.port if server else None,
         },
     )
+    tune_interpreter()
     try:
         pipeline.run()
     except KafkaClientError as exc:

@@ -25,7 +25,7 @@ import httpx
 import orjson
 from prometheus_client import CollectorRegistry
 
-from bouncewire._consume import add_pipeline_flags, pipeline_config
+from bouncewire._consume import add_pipeline_flags, pipeline_config, tune_interpreter
 from bouncewire._flags import add_flag, add_kafka_flags, kafka_settings, topic_names
 from bouncewire._produce import build_codec
 from consumers.checkpoint import (
@@ -362,6 +362,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             "bounce_url": None if args.dry_run else url_for_logs(job.pipeline.config.bounce_url),
         },
     )
+    tune_interpreter()  # a backfill is the consumer's hot loop too
     code = job.run()
     if code == EXIT_INTERRUPTED:
         print(

@@ -46,6 +46,8 @@ _UUID_TEXT: Final = re.compile(
 _SELF_DECODING_TYPES: Final = frozenset({"null", "boolean", "int", "long", "string", "enum"})
 _FLOAT_TYPES: Final = frozenset({"float", "double"})
 _MISSING: Final = object()
+# NamedTuple construction runs a Python-level __new__ (~0.4 µs); tuple.__new__ is C (~0.08 µs).
+_new_decoded = tuple.__new__
 
 
 class DecodedEvent(NamedTuple):
@@ -117,6 +119,10 @@ class Codec:
     def decode(self, data: bytes) -> DecodedEvent:
         """Read one framed event. Any malformed input raises DecodeError and nothing else
         (RegistryError only when the registry itself fails)."""
+        if type(data) is bytes and data[:2] == SINGLE_OBJECT_MARKER:  # the hot path: one lookup
+            plan = self._readers.get(data[2:SINGLE_OBJECT_HEADER_SIZE])
+            if plan is not None:
+                return plan.read(data, SINGLE_OBJECT_HEADER_SIZE)
         if not data:
             raise DecodeError("empty", "the message has no bytes")
         first = data[0]
@@ -276,7 +282,7 @@ class _ReadPlan:
             raise DecodeError("invalid_body", f"{self._what()} body has {trailing} trailing bytes")
         for name, default in self.appended:
             record[name] = default
-        return DecodedEvent(self.kind, record, self.version)
+        return _new_decoded(DecodedEvent, (self.kind, record, self.version))
 
     def _body_error(self, exc: Exception, *, exhausted: bool) -> DecodeError:
         # fastavro raises EOFError for a short string or a missing value, but IndexError for

@@ -147,13 +147,25 @@ def _index_lines() -> list[str]:
 
 
 def _long_lines(target: str) -> list[str]:
+    # The varint loop is inlined: timestamps take 6 bytes, and two helper calls per value
+    # cost ~0.25 µs of a ~4 µs record.
     return [
         "b = data[pos]",
         "pos += 1",
         "if b < 128:",
         f"    {target} = (b >> 1) ^ -(b & 1)",
         "else:",
-        f"    {target}, pos = _long_tail(data, pos, b)",
+        "    n = b & 127",
+        "    shift = 7",
+        "    while True:",
+        "        b = data[pos]",
+        "        pos += 1",
+        "        n |= (b & 127) << shift",
+        "        if b < 128: break",
+        "        shift += 7",
+        f"        if shift >= {7 * _MAX_VARINT_BYTES}: _too_long()",
+        f"    n &= {_MASK64}",
+        f"    {target} = (n >> 1) ^ -(n & 1)",
     ]
 
 
@@ -161,17 +173,20 @@ def _blob_lines(decode: str) -> Callable[[str], list[str]]:
     """A length-prefixed value; odd (negative) or multi-byte lengths take the slow path."""
 
     def lines(target: str) -> list[str]:
+        # Lengths of 64..8191 (two varint bytes: most SMTP replies) stay inline too.
         return [
             "b = data[pos]",
-            "if b & 0x81:",
-            f"    {target}, pos = _read_blob(data, pos)",
-            f"    {target} = {target}{decode}",
-            "else:",
+            "if not b & 0x81:",
             "    pos += 1",
             "    end = pos + (b >> 1)",
-            "    if end > lim: _ended()",
-            f"    {target} = data[pos:end]{decode}",
-            "    pos = end",
+            "elif b & 0x80 and not b & 1 and data[pos + 1] < 128:",
+            "    end = pos + 2 + (((b & 127) | (data[pos + 1] << 7)) >> 1)",
+            "    pos += 2",
+            "else:",
+            "    pos, end = _blob_span(data, pos)",
+            "if end > lim: _ended()",
+            f"{target} = data[pos:end]{decode}",
+            "pos = end",
         ]
 
     return lines
@@ -216,22 +231,19 @@ def _varint_tail(data: bytes, pos: int, first: int) -> tuple[int, int]:
             raise MalformedAvroError("varint longer than 10 bytes")
 
 
-def _long_tail(data: bytes, pos: int, first: int) -> tuple[int, int]:
-    value, pos = _varint_tail(data, pos, first)
-    return (value >> 1) ^ -(value & 1), pos
-
-
-def _read_blob(data: bytes, pos: int) -> tuple[bytes, int]:
+def _blob_span(data: bytes, pos: int) -> tuple[int, int]:
+    """Where a length-prefixed value starts and ends (the generated code slices and checks)."""
     first = data[pos]
     pos += 1
     raw, pos = (first, pos) if first < 128 else _varint_tail(data, pos, first)
     if raw & 1:
         # fastavro raises EOFError here too ("Expected -1 bytes"): the codec calls it truncated.
         raise EOFError("negative length")
-    end = pos + (raw >> 1)
-    if end > len(data):
-        _ended()
-    return data[pos:end], end
+    return pos, pos + (raw >> 1)
+
+
+def _too_long() -> NoReturn:
+    raise MalformedAvroError("varint longer than 10 bytes")
 
 
 def _ended() -> NoReturn:
@@ -247,9 +259,9 @@ _HELPERS: Final[dict[str, Any]] = {
     "__builtins__": {},  # the generated code needs none but len
     "len": len,
     "_varint_tail": _varint_tail,
-    "_long_tail": _long_tail,
-    "_read_blob": _read_blob,
+    "_blob_span": _blob_span,
     "_ended": _ended,
+    "_too_long": _too_long,
     "_bad_index": _bad_index,
     "_unpack_float": struct.Struct("<f").unpack_from,
     "_unpack_double": struct.Struct("<d").unpack_from,

@@ -81,7 +81,8 @@ SYNTHETIC_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "f": st.floats(width=32),
     "d": st.floats(),
     "s": st.text(max_size=80),
-    "by": st.binary(max_size=80),
+    # Lengths of one, two (64+) and three (8192+) varint bytes.
+    "by": st.one_of(st.binary(max_size=80), st.binary(min_size=8180, max_size=8200)),
     "e": st.sampled_from(SMALL_ENUM["symbols"]),
     "many": st.sampled_from(BIG_ENUM["symbols"]),
     "fx": st.binary(min_size=5, max_size=5),
