@@ -6,6 +6,7 @@ and the consumer's memory through a callback outage with the whole topic as back
 from __future__ import annotations
 
 import math
+import os
 import signal
 import subprocess
 import threading
@@ -91,7 +92,7 @@ class ConsumerRun:
             "--group-id",
             self.group,
             "--log-level",
-            "warning",
+            os.environ.get("BENCH_LOG_LEVEL", "warning"),
             "--bounce-callback-url",
             f"{self.sink.base}/bounce",
             "--unsubscribe-callback-url",
