@@ -315,12 +315,13 @@ class CallbackPipeline:
     def _take(self, msg: Any, ref: EventRef, intake: _Intake) -> None:
         """One record: decode, classify, batch (the only per-record work; ~6 µs)."""
         try:
-            decoded = self.codec.decode(msg.value() or b"")
+            try:
+                decoded = self.codec.decode(msg.value() or b"")
+            except RegistryError:
+                decoded = self._decode_through_registry_outage(msg.value() or b"")
         except DecodeError as exc:
             intake.dead_letter(self._letter(ref, msg, None, Failure(f"decode_{exc.reason}")))
             return
-        except RegistryError:
-            decoded = self._decode_through_registry_outage(msg.value() or b"")
         record = decoded.record
         # A topic outside the configured two (the dead-letter topic, when redriving) takes both.
         if decoded.kind != self.kind_by_topic.get(ref.topic, decoded.kind):
