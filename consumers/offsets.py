@@ -2,10 +2,10 @@
 
 A record that will complete later (queued for a callback, being dead-lettered) is ``track``-ed;
 offsets rise per partition and may skip (compaction, transaction markers). A record that needs
-nothing is only ``seen``: it moves the high-water mark and never holds progress back. A tracked
-record is ``complete`` once delivered or dead-lettered, in any order. The committable position
-of a partition is its first incomplete tracked offset, or the highest offset seen + 1 when none
-is incomplete, so no commit ever passes an incomplete record.
+nothing is only seen (``track_batch``'s ``seen`` span): it moves the high-water mark and never
+holds progress back. A tracked record is ``complete`` once delivered or dead-lettered, in any
+order. The committable position of a partition is its first incomplete tracked offset, or the
+highest offset seen + 1 when none is incomplete, so no commit ever passes an incomplete record.
 
 Cost: O(1) amortised per record — a deque of tracked offsets plus a set of incomplete ones;
 completions pop the deque from the left while its head is complete. ``track_batch`` takes a
@@ -80,8 +80,8 @@ class OffsetTracker:
 
     def track_batch(self, key: Partition, offsets: list[int], seen: tuple[int, int]) -> None:
         """``track`` every offset of ``offsets`` (ascending, all of partition ``key``), then
-        ``seen`` the batch's last offset. ``seen`` holds the lowest and highest offsets the batch
-        had on that partition, tracked or not."""
+        move the high-water mark to the batch's last offset. ``seen`` holds the lowest and
+        highest offsets the batch had on that partition, tracked or not."""
         lowest_seen, highest_seen = seen
         state = self._parts.get(key)
         if state is None:
@@ -93,14 +93,6 @@ class OffsetTracker:
             state.incomplete.update(offsets)
             self._pending += len(offsets)
         self._see(key, state, highest_seen)
-
-    def seen(self, topic: str, partition: int, offset: int) -> None:
-        """A record that needs nothing: the position may pass it once nothing below is open."""
-        key = (topic, partition)
-        state = self._parts.get(key)
-        if state is None:
-            state = self._parts[key] = _PartitionState(offset)
-        self._see(key, state, offset)
 
     def _see(self, key: Partition, state: _PartitionState, offset: int) -> None:
         if offset > state.last_tracked:

@@ -133,10 +133,6 @@ class _Intake:
     pending: dict[Partition, list[int]] = field(default_factory=dict)  # complete later
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
-    def span(self, key: Partition) -> tuple[int, int]:
-        lowest, highest = self.seen[key]
-        return lowest, highest
-
     def pending_offsets(self, key: Partition) -> list[int]:
         offsets = self.pending.get(key)
         if offsets is None:
@@ -302,11 +298,9 @@ class CallbackPipeline:
             else:
                 span[1] = offset
             self._take(msg, _new_ref(EventRef, (topic, partition, offset)), intake)
-        for key, offsets in intake.pending.items():
-            self.tracker.track_batch(key, offsets, intake.span(key))
+        # Every pending record was seen: one call per partition the batch touched.
         for key, (lowest, highest) in intake.seen.items():
-            if key not in intake.pending:
-                self.tracker.track_batch(key, [], (lowest, highest))
+            self.tracker.track_batch(key, intake.pending.get(key, []), (lowest, highest))
         # Tracked first: a dead letter's acknowledgement completes an offset already tracked.
         for letter in intake.dead_letters:
             self.dead_letters.write(letter)

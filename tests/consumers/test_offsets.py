@@ -113,9 +113,9 @@ def test_a_batch_of_records_needing_nothing_commits_past_them() -> None:
     tracker = OffsetTracker()
     tracker.track_batch((T, 0), [], (40, 44))
     assert tracker.committable() == {(T, 0): 45}
-    tracker.seen(T, 0, 50)
+    tracker.track_batch((T, 0), [], (50, 50))
     assert tracker.committable() == {(T, 0): 51}
-    tracker.seen(T, 0, 49)  # not above the high-water mark: nothing moves
+    tracker.track_batch((T, 0), [], (49, 49))  # not above the high-water mark: nothing moves
     assert tracker.committable() == {}
 
 
