@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +21,7 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from kafka_client import KafkaProducer, KafkaSettings, create_topics
+from reliability.support import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 KAFKA_SCRIPT = REPO / "deploy" / "kafka" / "kafka.sh"
@@ -126,14 +127,6 @@ def run_json(argv: Sequence[str], log: IO[bytes]) -> dict[str, Any]:
     result["cpu_seconds"] = children_cpu_seconds() - cpu_before
     return result
 
-
-def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
 
 
 class Sink:

@@ -28,8 +28,8 @@ from bench.common import (
     python_module,
     rss_kb,
     run_json,
-    wait_until,
 )
+from reliability.support import wait_until
 
 
 def kcat(env: BenchEnv, topic: str) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from bouncewire.receiver import CallbackReceiver, FaultPlan
 from kafka_client import KafkaProducer, KafkaSettings, TopicNames, create_topics
 from producers import parse_send_result, parse_unsubscribe, record_key
 from reliability.model import Scenario
+from reliability.support import free_port, wait_until
 from schemas import Codec, DecodeError, SchemaStore
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -71,19 +72,6 @@ def timed(run: Callable[[Context], Scenario]) -> Callable[[Context], Scenario]:
     return timed_run
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
-
-
-def free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def free_port_range(count: int) -> int:

@@ -16,9 +16,9 @@ from reliability.harness import (
     open_flow,
     posts_reach,
     timed,
-    wait_until,
 )
 from reliability.model import Scenario
+from reliability.support import wait_until
 
 NAME = "consumer_sigkill_x5"
 KILLS = 5

@@ -24,9 +24,9 @@ from reliability.harness import (
     read_topic,
     timed,
     topic_exists,
-    wait_until,
 )
 from reliability.model import Scenario
+from reliability.support import wait_until
 
 NAME = "dlq_unavailable"
 PARTITIONS = 3

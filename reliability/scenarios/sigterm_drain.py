@@ -15,9 +15,9 @@ from reliability.harness import (
     open_flow,
     posts_reach,
     timed,
-    wait_until,
 )
 from reliability.model import Scenario
+from reliability.support import wait_until
 
 NAME = "sigterm_drain"
 STOPS = 3

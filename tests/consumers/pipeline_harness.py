@@ -23,6 +23,7 @@ from consumers.pipeline import CallbackPipeline, PipelineConfig
 from kafka_client import KafkaProducer, KafkaSettings, PerTopicConsumer, Secret, TopicNames
 from kafka_client import create_topics as admin_create_topics
 from producers import EventPublisher, parse_send_result, parse_unsubscribe
+from reliability.support import wait_until as wait_until
 from schemas import Codec, SchemaStore
 
 FAST_RETRY = RetryPolicy(request_timeout_s=2.0, connect_timeout_s=1.0, backoff_initial_s=0.05,
@@ -119,14 +120,6 @@ class ThreadedPipeline:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-
-def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
 
 
 def read_all(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -> list[Any]:

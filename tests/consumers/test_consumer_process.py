@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import collections
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -16,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bouncewire.receiver import CallbackReceiver, FaultPlan
 from kafka_client import TopicNames
+from reliability.support import free_port
 from tests.consumers.pipeline_harness import (
     bounce,
     committed_offsets,
@@ -28,11 +28,6 @@ from tests.consumers.pipeline_harness import (
 pytestmark = pytest.mark.integration
 BATCH = 200
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def received_counts(receiver: CallbackReceiver) -> collections.Counter[str]:

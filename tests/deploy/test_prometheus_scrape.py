@@ -13,7 +13,6 @@ scales them alike).
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -29,6 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bouncewire.receiver import CallbackReceiver
 from kafka_client import TopicNames
+from reliability.support import free_port
 from tests.consumers.pipeline_harness import (
     bounce,
     consumer_process,
@@ -48,11 +48,6 @@ HARD, SOFT, DELIVERED = 40, 60, 100
 ROUND = HARD + SOFT + DELIVERED
 STEP_TIMEOUT_S = 30.0
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def http_get(url: str) -> tuple[int, str]:

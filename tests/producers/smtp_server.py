@@ -15,13 +15,15 @@ import ssl
 import subprocess
 import threading
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from reliability.support import free_port as free_port
 
 DROP = "<drop the connection>"
 STALL = "<never answer>"
@@ -30,11 +32,6 @@ QUEUED = "250 2.0.0 Ok: queued as 4BwX2"
 # Longer than any client timeout in the tests; the controller cancels it when it stops.
 STALL_SECONDS = 30.0
 
-
-def free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

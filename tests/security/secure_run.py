@@ -36,7 +36,7 @@ from kafka_client import (
     wait_for_broker,
 )
 from producers import EventPublisher
-from reliability.harness import free_port, wait_until
+from reliability.support import free_port, wait_until
 from schemas import Codec, SchemaStore
 from tests.security.conftest import PipelineRun, SecureKafka
 

@@ -5,10 +5,9 @@ taken after a response already include its record: no waiting, no sleeps)."""
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ from producers.unsubscribe import Claims, Keyring, sign
 from producers.unsubscribe.acks import AcknowledgedSender
 from producers.unsubscribe.app import ServiceConfig, UnsubscribeService, create_app
 from producers.unsubscribe.server import server_for
+from reliability.support import free_port as free_port
 from schemas import Codec, SchemaStore
 
 NEW_SECRET = "n3w-s3cret-" + "a" * 32
@@ -27,11 +27,6 @@ SERVER_KEYS = Keyring.parse(f"k2:{NEW_SECRET},k1:{OLD_SECRET}")
 OLD_KEYS = Keyring.parse(f"k1:{OLD_SECRET}")
 PARTITIONS = 3
 
-
-def free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
