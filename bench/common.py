@@ -75,10 +75,19 @@ class BenchEnv:
 
 
 def kafka_script(port: int, action: str) -> str:
-    """Run deploy/kafka/kafka.sh for our own port; returns its last stdout line."""
+    """Run deploy/kafka/kafka.sh for our own port; returns its last stdout line.
+
+    The bench broker keeps Kafka's default group.initial.rebalance.delay.ms (3 s; the test
+    brokers use 0): consumer processes started together then share the group's first
+    assignment, as a deployment's replicas do, instead of the first one taking every
+    partition and handing half over in a cooperative rebalance mid-run."""
     done = subprocess.run(
         ["/bin/bash", str(KAFKA_SCRIPT), action],
-        env={**os.environ, "KAFKA_PORT": str(port)},
+        env={
+            **os.environ,
+            "KAFKA_PORT": str(port),
+            "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "3000",
+        },
         check=True,
         capture_output=True,
         text=True,
@@ -126,7 +135,6 @@ def run_json(argv: Sequence[str], log: IO[bytes]) -> dict[str, Any]:
     result: dict[str, Any] = orjson.loads(done.stdout.strip().splitlines()[-1])
     result["cpu_seconds"] = children_cpu_seconds() - cpu_before
     return result
-
 
 
 class Sink:

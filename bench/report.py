@@ -19,6 +19,14 @@ def _kcat_rate(results: dict[str, Any]) -> float:
     return results["config"]["records"] / kcat["seconds"] if kcat else math.nan
 
 
+def median_run(trials: list[dict[str, Any]]) -> dict[str, Any]:
+    """The trial with the median rate (the lower middle one of an even count), with every
+    trial's rate, steady rate and CPU seconds beside it under "trials"."""
+    middle = sorted(trials, key=lambda t: t["rate"])[(len(trials) - 1) // 2]
+    keys = ("rate", "steady_rate", "cpu_seconds")
+    return {**middle, "trials": [{k: t[k] for k in keys if k in t} for t in trials]}
+
+
 def ratios(results: dict[str, Any]) -> dict[str, float]:
     consumer, producer = results["consumer"], results["producer"]
     one, two = _rate(consumer, "one_process"), _rate(consumer, "two_processes")
@@ -172,6 +180,9 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, float, float, str]]:
             note += f"; start-up {entry['startup_seconds']:.2f} s"
         if "machine_busy_share" in entry:
             note += f"; machine {entry['machine_busy_share']:.0%} busy"
+        if len(entry.get("trials", ())) > 1:
+            rates = ", ".join(f"{t['rate']:,.0f}" for t in entry["trials"])
+            note += f"; median of {len(entry['trials'])} runs ({rates}/s)"
         rows.append((label, rate, cpu_us, note))
     return rows
 

@@ -47,6 +47,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rates", default="1000,10000", help="offered loads for latency, events/s")
     p.add_argument("--latency-seconds", type=float, default=20.0)
     p.add_argument("--outage-seconds", type=float, default=40.0)
+    p.add_argument(
+        "--trials",
+        type=int,
+        default=3,
+        help="runs of each scenario the ratios compare (taken in turns; the median is kept)",
+    )
     p.add_argument("--no-profile", action="store_true")
     p.add_argument("--no-perf-test", action="store_true", help="skip Kafka's ProducerPerformance")
     p.add_argument("--keep-broker", action="store_true", help="leave the bench broker running")
@@ -60,6 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.records, args.profile_records, args.rates = 3000, 0, "500"
         args.latency_seconds, args.outage_seconds = 2.0, 3.0
         args.no_profile = args.no_perf_test = True
+        args.trials = 1
     return args
 
 
@@ -179,16 +186,21 @@ class Run:
         out["bare_no_decode"] = self.step(
             "bare consume", lambda: consumer_bench.bare(env, source, n, decode=False)
         )
-        out["bare_decode"] = self.step(
-            "bare consume+decode", lambda: consumer_bench.bare(env, source, n, decode=True)
-        )
-        for key, processes in (("one_process", 1), ("two_processes", 2)):
-            out[key] = self.step(
-                f"consumer x{processes}",
-                functools.partial(
-                    consumer_bench.throughput, env, sink, source, n, callbacks, processes
-                ),
-            )
+        # The ratios' three scenarios run in turns, so that a slow spell of the machine
+        # (a shared VM varies by 20 % from minute to minute) hits each of them alike.
+        runs: dict[str, list[dict[str, Any]]] = {}
+        for trial in range(1, self.args.trials + 1):
+            for key, name, action in (
+                ("bare_decode", "bare consume+decode", functools.partial(
+                    consumer_bench.bare, env, source, n, decode=True)),
+                ("one_process", "consumer x1", functools.partial(
+                    consumer_bench.throughput, env, sink, source, n, callbacks, 1)),
+                ("two_processes", "consumer x2", functools.partial(
+                    consumer_bench.throughput, env, sink, source, n, callbacks, 2)),
+            ):  # fmt: skip
+                runs.setdefault(key, []).append(self.step(f"{name} #{trial}", action))
+        for key, trials in runs.items():
+            out[key] = report.median_run(trials)
 
     def profiles(self, sink: Any) -> None:
         env, topic = self.env, self.topic["profile"]

@@ -20,6 +20,9 @@
 #   KAFKA_HEAP_OPTS        broker heap (default "-Xms256m -Xmx512m")
 #   KAFKA_START_TIMEOUT    seconds `up` waits for the broker (default 60)
 #   KAFKA_STOP_TIMEOUT     seconds `down` waits before SIGKILL (default 20)
+#   KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS  how long a new consumer group waits for more
+#                          members before its first assignment (default 0: tests start at
+#                          once; Kafka's own default, 3000, is what `make bench` uses)
 #   JAVA_HOME              Java 17+ to use (default: java on PATH)
 #
 # Listeners bind 127.0.0.1 only. Everything of one broker lives in <repo>/.kafka/<port>/

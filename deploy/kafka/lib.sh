@@ -235,6 +235,8 @@ lock_port() { lock_dir "$DATA_ROOT"; }
 # server.properties of a one-node KRaft broker (broker + controller, node.id=1): the
 # script's own listener lines (stdin) between the shared head and the shared settings.
 single_node_properties() {
+    GROUP_INITIAL_REBALANCE_DELAY_MS="${KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS:-0}"
+    require_number KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS "$GROUP_INITIAL_REBALANCE_DELAY_MS"
     cat <<EOF
 # Written by deploy/kafka/$PROG on every 'up'; edits here are overwritten.
 process.roles=broker,controller
@@ -252,8 +254,9 @@ default.replication.factor=1
 min.insync.replicas=1
 # One node: every internal topic has a single replica.
 $(internal_topic_properties 1 1)
-# Consumer groups start at once instead of waiting 3 s for more members.
-group.initial.rebalance.delay.ms=0
+# Consumer groups start at once instead of waiting for more members (Kafka's default is 3 s;
+# the benchmarks ask for it so that processes started together share the first assignment).
+group.initial.rebalance.delay.ms=$GROUP_INITIAL_REBALANCE_DELAY_MS
 # The default 128 MB cleaner buffer would take a quarter of the small heap.
 log.cleaner.dedupe.buffer.size=33554432
 EOF

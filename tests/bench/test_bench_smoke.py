@@ -23,9 +23,23 @@ def smoke(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Pat
     out = tmp_path_factory.mktemp("bench")
     prefix = f"smoke-{uuid.uuid4().hex[:8]}"  # a long-lived test broker keeps older topics
     subprocess.run(
-        [sys.executable, "-m", "bench.run", "--smoke", "--bootstrap", kafka_bootstrap,
-         "--prefix", prefix, "--out", str(out)],
-        cwd=REPO, check=True, timeout=240, capture_output=True)
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--smoke",
+            "--bootstrap",
+            kafka_bootstrap,
+            "--prefix",
+            prefix,
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        check=True,
+        timeout=240,
+        capture_output=True,
+    )
     return out
 
 
@@ -65,15 +79,25 @@ def test_latency_and_outage_were_measured(smoke: Path) -> None:
 def test_report_lists_every_target_and_ratio(smoke: Path) -> None:
     data = results(smoke)
     assert len(data["targets"]) == 9
-    assert set(data["ratios"]) >= {"consumer_vs_bare_decode", "producer_cli_vs_bare",
-                                   "two_vs_one_process", "two_vs_one_process_steady"}
+    assert set(data["ratios"]) >= {
+        "consumer_vs_bare_decode",
+        "producer_cli_vs_bare",
+        "two_vs_one_process",
+        "two_vs_one_process_steady",
+    }
     markdown = (smoke / "results.md").read_text()
-    for heading in ("## Targets", "## Throughput", "## Ratios", "## Event-to-callback latency",
-                    "## Memory through a callback outage"):
+    for heading in (
+        "## Targets",
+        "## Throughput",
+        "## Ratios",
+        "## Event-to-callback latency",
+        "## Memory through a callback outage",
+    ):
         assert heading in markdown
 
 
-@pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None,
-                    reason="matplotlib is the bench extra")
+@pytest.mark.skipif(
+    importlib.util.find_spec("matplotlib") is None, reason="matplotlib is the bench extra"
+)
 def test_plot_is_a_png(smoke: Path) -> None:
     assert (smoke / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

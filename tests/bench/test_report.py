@@ -1,0 +1,19 @@
+"""The bench compares medians of interleaved trials; `median_run` picks them."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.report import median_run
+
+
+@pytest.mark.parametrize(
+    ("rates", "median"),
+    [([5.0], 5.0), ([3.0, 1.0, 2.0], 2.0), ([4.0, 1.0, 3.0, 2.0], 2.0), ([2.0, 2.0, 9.0], 2.0)],
+)
+def test_keeps_the_median_trial_and_lists_every_trial(rates: list[float], median: float) -> None:
+    trials = [{"rate": r, "cpu_seconds": r / 10, "other": i} for i, r in enumerate(rates)]
+    run = median_run(trials)
+    assert run["rate"] == median
+    assert run["cpu_seconds"] == median / 10  # the median trial's own fields, not a mix
+    assert [t["rate"] for t in run["trials"]] == rates
