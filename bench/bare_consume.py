@@ -2,7 +2,9 @@
 fastavro decode of each value (the practical ceiling for any Python consumer of this topic).
 
 Reads `--expect` records with a fresh group, no commits. Prints one JSON line: records,
-seconds (first record to last, so the group join is left out), join_seconds.
+seconds (first record to last, so the group join is left out), steady_seconds (from the 10th
+to the 90th percentile of records, the window the bench also takes for bouncewire's
+callbacks), join_seconds.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ def main() -> None:
     started = time.perf_counter()
     first = 0.0
     records = 0
+    marks = {round(args.expect * 0.1): 0.0, round(args.expect * 0.9): 0.0}
     while records < args.expect:
         messages = consumer.consume(num_messages=5000, timeout=1.0)
         if messages and not first:
@@ -51,11 +54,20 @@ def main() -> None:
                 stream = BytesIO(msg.value() or b"")
                 stream.seek(SINGLE_OBJECT_HEADER_SIZE)
                 schemaless_reader(stream, schema, None)
+        for mark, at in marks.items():
+            if not at and records >= mark:
+                marks[mark] = time.perf_counter()
     done = time.perf_counter()
+    t10, t90 = marks.values()
     consumer.close()
     print(
         orjson.dumps(
-            {"records": records, "seconds": done - first, "join_seconds": first - started}
+            {
+                "records": records,
+                "seconds": done - first,
+                "steady_seconds": t90 - t10,
+                "join_seconds": first - started,
+            }
         ).decode()
     )
 

@@ -78,12 +78,12 @@ def test_latency_and_outage_were_measured(smoke: Path) -> None:
 
 def test_report_lists_every_target_and_ratio(smoke: Path) -> None:
     data = results(smoke)
-    assert len(data["targets"]) == 9
+    assert len(data["targets"]) == 10
     assert set(data["ratios"]) >= {
         "consumer_vs_bare_decode",
         "producer_cli_vs_bare",
         "two_vs_one_process",
-        "two_vs_one_process_steady",
+        "two_vs_one_process_first_to_last",
     }
     markdown = (smoke / "results.md").read_text()
     for heading in (

@@ -17,3 +17,14 @@ def test_keeps_the_median_trial_and_lists_every_trial(rates: list[float], median
     assert run["rate"] == median
     assert run["cpu_seconds"] == median / 10  # the median trial's own fields, not a mix
     assert [t["rate"] for t in run["trials"]] == rates
+
+
+def test_the_median_is_taken_by_steady_rate_where_a_trial_has_one() -> None:
+    trials = [
+        {"rate": 1.0, "steady_rate": 30.0},
+        {"rate": 3.0, "steady_rate": 10.0},
+        {"rate": 2.0, "steady_rate": 20.0},
+    ]
+    assert median_run(trials)["rate"] == 2.0
+    toy = [{"rate": r, "steady_rate": float("nan")} for r in (3.0, 1.0, 2.0)]
+    assert median_run(toy)["rate"] == 2.0  # no steady window at toy sizes: whole runs
