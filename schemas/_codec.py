@@ -255,8 +255,25 @@ class _ReadPlan:
         return cls(version.kind, version.version, version.plain, None, appended, compiled)
 
     def read(self, data: bytes, offset: int) -> DecodedEvent:
-        if self.compiled is not None:
-            return self._read_compiled(self.compiled, data, offset)
+        compiled = self.compiled
+        if compiled is None:
+            return self._read_fastavro(data, offset)
+        # The compiled path, inline: it runs once per consumed record.
+        if type(data) is not bytes:
+            data = bytes(data)  # the compiled reader slices and decodes: memoryview cannot
+        try:
+            record, end = compiled(data, offset)
+        except Exception as exc:  # IndexError/EOFError when short, ValueError when malformed
+            raise self._body_error(exc, exhausted=True) from exc
+        if end != len(data):
+            trailing = len(data) - end
+            raise DecodeError("invalid_body", f"{self._what()} body has {trailing} trailing bytes")
+        if self.appended:
+            for name, default in self.appended:
+                record[name] = default
+        return _new_decoded(DecodedEvent, (self.kind, record, self.version))
+
+    def _read_fastavro(self, data: bytes, offset: int) -> DecodedEvent:
         stream = BytesIO(data)
         stream.seek(offset)
         try:
@@ -269,20 +286,6 @@ class _ReadPlan:
         for name, default in self.appended:
             record[name] = default
         return DecodedEvent(self.kind, record, self.version)
-
-    def _read_compiled(self, reader: RecordReader, data: bytes, offset: int) -> DecodedEvent:
-        if type(data) is not bytes:
-            data = bytes(data)  # the compiled reader slices and decodes: memoryview cannot
-        try:
-            record, end = reader(data, offset)
-        except Exception as exc:  # IndexError/EOFError when short, ValueError when malformed
-            raise self._body_error(exc, exhausted=True) from exc
-        if end != len(data):
-            trailing = len(data) - end
-            raise DecodeError("invalid_body", f"{self._what()} body has {trailing} trailing bytes")
-        for name, default in self.appended:
-            record[name] = default
-        return _new_decoded(DecodedEvent, (self.kind, record, self.version))
 
     def _body_error(self, exc: Exception, *, exhausted: bool) -> DecodeError:
         # fastavro raises EOFError for a short string or a missing value, but IndexError for
