@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 
 from kafka_client import KafkaProducer, KafkaSettings, create_topics
@@ -207,27 +207,6 @@ def warm_up(bootstrap: str, topic: str) -> None:
         while not consumer.consume(1, timeout=1.0) and time.monotonic() < deadline:
             pass
         consumer.commit(asynchronous=False)
-    finally:
-        consumer.close()
-
-
-def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-watermarks"})
-    try:
-        return {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in range(partitions)
-        }
-    finally:
-        consumer.close()
-
-
-def committed_total(bootstrap: str, group: str, topic: str, partitions: int) -> int:
-    """Sum of the group's committed offsets on `topic` (no group join: committed() only)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-    try:
-        tps = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
-        return sum(max(tp.offset, 0) for tp in tps)
     finally:
         consumer.close()
 

@@ -23,12 +23,12 @@ from bench.common import (
     Sink,
     bouncewire,
     children_cpu_seconds,
-    committed_total,
     process_cpu_seconds,
     python_module,
     rss_kb,
     run_json,
 )
+from reliability.harness import committed_total
 from reliability.support import wait_until
 
 
@@ -151,12 +151,16 @@ def throughput(
     watch = CpuWatch({"broker": env.broker_pid, "sink": sink.proc.pid})
     with consumers(ConsumerRun(env, sink, topic, processes)) as run:
         started = run.start()
+        first = sink.wait_for_events(1, timeout=600)
+        cpu_at_first = run.cpu_seconds()  # start-up and group join behind us
         stats = sink.wait_for_events(callbacks, timeout=600)
         all_received = time.time()
         others = watch.report()
         wait_until(lambda: run.committed() >= records, timeout=60, interval=0.2)
         committed_at = time.time()
         cpu = run.cpu_seconds()
+    # The records behind the callbacks that arrived after the CPU sample, pro rata.
+    window_records = records * (1 - first["events"] / max(stats["events"], 1))
     seconds = (stats["last_ns"] - stats["first_ns"]) / 1e9
     return {
         "processes": processes,
@@ -173,6 +177,8 @@ def throughput(
         "startup_seconds": stats["first_ns"] / 1e9 - started,
         # Start-up and the idle wait for the commit included: a slight overestimate.
         "cpu_seconds": cpu,
+        # From the first callback on: what the records cost, start-up left out.
+        "window_cpu_seconds": (cpu - cpu_at_first) * records / max(window_records, 1),
         # Over the whole run (start-up included): how busy the machine was, and who used it.
         "run_seconds": all_received - started,
         **others,
@@ -202,6 +208,10 @@ def outage_memory(
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
+        # The outage counts from the first refused POST: the group join (3 s on a broker with
+        # Kafka's default initial rebalance delay) is not part of it.
+        wait_until(lambda: sink.stats()["refused_posts"] > 0, timeout=60, interval=0.1)
+        outage_started = time.time()
         time.sleep(outage_s)
         refused = sink.stats()["refused_posts"]
         sink.set_status(200)
@@ -209,6 +219,8 @@ def outage_memory(
         stats = sink.wait_for_events(callbacks, timeout=600)
         stop.set()
         sampler.join()
+    shift = outage_started - started  # sample times from the outage's start (join: negative)
+    samples = [(t - shift, kb) for t, kb in samples]
     return summarize_outage(samples, outage_s, refused, stats, recovered_at, callbacks)
 
 

@@ -28,7 +28,7 @@ def median_run(trials: list[dict[str, Any]]) -> dict[str, Any]:
     """The trial with the median steady rate (the lower middle one of an even count), with
     every trial's rate, steady rate and CPU seconds beside it under "trials"."""
     middle = sorted(trials, key=_steady_or_overall)[(len(trials) - 1) // 2]
-    keys = ("rate", "steady_rate", "cpu_seconds")
+    keys = ("rate", "steady_rate", "cpu_seconds", "window_cpu_seconds")
     return {**middle, "trials": [{k: t[k] for k in keys if k in t} for t in trials]}
 
 
@@ -137,8 +137,9 @@ def markdown(results: dict[str, Any]) -> str:
         "## Throughput and CPU per record",
         "",
         "CPU: user + system seconds of the process (all its threads, librdkafka's included) "
-        "over the records it handled; unlike records/s it does not depend on how much of the "
-        "machine other processes took meanwhile.",
+        "over the records it handled; for the consumers from the first record (bare loops) or "
+        "callback (bouncewire) on, so start-up is left out. Unlike records/s it does not "
+        "depend on how much of the machine other processes took meanwhile.",
         "",
         "| scenario | records/s | CPU µs/record | note |",
         "|---|---|---|---|",
@@ -183,7 +184,12 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, float, float, str]]:
             continue
         rate = _kcat_rate(results) if key == "kcat" else float(entry["rate"])
         records = entry.get("records", results["config"]["records"])
-        cpu_us = entry.get("cpu_seconds", math.nan) / records * 1e6
+        # Start-up left out where the scenario measured it so (the consumers: from the first
+        # record or callback on), else the whole process.
+        cpu_us = entry.get("window_cpu_seconds", entry.get("cpu_seconds", math.nan))
+        cpu_us = cpu_us / records * 1e6
+        if "window_cpu_seconds" in entry:
+            note += f"; whole process {entry['cpu_seconds'] / records * 1e6:.1f} µs/record"
         if "startup_seconds" in entry:
             note += f"; start-up {entry['startup_seconds']:.2f} s"
         if "machine_busy_share" in entry:

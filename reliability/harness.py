@@ -218,6 +218,11 @@ def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int = 
         consumer.close()
 
 
+def committed_total(bootstrap: str, group: str, topic: str, partitions: int = 3) -> int:
+    """Records committed over all partitions (a partition without commits counts 0)."""
+    return sum(max(o, 0) for o in committed_offsets(bootstrap, group, topic, partitions))
+
+
 def end_offsets(bootstrap: str, topic: str, partitions: int = 3) -> list[int]:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique("watermarks")})
     try:

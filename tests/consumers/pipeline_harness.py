@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer
 from prometheus_client import CollectorRegistry
 
 from consumers.delivery import RetryPolicy, build_http_client
@@ -23,6 +23,9 @@ from consumers.pipeline import CallbackPipeline, PipelineConfig
 from kafka_client import KafkaProducer, KafkaSettings, PerTopicConsumer, Secret, TopicNames
 from kafka_client import create_topics as admin_create_topics
 from producers import EventPublisher, parse_send_result, parse_unsubscribe
+from reliability.harness import committed_offsets as committed_offsets
+from reliability.harness import committed_total as committed_total
+from reliability.harness import end_offsets as end_offsets
 from reliability.support import wait_until as wait_until
 from schemas import Codec, SchemaStore
 
@@ -141,30 +144,6 @@ def read_all(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -
     finally:
         consumer.close()
     return records
-
-
-def committed_total(bootstrap: str, group: str, topic: str, partitions: int) -> int:
-    """Records committed over all partitions (a partition without commits counts 0)."""
-    return sum(max(o, 0) for o in committed_offsets(bootstrap, group, topic, partitions))
-
-
-def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -> list[int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-    try:
-        tps = consumer.committed([TopicPartition(topic, p) for p in range(partitions)],
-                                 timeout=10)
-        return [tp.offset for tp in tps]
-    finally:
-        consumer.close()
-
-
-def end_offsets(bootstrap: str, topic: str, partitions: int) -> list[int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"w-{uuid.uuid4().hex}"})
-    try:
-        return [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                for p in range(partitions)]
-    finally:
-        consumer.close()
 
 
 @contextmanager
