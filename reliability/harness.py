@@ -72,8 +72,6 @@ def timed(run: Callable[[Context], Scenario]) -> Callable[[Context], Scenario]:
     return timed_run
 
 
-
-
 def free_port_range(count: int) -> int:
     """The first of `count` adjacent free loopback ports, below the ephemeral range.
 

@@ -228,7 +228,7 @@ def _varint_tail(data: bytes, pos: int, first: int) -> tuple[int, int]:
             return value & _MASK64, pos
         shift += 7
         if shift >= 7 * _MAX_VARINT_BYTES:
-            raise MalformedAvroError("varint longer than 10 bytes")
+            _too_long()
 
 
 def _blob_span(data: bytes, pos: int) -> tuple[int, int]:

@@ -18,6 +18,7 @@ from producers.unsubscribe import Claims, Keyring, sign
 from producers.unsubscribe.acks import AcknowledgedSender
 from producers.unsubscribe.app import ServiceConfig, UnsubscribeService, create_app
 from producers.unsubscribe.server import server_for
+from reliability.harness import end_offsets
 from reliability.support import free_port as free_port
 from schemas import Codec, SchemaStore
 
@@ -46,12 +47,7 @@ class LiveService:
         return self.url(sign(keys, Claims(email, campaign, meta)))
 
     def end_offsets(self) -> list[int]:
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "unused"})
-        try:
-            return [consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)[1]
-                    for p in range(PARTITIONS)]
-        finally:
-            consumer.close()
+        return end_offsets(self.bootstrap, self.topic, PARTITIONS)
 
     def published_since(self, start: list[int]) -> list[Any]:
         """Every record between `start` and the current end offsets, as Kafka messages."""
