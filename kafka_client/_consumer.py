@@ -33,7 +33,7 @@ CONSUMER_DEFAULTS: Mapping[str, object] = {
     "session.timeout.ms": 30_000,
     # Members learn of a rebalance from a heartbeat answer, and a cooperative rebalance takes
     # two rounds: with 3 s a process joining a busy one got its partitions ~6 s later (3 of 8
-    # bench trials, 2 processes ran at 1.05x one). Heartbeats are tiny; 0.5 s makes it ~1 s.
+    # bench trials, 2 processes ran at 1.05x one). Heartbeats are tiny; 0.5 s makes it ~1.5 s.
     "heartbeat.interval.ms": 500,
 }
 
