@@ -227,6 +227,29 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def process_tree(pid: int) -> list[int]:
+    """A process and its descendants: `bouncewire consume` POSTs from a child process."""
+    pids = [pid]
+    for parent in pids:  # grows while it is walked
+        try:
+            pids.extend(
+                int(p) for p in Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+            )
+        except OSError:  # gone meanwhile
+            continue
+    return pids
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    return sum(process_cpu_seconds(p) for p in process_tree(pid))
+
+
+def tree_rss_kb(pid: int) -> int | None:
+    """VmRSS of a process and its descendants, None once the process is gone."""
+    sizes = [rss_kb(p) for p in process_tree(pid)]
+    return None if sizes[0] is None else sum(kb or 0 for kb in sizes)
+
+
 def machine_cpu_seconds() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]

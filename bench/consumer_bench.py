@@ -23,10 +23,10 @@ from bench.common import (
     Sink,
     bouncewire,
     children_cpu_seconds,
-    process_cpu_seconds,
     python_module,
-    rss_kb,
     run_json,
+    tree_cpu_seconds,
+    tree_rss_kb,
 )
 from reliability.harness import committed_total
 from reliability.support import wait_until
@@ -121,7 +121,7 @@ class ConsumerRun:
         return committed_total(self.env.bootstrap, self.group, self.topic, self.env.partitions)
 
     def cpu_seconds(self) -> float:
-        return sum(process_cpu_seconds(proc.pid) for proc in self.procs)
+        return sum(tree_cpu_seconds(proc.pid) for proc in self.procs)
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -201,7 +201,7 @@ def outage_memory(
 
         def sample() -> None:
             while not stop.is_set():
-                kb = rss_kb(pid)
+                kb = tree_rss_kb(pid)
                 if kb is not None:
                     samples.append((time.time() - started, kb))
                 stop.wait(0.5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import logging
 import signal
@@ -15,14 +16,17 @@ from types import FrameType
 
 from prometheus_client import CollectorRegistry
 
+from bouncewire import logs
 from bouncewire._flags import add_flag, kafka_settings, topic_names
 from bouncewire._produce import build_codec
 from consumers.delivery import (
+    DeliveryError,
     RetryPolicy,
     build_http_client,
     callback_url_problem,
     url_for_logs,
 )
+from consumers.delivery_process import DeliveryProcess
 from consumers.endpoints import EndpointServer
 from consumers.metrics import DEFAULT_TOP_DOMAINS, ConsumerMetrics
 from consumers.pipeline import CallbackPipeline, PipelineConfig
@@ -78,6 +82,14 @@ def add_consume_flags(p: argparse.ArgumentParser) -> None:
     add_flag(p, "--drain-timeout", type=float, default=30.0, help="seconds to drain on SIGTERM")
     add_flag(p, "--revoke-timeout", type=float, default=10.0)
     add_flag(p, "--max-pending-events", type=int, default=100_000)
+    add_flag(
+        p,
+        "--delivery",
+        choices=["process", "thread"],
+        default="process",
+        help="POST callbacks from a child process (its own GIL: ~25%% more records/s) "
+        "or from threads of this one",
+    )
     add_flag(
         p,
         "--top-domains",
@@ -221,14 +233,25 @@ def cmd_consume(args: argparse.Namespace) -> int:
     config = pipeline_config(args)
     registry = CollectorRegistry()
     metrics = ConsumerMetrics.create(registry, top_domains=args.top_domains.split(","))
+    delivery = (
+        DeliveryProcess(
+            config.retry,
+            config.payload_format,
+            metrics,
+            child_setup=functools.partial(logs.configure, args.log_level),
+        )
+        if args.delivery == "process"
+        else None
+    )
     pipeline = CallbackPipeline(
         config,
         # One group member per topic: each process then gets its share of *each* topic.
         PerTopicConsumer(settings, config.group_id),
         KafkaProducer(settings, {"client.id": "bouncewire-dlq"}),
         build_codec(args),
-        build_http_client(config.retry),
+        None if delivery else build_http_client(config.retry),
         metrics,
+        sender_factory=delivery.sender if delivery else None,
         stop_requested=stop_requested,
     )
     server = (
@@ -245,7 +268,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
     tune_interpreter()
     try:
         pipeline.run()
-    except KafkaClientError as exc:
+    except (KafkaClientError, DeliveryError) as exc:
         print(f"bouncewire: {exc}", file=sys.stderr)
         return 2
     finally:

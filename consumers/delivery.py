@@ -79,6 +79,11 @@ def build_http_client(policy: RetryPolicy, max_connections: int = 4) -> httpx.Cl
     )
 
 
+class DeliveryError(RuntimeError):
+    """A sender can no longer deliver (its process is gone): the consumer must stop. What was
+    in flight is not committed, so it is read again on restart."""
+
+
 class OutcomeKind(Enum):
     DELIVERED = "delivered"  # every event accepted
     PARTIAL = "partial"  # accepted except `failed` indexes
@@ -162,6 +167,7 @@ class DestinationSender:
     _closing: bool = False
     active: Batch | None = None
     retrying: bool = False
+    failure: str | None = None  # a thread in this process: it never goes away on its own
     _thread: threading.Thread | None = None
 
     def start(self) -> None:

@@ -32,7 +32,7 @@ from consumers.dead_letters import (
     Failure,
     parse_dead_letter_headers,
 )
-from consumers.delivery import DestinationSender, Outcome, OutcomeKind, RetryPolicy
+from consumers.delivery import DeliveryError, DestinationSender, Outcome, OutcomeKind, RetryPolicy
 from consumers.metrics import ConsumerMetrics
 from consumers.offsets import OffsetTracker
 from consumers.payloads import (
@@ -73,6 +73,8 @@ class Sender(Protocol):
 
     retrying: bool
 
+    @property
+    def failure(self) -> str | None: ...  # set when the sender can no longer deliver
     def start(self) -> None: ...
     def submit(self, batch: Batch) -> None: ...
     @property
@@ -524,6 +526,8 @@ class CallbackPipeline:
             self._memory_paused = False
         wanted: set[Partition] = set()
         for destination, sender in self.senders.items():
+            if sender.failure is not None:
+                raise DeliveryError(sender.failure)
             busy = sender.retrying or sender.backlog >= self.config.max_queued_batches
             if busy or self._memory_paused:
                 topic = self.destination_topic[destination]

@@ -400,6 +400,7 @@ class DryRunSender:
     writer: DryRunWriter
     completions: CompletionQueue
     retrying: bool = False
+    failure: str | None = None
 
     def start(self) -> None:
         pass

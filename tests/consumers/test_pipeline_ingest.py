@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 import consumers.pipeline as pipeline_module
 from consumers.batching import Batch
+from consumers.delivery import DeliveryError
 from consumers.metrics import ConsumerMetrics
 from consumers.pipeline import CallbackPipeline, PipelineConfig
 from kafka_client import Secret, TopicNames
@@ -51,6 +52,7 @@ class HeldSender:
     """Keeps submitted batches; nothing completes until a test says so."""
 
     retrying = False
+    failure = None
 
     def __init__(self, *_: Any) -> None:
         self.batches: list[Batch] = []
@@ -92,6 +94,9 @@ class LetterProducer:
 
 
 class Source:
+    def consume(self, max_messages: int, timeout: float) -> list[Any]:
+        return []
+
     def store(self, offsets: Any) -> None: ...
     def pause(self, partitions: Any) -> None: ...
     def resume(self, partitions: Any) -> None: ...
@@ -184,3 +189,11 @@ def test_a_record_undecodable_after_a_registry_outage_is_dead_lettered() -> None
     pipe, letters = pipeline_with(FlakyRegistryCodec(DecodeError("invalid_body", "bad body")))
     pipe.ingest([Message(0, b"\x00\x00\x00\x00\x01body")])
     assert letters.values == [b"\x00\x00\x00\x00\x01body"]
+
+
+def test_a_sender_that_can_no_longer_deliver_stops_the_loop() -> None:
+    pipe, _ = pipeline_with(CODEC)
+    sender: Any = pipe.senders["bounce"]
+    sender.failure = "the delivery process exited (exit code -9)"
+    with pytest.raises(DeliveryError, match="exit code -9"):
+        pipe.step()
