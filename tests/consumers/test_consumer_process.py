@@ -4,11 +4,13 @@ leaving mid-flow. Nothing may be lost; duplicates stay within the in-flight boun
 from __future__ import annotations
 
 import collections
+import os
 import signal
 import subprocess
 import sys
 import urllib.request
 import uuid
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -120,3 +122,36 @@ def test_two_members_one_stopped_mid_flow_loses_nothing(
         publish(kafka_bootstrap, topics, "send_result",
                 [bounce(f"b{i}@example.com") for i in range(1000)])
         assert wait_until(lambda: len(received_counts(receiver)) == 2000, 120)
+
+
+def _delivery_child(pid: int) -> int | None:
+    """The spawned delivery process of consumer `pid` (its other child is multiprocessing's
+    resource tracker)."""
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes():
+            return int(child)
+    return None
+
+
+def test_a_dead_delivery_child_stops_the_consumer_and_a_restart_loses_nothing(
+    kafka_bootstrap: str, topics: TopicNames, receiver: CallbackReceiver
+) -> None:
+    records = [bounce(f"d{i}@example.com") for i in range(2000)]
+    publish(kafka_bootstrap, topics, "send_result", records)
+    receiver.set_faults(FaultPlan(delay_s=0.3, count=-1))  # keep batches in flight
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    args = (kafka_bootstrap, topics, group, receiver.url, receiver.url,
+            "--max-batch-events", str(BATCH))
+    with consumer_process(*args) as first:
+        assert wait_until(lambda: len(receiver.received) >= 2, 60)
+        child = _delivery_child(first.pid)
+        assert child is not None
+        os.kill(child, signal.SIGKILL)
+        assert first.wait(30) == 2
+        assert first.stderr is not None
+        assert b"delivery process exited" in first.stderr.read()
+    receiver.set_faults(FaultPlan())
+    with consumer_process(*args):
+        assert wait_until(lambda: len(received_counts(receiver)) == 2000, 90)
+    counts = received_counts(receiver)
+    assert sum(counts.values()) - len(counts) <= 3 * BATCH
