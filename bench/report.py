@@ -137,9 +137,10 @@ def markdown(results: dict[str, Any]) -> str:
         "## Throughput and CPU per record",
         "",
         "CPU: user + system seconds of the process (all its threads, librdkafka's included) "
-        "over the records it handled; for the consumers from the first record (bare loops) or "
-        "callback (bouncewire) on, so start-up is left out. Unlike records/s it does not "
-        "depend on how much of the machine other processes took meanwhile.",
+        "and its children (bouncewire's delivery child) over the records it handled; for the "
+        "consumers from the first record (bare loops) or callback (bouncewire) on, so start-up "
+        "is left out. Unlike records/s it does not depend on how much of the machine other "
+        "processes took meanwhile.",
         "",
         "| scenario | records/s | CPU µs/record | note |",
         "|---|---|---|---|",
