@@ -2,8 +2,9 @@
 
 Threads: the loop (this module) owns the Kafka consumer, the offset tracker, the batchers and
 the dead-letter producer; one DestinationSender thread per callback URL owns its POSTs and
-retries. The loop never blocks on HTTP, so it keeps polling (paused, under backpressure) and
-stays in the group through any CleverTap outage.
+retries (in a child process with `delivery_process`, as `bouncewire consume` runs it). The
+loop never blocks on HTTP, so it keeps polling (paused, under backpressure) and stays in the
+group through any CleverTap outage.
 
 At-least-once: a record's offset is stored only when it and every record below it on its
 partition was delivered, judged "no callback needed", or acknowledged on the dead-letter topic.
@@ -69,7 +70,7 @@ class RecordSource(Protocol):
 
 
 class Sender(Protocol):
-    """What the loop needs of a destination's sender (see DestinationSender)."""
+    """What the loop needs of a destination's sender (DestinationSender, ProcessSender)."""
 
     retrying: bool
 
