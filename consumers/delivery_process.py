@@ -23,6 +23,7 @@ says so and the pipeline stops: what was in flight is not committed and is read 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import queue
@@ -298,21 +299,16 @@ class _Child:
 
     def _forward(self) -> None:
         while not self.stopping.is_set():
-            try:
-                batch, outcome = self.completions.get(timeout=STATE_POLL_S)
-            except queue.Empty:
-                self._forward_state()
-                continue
-            self.send("done", batch.destination, self.batch_ids.pop(id(batch)), outcome)
+            with contextlib.suppress(queue.Empty):
+                self._send_outcome(*self.completions.get(timeout=STATE_POLL_S))
             self._forward_state()
 
     def _forward_done(self) -> None:
-        while True:
-            try:
-                batch, outcome = self.completions.get_nowait()
-            except queue.Empty:
-                return
-            self.send("done", batch.destination, self.batch_ids.pop(id(batch)), outcome)
+        while not self.completions.empty():  # the forwarder has stopped: no one else takes
+            self._send_outcome(*self.completions.get_nowait())
+
+    def _send_outcome(self, batch: Batch, outcome: Outcome) -> None:
+        self.send("done", batch.destination, self.batch_ids.pop(id(batch)), outcome)
 
     def _forward_state(self) -> None:
         for destination, sender in self.senders.items():

@@ -11,6 +11,7 @@ import sys
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -36,15 +37,22 @@ def received_counts(receiver: CallbackReceiver) -> collections.Counter[str]:
     return collections.Counter(e.email for p in receiver.received for e in p.processed_events)
 
 
+def _slow_callbacks_for(kafka_bootstrap: str, topics: TopicNames, receiver: CallbackReceiver,
+                        count: int) -> tuple[str, tuple[Any, ...]]:
+    """`count` bounces published, every POST answered after 0.3 s (batches stay in flight):
+    a fresh group and the consumer's arguments."""
+    records = [bounce(f"k{i}@example.com") for i in range(count)]
+    publish(kafka_bootstrap, topics, "send_result", records)
+    receiver.set_faults(FaultPlan(delay_s=0.3, count=-1))
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    return group, (kafka_bootstrap, topics, group, receiver.url, receiver.url,
+                   "--max-batch-events", str(BATCH))
+
+
 def test_sigkill_mid_batch_then_restart_loses_nothing(
     kafka_bootstrap: str, topics: TopicNames, receiver: CallbackReceiver
 ) -> None:
-    records = [bounce(f"k{i}@example.com") for i in range(3000)]
-    publish(kafka_bootstrap, topics, "send_result", records)
-    receiver.set_faults(FaultPlan(delay_s=0.3, count=-1))  # keep batches in flight
-    group = f"g-{uuid.uuid4().hex[:8]}"
-    args = (kafka_bootstrap, topics, group, receiver.url, receiver.url,
-            "--max-batch-events", str(BATCH))
+    group, args = _slow_callbacks_for(kafka_bootstrap, topics, receiver, 3000)
     with consumer_process(*args) as first:
         assert wait_until(lambda: len(receiver.received) >= 4, 60)
         first.send_signal(signal.SIGKILL)
@@ -136,12 +144,7 @@ def _delivery_child(pid: int) -> int | None:
 def test_a_dead_delivery_child_stops_the_consumer_and_a_restart_loses_nothing(
     kafka_bootstrap: str, topics: TopicNames, receiver: CallbackReceiver
 ) -> None:
-    records = [bounce(f"d{i}@example.com") for i in range(2000)]
-    publish(kafka_bootstrap, topics, "send_result", records)
-    receiver.set_faults(FaultPlan(delay_s=0.3, count=-1))  # keep batches in flight
-    group = f"g-{uuid.uuid4().hex[:8]}"
-    args = (kafka_bootstrap, topics, group, receiver.url, receiver.url,
-            "--max-batch-events", str(BATCH))
+    _, args = _slow_callbacks_for(kafka_bootstrap, topics, receiver, 2000)
     with consumer_process(*args) as first:
         assert wait_until(lambda: len(receiver.received) >= 2, 60)
         child = _delivery_child(first.pid)
