@@ -11,7 +11,6 @@ import sys
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -37,26 +36,39 @@ def received_counts(receiver: CallbackReceiver) -> collections.Counter[str]:
     return collections.Counter(e.email for p in receiver.received for e in p.processed_events)
 
 
-def _slow_callbacks_for(kafka_bootstrap: str, topics: TopicNames, receiver: CallbackReceiver,
-                        count: int) -> tuple[str, tuple[Any, ...]]:
-    """`count` bounces published, every POST answered after 0.3 s (batches stay in flight):
-    a fresh group and the consumer's arguments."""
-    records = [bounce(f"k{i}@example.com") for i in range(count)]
-    publish(kafka_bootstrap, topics, "send_result", records)
-    receiver.set_faults(FaultPlan(delay_s=0.3, count=-1))
-    group = f"g-{uuid.uuid4().hex[:8]}"
-    return group, (kafka_bootstrap, topics, group, receiver.url, receiver.url,
-                   "--max-batch-events", str(BATCH))
+def _delivery_child(pid: int) -> int:
+    """The spawned delivery process of consumer `pid` (its other child is multiprocessing's
+    resource tracker)."""
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes():
+            return int(child)
+    raise AssertionError("no delivery child")
 
 
+def _kill(victim: str, consumer: subprocess.Popen[bytes]) -> None:
+    if victim == "consumer":
+        consumer.send_signal(signal.SIGKILL)
+        consumer.wait(10)
+        return
+    os.kill(_delivery_child(consumer.pid), signal.SIGKILL)
+    assert consumer.wait(30) == 2  # the loop notices and stops, committing nothing in flight
+    assert consumer.stderr is not None
+    assert b"delivery process exited" in consumer.stderr.read()
+
+
+@pytest.mark.parametrize("victim", ["consumer", "delivery child"])
 def test_sigkill_mid_batch_then_restart_loses_nothing(
-    kafka_bootstrap: str, topics: TopicNames, receiver: CallbackReceiver
+    victim: str, kafka_bootstrap: str, topics: TopicNames, receiver: CallbackReceiver
 ) -> None:
-    group, args = _slow_callbacks_for(kafka_bootstrap, topics, receiver, 3000)
+    records = [bounce(f"k{i}@example.com") for i in range(3000)]
+    publish(kafka_bootstrap, topics, "send_result", records)
+    receiver.set_faults(FaultPlan(delay_s=0.3, count=-1))  # keep batches in flight
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    args = (kafka_bootstrap, topics, group, receiver.url, receiver.url,
+            "--max-batch-events", str(BATCH))
     with consumer_process(*args) as first:
         assert wait_until(lambda: len(receiver.received) >= 4, 60)
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
+        _kill(victim, first)
     receiver.set_faults(FaultPlan())
     with consumer_process(*args):
         assert wait_until(lambda: len(received_counts(receiver)) == 3000, 90)
@@ -67,7 +79,8 @@ def test_sigkill_mid_batch_then_restart_loses_nothing(
     duplicates = sum(counts.values()) - len(counts)
     # The promise: at most one in-flight batch per partition (3 partitions). Measured: 2
     # batches (the POST in flight, and one finished whose commit had not landed).
-    print(f"sigkill-restart: 3000 events, {duplicates} duplicates (bound {3 * BATCH})")
+    print(f"sigkill-restart ({victim}): 3000 events, {duplicates} duplicates "
+          f"(bound {3 * BATCH})")
     assert duplicates <= 3 * BATCH
 
 
@@ -131,30 +144,3 @@ def test_two_members_one_stopped_mid_flow_loses_nothing(
                 [bounce(f"b{i}@example.com") for i in range(1000)])
         assert wait_until(lambda: len(received_counts(receiver)) == 2000, 120)
 
-
-def _delivery_child(pid: int) -> int | None:
-    """The spawned delivery process of consumer `pid` (its other child is multiprocessing's
-    resource tracker)."""
-    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-        if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes():
-            return int(child)
-    return None
-
-
-def test_a_dead_delivery_child_stops_the_consumer_and_a_restart_loses_nothing(
-    kafka_bootstrap: str, topics: TopicNames, receiver: CallbackReceiver
-) -> None:
-    _, args = _slow_callbacks_for(kafka_bootstrap, topics, receiver, 2000)
-    with consumer_process(*args) as first:
-        assert wait_until(lambda: len(receiver.received) >= 2, 60)
-        child = _delivery_child(first.pid)
-        assert child is not None
-        os.kill(child, signal.SIGKILL)
-        assert first.wait(30) == 2
-        assert first.stderr is not None
-        assert b"delivery process exited" in first.stderr.read()
-    receiver.set_faults(FaultPlan())
-    with consumer_process(*args):
-        assert wait_until(lambda: len(received_counts(receiver)) == 2000, 90)
-    counts = received_counts(receiver)
-    assert sum(counts.values()) - len(counts) <= 3 * BATCH
