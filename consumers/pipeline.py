@@ -264,6 +264,7 @@ class CallbackPipeline:
         )
 
     def step(self) -> None:
+        self._raise_if_a_sender_failed()
         messages = self.consumer.consume(self.config.consume_batch, self._poll_timeout())
         if messages:
             self.ingest(messages)
@@ -276,6 +277,16 @@ class CallbackPipeline:
         if self.last_loop_at >= self._next_gauges:
             self._update_gauges()
             self._next_gauges = self.last_loop_at + GAUGE_INTERVAL_S
+
+    def _raise_if_a_sender_failed(self) -> None:
+        """A sender that can no longer deliver (its process died) never completes what it
+        holds: stop, with those records uncommitted, rather than stall."""
+        failure = self._sender_failure()
+        if failure is not None:
+            raise DeliveryError(failure)
+
+    def _sender_failure(self) -> str | None:
+        return next((s.failure for s in self.senders.values() if s.failure is not None), None)
 
     def _poll_timeout(self) -> float:
         # consume() waits its whole timeout to fill a batch even when records are there, so a
@@ -527,8 +538,6 @@ class CallbackPipeline:
             self._memory_paused = False
         wanted: set[Partition] = set()
         for destination, sender in self.senders.items():
-            if sender.failure is not None:
-                raise DeliveryError(sender.failure)
             busy = sender.retrying or sender.backlog >= self.config.max_queued_batches
             if busy or self._memory_paused:
                 topic = self.destination_topic[destination]
@@ -619,7 +628,7 @@ class CallbackPipeline:
             batch = batcher.flush()
             if batch is not None:
                 self._submit(batch)
-        while self._busy() and self.clock() < deadline:
+        while self._busy() and self.clock() < deadline and self._sender_failure() is None:
             self._wait_a_little()
         abort = self._busy()
         for sender in self.senders.values():
@@ -631,6 +640,7 @@ class CallbackPipeline:
         self._store_offsets()
         self.consumer.commit_now()
         log.info("drained", extra={"aborted": abort, "pending": self.tracker.pending_total()})
+        self._raise_if_a_sender_failed()  # what was done is committed; the rest is read again
 
     def _busy(self) -> bool:
         return any(s.backlog for s in self.senders.values()) or self.dead_letters.waiting > 0

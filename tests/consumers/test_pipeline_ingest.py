@@ -5,6 +5,7 @@ In-memory messages and senders; the real Kafka/HTTP paths are in test_pipeline_i
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -100,6 +101,7 @@ class Source:
     def store(self, offsets: Any) -> None: ...
     def pause(self, partitions: Any) -> None: ...
     def resume(self, partitions: Any) -> None: ...
+    def commit_now(self) -> None: ...
 
 
 def send_result(email: str, code: int, event_id: str) -> bytes:
@@ -197,3 +199,15 @@ def test_a_sender_that_can_no_longer_deliver_stops_the_loop() -> None:
     sender.failure = "the delivery process exited (exit code -9)"
     with pytest.raises(DeliveryError, match="exit code -9"):
         pipe.step()
+
+
+def test_a_sender_failing_during_the_drain_ends_it_at_once_and_stops_with_the_error() -> None:
+    pipe, _ = pipeline_with(CODEC)
+    pipe.ingest([Message(0, send_result("a@x.io", 550, uuid(1)))])
+    sender: Any = pipe.senders["bounce"]
+    sender.failure = "the delivery process exited (exit code -9)"
+    started = time.monotonic()
+    with pytest.raises(DeliveryError, match="exit code -9"):
+        pipe.drain()  # the drain flushed the open batch into a sender that will never answer
+    assert len(sender.batches) == 1
+    assert time.monotonic() - started < pipe.config.drain_timeout_s / 10
