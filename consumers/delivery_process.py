@@ -36,6 +36,8 @@ from multiprocessing.connection import Connection
 from operator import attrgetter
 from typing import Any, cast
 
+from prometheus_client import CollectorRegistry
+
 from consumers.batching import Batch
 from consumers.delivery import (
     DeliveryError,
@@ -242,8 +244,6 @@ class _Child:
         policy: RetryPolicy,
         fmt: PayloadFormat,
     ) -> None:
-        from prometheus_client import CollectorRegistry
-
         self.conn = conn
         self.ops: list[MetricOp] = []
         self.lock = threading.Lock()  # one writer at a time on the pipe
@@ -278,10 +278,9 @@ class _Child:
             elif kind == "close":
                 self.senders[destination].close(abort=rest[0])
                 open_destinations.discard(destination)
+        # Unbounded here: the parent bounds the drain (it sends abort at its drain timeout).
         for sender in self.senders.values():
-            while not sender.join(
-                timeout=1.0
-            ):  # the parent bounds this: it aborts at its drain timeout
+            while not sender.join(timeout=1.0):
                 pass
         self.stopping.set()
         forwarder.join()
