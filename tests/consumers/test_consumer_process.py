@@ -143,4 +143,3 @@ def test_two_members_one_stopped_mid_flow_loses_nothing(
         publish(kafka_bootstrap, topics, "send_result",
                 [bounce(f"b{i}@example.com") for i in range(1000)])
         assert wait_until(lambda: len(received_counts(receiver)) == 2000, 120)
-
