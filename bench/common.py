@@ -21,7 +21,7 @@ from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 
 from kafka_client import KafkaProducer, KafkaSettings, create_topics
-from reliability.support import wait_until
+from reliability.support import process_tree, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 KAFKA_SCRIPT = REPO / "deploy" / "kafka" / "kafka.sh"
@@ -227,27 +227,9 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def process_tree(pid: int) -> list[int]:
-    """A process and its descendants: `bouncewire consume` POSTs from a child process."""
-    pids = [pid]
-    for parent in pids:  # grows while it is walked
-        try:
-            pids.extend(
-                int(p) for p in Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-            )
-        except OSError:  # gone meanwhile
-            continue
-    return pids
-
-
 def tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and its descendants (bouncewire's delivery child)."""
     return sum(process_cpu_seconds(p) for p in process_tree(pid))
-
-
-def tree_rss_kb(pid: int) -> int | None:
-    """VmRSS of a process and its descendants, None once the process is gone."""
-    sizes = [rss_kb(p) for p in process_tree(pid)]
-    return None if sizes[0] is None else sum(kb or 0 for kb in sizes)
 
 
 def machine_cpu_seconds() -> tuple[float, float]:
@@ -277,17 +259,6 @@ class CpuWatch:
             total - self.machine_before[1], 1e-9
         )
         return used
-
-
-def rss_kb(pid: int) -> int | None:
-    """VmRSS of a process in kB, None once it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return None
 
 
 def machine_description() -> dict[str, Any]:

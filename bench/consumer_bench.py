@@ -26,10 +26,9 @@ from bench.common import (
     python_module,
     run_json,
     tree_cpu_seconds,
-    tree_rss_kb,
 )
 from reliability.harness import committed_total
-from reliability.support import wait_until
+from reliability.support import tree_rss_kb, wait_until
 
 
 def kcat(env: BenchEnv, topic: str) -> dict[str, Any]:

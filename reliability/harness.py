@@ -31,7 +31,7 @@ from bouncewire.receiver import CallbackReceiver, FaultPlan
 from kafka_client import KafkaProducer, KafkaSettings, TopicNames, create_topics
 from producers import parse_send_result, parse_unsubscribe, record_key
 from reliability.model import Scenario
-from reliability.support import free_port, wait_until
+from reliability.support import free_port, tree_rss_kb, wait_until
 from schemas import Codec, DecodeError, SchemaStore
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -389,14 +389,12 @@ class ConsumerProcess:
         self._sampler.start()
 
     def _sample_rss(self) -> None:
-        status = Path(f"/proc/{self.proc.pid}/status")
+        """Peak VmRSS of the consumer and its delivery child together."""
         while self.proc.poll() is None:
-            try:
-                for line in status.read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        self.peak_rss_kb = max(self.peak_rss_kb, int(line.split()[1]))
-            except (OSError, ValueError):
+            kb = tree_rss_kb(self.proc.pid)
+            if kb is None:
                 return
+            self.peak_rss_kb = max(self.peak_rss_kb, kb)
             time.sleep(0.25)
 
     @property
