@@ -158,8 +158,8 @@ def build_payload(events: Sequence[CallbackEvent], fmt: PayloadFormat) -> bytes:
 
 
 def _build_legacy(events: Sequence[CallbackEvent]) -> bytes:
-    # One comprehension per type present (0.27 -> 0.21 ms for 1000 events): the sender thread
-    # builds a payload per POST while holding the GIL the consumer loop needs.
+    # One comprehension per type present (0.27 -> 0.21 ms for 1000 events): one payload per
+    # POST, and with `--delivery thread` under the GIL the consumer loop needs.
     kinds = {e.kind for e in events}
     body = [
         {"event": kind, "data": [{"e": e.email, "ts": e.ts} for e in events if e.kind == kind]}
