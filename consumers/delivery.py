@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from urllib.parse import urlsplit
@@ -29,8 +29,8 @@ from tenacity.stop import stop_base
 
 from consumers.batching import Batch
 from consumers.metrics import ConsumerMetrics
-from consumers.payloads import Destination, PayloadFormat, build_payload
-from consumers.responses import Verdict, decide, redact
+from consumers.payloads import CallbackEvent, Destination, PayloadFormat, build_payload
+from consumers.responses import ResponseDecision, Verdict, decide, redact
 from kafka_client import Secret
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,9 @@ class OutcomeKind(Enum):
     REJECTED = "rejected"  # non-retryable answer: every event dead-lettered
     EXHAUSTED = "retries_exhausted"  # retry time used up: every event dead-lettered
     ABANDONED = "abandoned"  # shutdown or revoke cut it short: nothing done, offsets stay
+    # A final answer not yet judged against the events (the delivery child has only the
+    # payload): judge_answer() turns it into one of the kinds above.
+    ANSWERED = "answered"
 
 
 @dataclass(slots=True)
@@ -102,6 +105,44 @@ class Outcome:
     first_failure_ms: int | None = None
     last_failure_ms: int | None = None
     reason: str = ""
+    content: bytes = b""  # ANSWERED: the response body, for judge_answer
+
+
+def kept_body(content: bytes) -> str:
+    """What of a response body goes into logs and dead-letter headers."""
+    # Redact before cutting (a cut address would escape the pattern); bound the work.
+    text = content[: 64 * MAX_BODY_KEPT].decode("utf-8", "replace")
+    return redact(text)[:MAX_BODY_KEPT]
+
+
+def final_outcome(decision: ResponseDecision, status: int, content: bytes) -> Outcome:
+    """The outcome of a final (not RETRY) answer."""
+    if decision.verdict is Verdict.DELIVERED:
+        return Outcome(OutcomeKind.DELIVERED, status=status)
+    if decision.verdict is Verdict.PARTIAL:
+        return Outcome(
+            OutcomeKind.PARTIAL,
+            status=status,
+            body=kept_body(content),
+            failed=decision.unprocessed,
+            reason="partial_unprocessed",
+        )
+    return Outcome(
+        OutcomeKind.REJECTED, status=status, body=kept_body(content), reason=f"http_{status}"
+    )
+
+
+def judge_answer(answer: Outcome, events: Sequence[CallbackEvent]) -> Outcome:
+    """An ANSWERED outcome judged against the events that were POSTed, attempts kept."""
+    assert answer.status is not None
+    # Only a final answer is ANSWERED, and a final answer's meaning depends on neither the
+    # headers nor the clock (those only time a retry).
+    decision = decide(answer.status, {}, answer.content, events, now=0.0, max_retry_after_s=0.0)
+    outcome = final_outcome(decision, answer.status, answer.content)
+    outcome.attempts = answer.attempts
+    outcome.first_failure_ms = answer.first_failure_ms
+    outcome.last_failure_ms = answer.last_failure_ms
+    return outcome
 
 
 class RetryableFailure(Exception):
@@ -228,9 +269,7 @@ class DestinationSender:
                 self.completions.put((self._queue.popleft(), Outcome(OutcomeKind.ABANDONED)))
 
     def deliver(self, batch: Batch) -> Outcome:
-        payload = build_payload(batch.events, self.fmt)
-        self.metrics.batch_events.labels(self.destination).observe(len(batch.events))
-        self.metrics.batch_bytes.labels(self.destination).observe(len(payload))
+        payload = self._payload(batch)
         attempts = _Attempts()
         retrying = Retrying(
             retry=retry_if_exception_type(RetryableFailure),
@@ -251,6 +290,16 @@ class DestinationSender:
         outcome.first_failure_ms = attempts.first_failure_ms
         outcome.last_failure_ms = attempts.last_failure_ms
         return outcome
+
+    # The two hooks the delivery child overrides: its batches arrive as payloads, and the
+    # parent, which has the events, judges the final answer (judge_answer).
+    def _payload(self, batch: Batch) -> bytes:
+        return build_payload(batch.events, self.fmt)
+
+    def _final(
+        self, batch: Batch, decision: ResponseDecision, status: int, content: bytes
+    ) -> Outcome:
+        return final_outcome(decision, status, content)
 
     def _sleep(self, seconds: float) -> None:
         self._abort.wait(seconds)  # wakes at once on abort
@@ -301,32 +350,21 @@ class DestinationSender:
         return self._judge(batch, response, attempts)
 
     def _judge(self, batch: Batch, response: httpx.Response, attempts: _Attempts) -> Outcome:
+        status, content = response.status_code, response.content
         decision = decide(
-            response.status_code,
+            status,
             response.headers,
-            response.content,
+            content,
             batch.events,
             now=time.time(),
             max_retry_after_s=self.policy.max_retry_after_s,
         )
-        # Redact before cutting (a cut address would escape the pattern); bound the work.
-        body = redact(response.text[: 64 * MAX_BODY_KEPT])[:MAX_BODY_KEPT]
-        status = response.status_code
         if decision.verdict is Verdict.RETRY:
+            body = kept_body(content)
             failure = RetryableFailure(f"http_{status}", status, body, decision.retry_after_s)
             attempts.failed(failure)
             raise failure
-        if decision.verdict is Verdict.DELIVERED:
-            return Outcome(OutcomeKind.DELIVERED, status=status)
-        if decision.verdict is Verdict.PARTIAL:
-            return Outcome(
-                OutcomeKind.PARTIAL,
-                status=status,
-                body=body,
-                failed=decision.unprocessed,
-                reason="partial_unprocessed",
-            )
-        return Outcome(OutcomeKind.REJECTED, status=status, body=body, reason=f"http_{status}")
+        return self._final(batch, decision, status, content)
 
     def _count(self, status_class_label: str, started: float) -> None:
         self.metrics.callbacks.labels(self.destination, status_class_label).inc()

@@ -417,6 +417,8 @@ class CallbackPipeline:
             self._submit(batch)
 
     def _submit(self, batch: Batch) -> None:
+        self.metrics.batch_events.labels(batch.destination).observe(len(batch.events))
+        self.metrics.batch_bytes.labels(batch.destination).observe(batch.payload_bytes)
         self.senders[batch.destination].submit(batch)
 
     def _cut_due_batches(self) -> None:

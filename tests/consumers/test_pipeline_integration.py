@@ -52,6 +52,12 @@ def test_delivers_every_bounce_and_unsubscribe_in_seed_format_and_commits(
             kafka_bootstrap, topics.send_results, 3), 20)
         assert running.metric("bouncewire_send_results_total", bounce="none",
                               error_class="none") == 300
+        # Batch sizes are observed once per batch, as the batcher cut it (no failures here).
+        assert running.metric("bouncewire_batch_events_sum", destination="bounce") == 2500
+        assert running.metric("bouncewire_batch_events_sum", destination="unsubscribe") == 200
+        body_bytes = sum(len(p.body) for p in receiver.received)
+        assert sum(running.metric("bouncewire_batch_bytes_sum", destination=d)
+                   for d in ("bounce", "unsubscribe")) == body_bytes
     posts = receiver.received
     assert all(p.valid and p.accepted for p in posts)
     assert max(len(p.events) for p in posts) <= 1000
