@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -110,6 +111,20 @@ def python_module(module: str, *args: str) -> list[str]:
 
 def bouncewire(*args: str) -> list[str]:
     return python_module("bouncewire.cli", *args)
+
+
+def on_cpu(argv: list[str], cpu: int | None) -> list[str]:
+    """argv held to one CPU (`taskset -c`), threads and children included; as is for None."""
+    return argv if cpu is None else ["taskset", "-c", str(cpu), *argv]
+
+
+def cpus_to_pin(processes: int = 2) -> tuple[int, ...] | None:
+    """The last `processes` CPUs of this process's affinity mask: one per consumer process in
+    the one-CPU-per-process deployment. None when taskset or the CPUs are missing."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if shutil.which("taskset") is None or len(cpus) < processes:
+        return None
+    return tuple(cpus[-processes:])
 
 
 def produce_cli(env: BenchEnv, topic: str, lines: Path) -> list[str]:

@@ -23,6 +23,7 @@ from bench.common import (
     Sink,
     bouncewire,
     children_cpu_seconds,
+    on_cpu,
     python_module,
     run_json,
     tree_cpu_seconds,
@@ -47,7 +48,9 @@ def kcat(env: BenchEnv, topic: str) -> dict[str, Any]:
     }
 
 
-def bare(env: BenchEnv, topic: str, records: int, decode: bool) -> dict[str, Any]:
+def bare(
+    env: BenchEnv, topic: str, records: int, decode: bool, cpu: int | None = None
+) -> dict[str, Any]:
     argv = python_module(
         "bench.bare_consume",
         "--bootstrap",
@@ -58,7 +61,8 @@ def bare(env: BenchEnv, topic: str, records: int, decode: bool) -> dict[str, Any
         str(records),
         *(["--decode"] if decode else []),
     )
-    result = run_json(argv, env.log_file(f"bare_consume_{'decode' if decode else 'raw'}.log"))
+    log = env.log_file(f"bare_consume_{'decode' if decode else 'raw'}.log")
+    result = run_json(on_cpu(argv, cpu), log)
     result["rate"] = result["records"] / result["seconds"]
     # Records between the 10th and 90th percentile: 80 % of them (none at toy sizes, where
     # one consume() batch holds both).
@@ -69,13 +73,15 @@ def bare(env: BenchEnv, topic: str, records: int, decode: bool) -> dict[str, Any
 
 @dataclass
 class ConsumerRun:
-    """`bouncewire consume` processes sharing one fresh group, posting to the sink."""
+    """`bouncewire consume` processes sharing one fresh group, posting to the sink; with
+    `cpus`, process i is held to CPU cpus[i] (and `--delivery auto` then picks threads)."""
 
     env: BenchEnv
     sink: Sink
     topic: str
     processes: int = 1
     extra: tuple[str, ...] = ()
+    cpus: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         self.group = f"bench-{uuid.uuid4().hex[:8]}"
@@ -107,9 +113,10 @@ class ConsumerRun:
         started = time.time()
         for i in range(self.processes):
             log = self.env.log_file(f"consume_{self.group}_{i}.log")
+            cpu = self.cpus[i] if self.cpus else None
             self.procs.append(
                 subprocess.Popen(
-                    self.argv(),
+                    on_cpu(self.argv(), cpu),
                     stderr=log,
                     stdout=subprocess.DEVNULL,
                 )
@@ -142,13 +149,19 @@ def consumers(run: ConsumerRun) -> Iterator[ConsumerRun]:
 
 
 def throughput(
-    env: BenchEnv, sink: Sink, topic: str, records: int, callbacks: int, processes: int
+    env: BenchEnv,
+    sink: Sink,
+    topic: str,
+    records: int,
+    callbacks: int,
+    processes: int,
+    cpus: tuple[int, ...] = (),
 ) -> dict[str, Any]:
     """Records/s from the first callback received to the last; start-up and the time to have
     every offset committed are reported beside it."""
     sink.reset()
     watch = CpuWatch({"broker": env.broker_pid, "sink": sink.proc.pid})
-    with consumers(ConsumerRun(env, sink, topic, processes)) as run:
+    with consumers(ConsumerRun(env, sink, topic, processes, cpus=cpus)) as run:
         started = run.start()
         first = sink.wait_for_events(1, timeout=600)
         cpu_at_first = run.cpu_seconds()  # start-up and group join behind us
@@ -163,6 +176,7 @@ def throughput(
     seconds = (stats["last_ns"] - stats["first_ns"]) / 1e9
     return {
         "processes": processes,
+        "cpus": list(cpus),
         "records": records,
         "callbacks": stats["events"],
         "posts": stats["posts"],

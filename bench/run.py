@@ -28,6 +28,7 @@ from bench.common import (
     REPO,
     BenchEnv,
     broker_pid,
+    cpus_to_pin,
     kafka_script,
     machine_description,
     running_sink,
@@ -186,21 +187,50 @@ class Run:
         out["bare_no_decode"] = self.step(
             "bare consume", lambda: consumer_bench.bare(env, source, n, decode=False)
         )
-        # The ratios' three scenarios run in turns, so that a slow spell of the machine
-        # (a shared VM varies by 20 % from minute to minute) hits each of them alike.
+        # The ratios' scenarios run in turns, so that a slow spell of the machine (a shared VM
+        # varies by 20 % from minute to minute) hits each of them alike.
         runs: dict[str, list[dict[str, Any]]] = {}
         for trial in range(1, self.args.trials + 1):
-            for key, name, action in (
-                ("bare_decode", "bare consume+decode", functools.partial(
-                    consumer_bench.bare, env, source, n, decode=True)),
-                ("one_process", "consumer x1", functools.partial(
-                    consumer_bench.throughput, env, sink, source, n, callbacks, 1)),
-                ("two_processes", "consumer x2", functools.partial(
-                    consumer_bench.throughput, env, sink, source, n, callbacks, 2)),
-            ):  # fmt: skip
+            for key, name, action in self.consumer_scenarios(sink, callbacks):
                 runs.setdefault(key, []).append(self.step(f"{name} #{trial}", action))
         for key, trials in runs.items():
             out[key] = report.median_run(trials)
+        out["pinned_cpus"] = list(cpus_to_pin() or ())
+
+    def consumer_scenarios(
+        self, sink: Any, callbacks: int
+    ) -> Iterator[tuple[str, str, Callable[[], Any]]]:
+        """(result key, name, action) of the bare decode loop, one and two consumer processes:
+        first each process held to a CPU of its own (the ratios' deployment), then free."""
+        env, source, n = self.env, self.topic["send-results"], self.args.records
+        pinned = cpus_to_pin()
+        deployments = [("", pinned or ()), *([("_free", ())] if pinned else [])]
+        for suffix, cpus in deployments:
+            where = " on own CPUs" if cpus else ""
+            bare_cpu = cpus[-1] if cpus else None
+            yield (
+                f"bare_decode{suffix}",
+                f"bare consume+decode{where}",
+                functools.partial(consumer_bench.bare, env, source, n, True, bare_cpu),
+            )
+            for key, processes, held_to in (
+                ("one_process", 1, cpus[-1:]),
+                ("two_processes", 2, cpus),
+            ):
+                yield (
+                    key + suffix,
+                    f"consumer x{processes}{where}",
+                    functools.partial(
+                        consumer_bench.throughput,
+                        env,
+                        sink,
+                        source,
+                        n,
+                        callbacks,
+                        processes,
+                        held_to,
+                    ),
+                )
 
     def profiles(self, sink: Any) -> None:
         env, topic = self.env, self.topic["profile"]

@@ -17,6 +17,7 @@ from types import FrameType
 from prometheus_client import CollectorRegistry
 
 from bouncewire import logs
+from bouncewire._cpus import delivery_for, usable_cpus
 from bouncewire._flags import add_flag, kafka_settings, topic_names
 from bouncewire._produce import build_codec
 from consumers.delivery import (
@@ -85,10 +86,11 @@ def add_consume_flags(p: argparse.ArgumentParser) -> None:
     add_flag(
         p,
         "--delivery",
-        choices=["process", "thread"],
-        default="process",
-        help="POST callbacks from a child process (its own GIL: 20-45%% more records/s "
-        "from one process) or from threads of this one (less CPU per record)",
+        choices=["auto", "process", "thread"],
+        default="auto",
+        help="POST callbacks from a child process (its own GIL: faster when 2 CPUs are free) "
+        "or from threads of this one (less CPU per record; best when held to one CPU); "
+        "auto: the child if the affinity mask and CPU quota allow 1.5 CPUs or more",
     )
     add_flag(
         p,
@@ -234,6 +236,8 @@ def cmd_consume(args: argparse.Namespace) -> int:
     config = pipeline_config(args)
     registry = CollectorRegistry()
     metrics = ConsumerMetrics.create(registry, top_domains=args.top_domains.split(","))
+    cpus = usable_cpus()
+    mode = delivery_for(args.delivery, cpus)
     delivery = (
         DeliveryProcess(
             config.retry,
@@ -241,7 +245,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
             metrics,
             child_setup=functools.partial(logs.configure, args.log_level),
         )
-        if args.delivery == "process"
+        if mode == "process"
         else None
     )
     pipeline = CallbackPipeline(
@@ -264,6 +268,8 @@ def cmd_consume(args: argparse.Namespace) -> int:
             "bounce_url": url_for_logs(config.bounce_url),
             "unsubscribe_url": url_for_logs(config.unsubscribe_url),
             "metrics_port": server.port if server else None,
+            "delivery": mode,
+            "usable_cpus": round(cpus, 2),
         },
     )
     tune_interpreter()

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.common import cpus_to_pin
+
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
@@ -49,13 +51,22 @@ def results(out: Path) -> dict:
 
 def test_every_consumer_run_delivered_every_callback(smoke: Path) -> None:
     consumer = results(smoke)["consumer"]
-    assert {"bare_no_decode", "bare_decode", "one_process", "two_processes"} <= consumer.keys()
+    # With taskset and 2 CPUs, both deployments: each process on its own CPU, then free.
+    pinned = list(cpus_to_pin() or ())
+    assert consumer["pinned_cpus"] == pinned
+    suffixes = ("", "_free") if pinned else ("",)
+    runs = [f"{key}{sfx}" for sfx in suffixes for key in ("one_process", "two_processes")]
+    bare = ["bare_no_decode", *(f"bare_decode{sfx}" for sfx in suffixes)]
+    assert set(runs + bare) <= consumer.keys()
     mix = results(smoke)["mix"]
     expected = sum(n for kind, n in mix.items() if kind != "none")
-    for key in ("one_process", "two_processes"):
+    for key in runs:
         assert consumer[key]["complete"], key
         assert consumer[key]["callbacks"] == expected, key
-    for key in ("bare_no_decode", "bare_decode"):
+    assert consumer["one_process"]["cpus"] == pinned[-1:]
+    assert consumer["two_processes"]["cpus"] == pinned
+    assert all(consumer[key]["cpus"] == [] for key in runs if key.endswith("_free"))
+    for key in bare:
         assert consumer[key]["records"] == results(smoke)["config"]["records"], key
 
 
@@ -78,13 +89,15 @@ def test_latency_and_outage_were_measured(smoke: Path) -> None:
 
 def test_report_lists_every_target_and_ratio(smoke: Path) -> None:
     data = results(smoke)
-    assert len(data["targets"]) == 10
+    suffixes = ("", "_free") if data["consumer"]["pinned_cpus"] else ("",)
+    # 5 per consumer deployment; best events/s, producer x2, latency, RSS.
+    assert len(data["targets"]) == 5 * len(suffixes) + 5
     assert set(data["ratios"]) >= {
-        "consumer_vs_bare_decode",
-        "producer_cli_vs_bare",
-        "two_vs_one_process",
-        "two_vs_one_process_first_to_last",
-    }
+        f"{name}{suffix}"
+        for name in ("consumer_vs_bare_decode", "two_vs_one_process",
+                     "two_vs_one_process_first_to_last", "consumer_vs_bare_decode_cpu")
+        for suffix in suffixes
+    } | {"producer_cli_vs_bare"}  # fmt: skip
     markdown = (smoke / "results.md").read_text()
     for heading in (
         "## Targets",
