@@ -41,8 +41,8 @@ def deployments(results: dict[str, Any]) -> list[tuple[str, str]]:
     """The deployments that ran ("" unpinned too when taskset or a second CPU was missing)."""
     if not results["consumer"].get("pinned_cpus"):
         return [("", "no pinning")]
-    return [(suffix, name) for suffix, name in DEPLOYMENTS if f"one_process{suffix}" in
-            results["consumer"]]  # fmt: skip
+    ran = results["consumer"]
+    return [(suffix, name) for suffix, name in DEPLOYMENTS if f"one_process{suffix}" in ran]
 
 
 def ratios(results: dict[str, Any]) -> dict[str, float]:
@@ -52,7 +52,7 @@ def ratios(results: dict[str, Any]) -> dict[str, float]:
     consumer, producer = results["consumer"], results["producer"]
     one = _rate(consumer, "one_process")
     cli = _rate(producer, "cli")
-    per_deployment = {}
+    per_deployment: dict[str, float] = {}
     for suffix, _ in deployments(results):
         per_deployment.update(_consumer_ratios(results, suffix))
     return {

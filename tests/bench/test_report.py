@@ -1,10 +1,10 @@
-"""The bench compares medians of interleaved trials; `median_run` picks them."""
+"""The bench compares medians of interleaved trials (`median_run` picks them), per deployment."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench.report import median_run
+from bench.report import _consumer_ratios, deployments, median_run
 
 
 @pytest.mark.parametrize(
@@ -28,3 +28,32 @@ def test_the_median_is_taken_by_steady_rate_where_a_trial_has_one() -> None:
     assert median_run(trials)["rate"] == 2.0
     toy = [{"rate": r, "steady_rate": float("nan")} for r in (3.0, 1.0, 2.0)]
     assert median_run(toy)["rate"] == 2.0  # no steady window at toy sizes: whole runs
+
+
+def run(rate: float, steady: float, cpu_s: float) -> dict[str, float]:
+    return {"rate": rate, "steady_rate": steady, "window_cpu_seconds": cpu_s, "records": 100}
+
+
+def test_each_deployment_that_ran_gets_its_own_consumer_ratios() -> None:
+    consumer = {
+        "pinned_cpus": [0, 1],
+        "bare_decode": run(100.0, 100.0, 0.001),
+        "one_process": run(80.0, 90.0, 0.002),
+        "two_processes": run(150.0, 171.0, 0.002),
+        "bare_decode_free": run(100.0, 100.0, 0.001),
+        "one_process_free": run(90.0, 95.0, 0.002),
+        "two_processes_free": run(140.0, 152.0, 0.002),
+    }
+    results = {"consumer": consumer, "config": {"records": 100}}
+    assert deployments(results) == [("", "one CPU per process"), ("_free", "no pinning")]
+    pinned, free = _consumer_ratios(results, ""), _consumer_ratios(results, "_free")
+    assert pinned["consumer_vs_bare_decode"] == pytest.approx(0.9)
+    assert pinned["two_vs_one_process"] == pytest.approx(1.9)
+    assert pinned["two_vs_one_process_first_to_last"] == pytest.approx(1.875)
+    assert pinned["consumer_vs_bare_decode_cpu"] == pytest.approx(0.5)
+    assert free["two_vs_one_process_free"] == pytest.approx(1.6)
+
+
+def test_without_pinned_cpus_the_one_deployment_is_unpinned() -> None:
+    consumer = {"pinned_cpus": [], "one_process": run(80.0, 90.0, 0.002)}
+    assert deployments({"consumer": consumer}) == [("", "no pinning")]
