@@ -19,6 +19,11 @@ def _kcat_rate(results: dict[str, Any]) -> float:
     return results["config"]["records"] / kcat["seconds"] if kcat else math.nan
 
 
+def ratio(ours: float, baseline: float) -> float:
+    """ours / baseline; NaN where the baseline is 0 (a toy run can use no measurable CPU)."""
+    return ours / baseline if baseline else math.nan
+
+
 def _steady_or_overall(entry: dict[str, Any]) -> float:
     steady = float(entry.get("steady_rate", math.nan))
     return float(entry["rate"]) if math.isnan(steady) else steady
@@ -57,12 +62,12 @@ def ratios(results: dict[str, Any]) -> dict[str, float]:
         per_deployment.update(_consumer_ratios(results, suffix))
     return {
         **per_deployment,
-        "consumer_vs_bare_no_decode": one / _rate(consumer, "bare_no_decode"),
-        "consumer_vs_kcat": one / _kcat_rate(results),
-        "bare_decode_vs_kcat": _rate(consumer, "bare_decode") / _kcat_rate(results),
-        "producer_cli_vs_bare": cli / _rate(producer, "bare"),
-        "producer_cli_vs_perf_test": cli / _rate(producer, "perf_test"),
-        "producer_bare_vs_perf_test": _rate(producer, "bare") / _rate(producer, "perf_test"),
+        "consumer_vs_bare_no_decode": ratio(one, _rate(consumer, "bare_no_decode")),
+        "consumer_vs_kcat": ratio(one, _kcat_rate(results)),
+        "bare_decode_vs_kcat": ratio(_rate(consumer, "bare_decode"), _kcat_rate(results)),
+        "producer_cli_vs_bare": ratio(cli, _rate(producer, "bare")),
+        "producer_cli_vs_perf_test": ratio(cli, _rate(producer, "perf_test")),
+        "producer_bare_vs_perf_test": ratio(_rate(producer, "bare"), _rate(producer, "perf_test")),
         **cpu_ratios(results),
     }
 
@@ -83,13 +88,15 @@ def _consumer_ratios(results: dict[str, Any], suffix: str) -> dict[str, float]:
         return _cpu_us(entry(name), records)
 
     return {
-        f"consumer_vs_bare_decode{suffix}": steady("one_process") / steady("bare_decode"),
-        f"consumer_vs_bare_decode_first_to_last{suffix}": first_to_last("one_process")
-        / first_to_last("bare_decode"),
-        f"consumer_vs_bare_decode_cpu{suffix}": cpu("bare_decode") / cpu("one_process"),
-        f"two_vs_one_process{suffix}": steady("two_processes") / steady("one_process"),
-        f"two_vs_one_process_first_to_last{suffix}": first_to_last("two_processes")
-        / first_to_last("one_process"),
+        f"consumer_vs_bare_decode{suffix}": ratio(steady("one_process"), steady("bare_decode")),
+        f"consumer_vs_bare_decode_first_to_last{suffix}": ratio(
+            first_to_last("one_process"), first_to_last("bare_decode")
+        ),
+        f"consumer_vs_bare_decode_cpu{suffix}": ratio(cpu("bare_decode"), cpu("one_process")),
+        f"two_vs_one_process{suffix}": ratio(steady("two_processes"), steady("one_process")),
+        f"two_vs_one_process_first_to_last{suffix}": ratio(
+            first_to_last("two_processes"), first_to_last("one_process")
+        ),
     }
 
 
@@ -289,14 +296,14 @@ def cpu_ratios(results: dict[str, Any]) -> dict[str, float]:
     the machine other processes took during each scenario."""
     per_record = {label: cpu for label, _, cpu, _ in _rows(results)}
 
-    def ratio(ours: str, baseline: str) -> float:
-        return per_record.get(baseline, math.nan) / per_record.get(ours, math.nan)
+    def by_label(ours: str, baseline: str) -> float:
+        return ratio(per_record.get(baseline, math.nan), per_record.get(ours, math.nan))
 
     consumer, producer = "bouncewire consume, 1 process", "bouncewire produce (CLI)"
     return {
-        "consumer_vs_bare_no_decode_cpu": ratio(consumer, "bare consume(), no decode"),
-        "producer_cli_vs_bare_cpu": ratio(producer, "bare parse+encode+produce"),
-        "producer_cli_vs_perf_test_cpu": ratio(producer, "ProducerPerformance (Java)"),
+        "consumer_vs_bare_no_decode_cpu": by_label(consumer, "bare consume(), no decode"),
+        "producer_cli_vs_bare_cpu": by_label(producer, "bare parse+encode+produce"),
+        "producer_cli_vs_perf_test_cpu": by_label(producer, "ProducerPerformance (Java)"),
     }
 
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 def smoke(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bench")
     prefix = f"smoke-{uuid.uuid4().hex[:8]}"  # a long-lived test broker keeps older topics
-    subprocess.run(
+    done = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -38,10 +38,11 @@ def smoke(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Pat
             str(out),
         ],
         cwd=REPO,
-        check=True,
         timeout=240,
         capture_output=True,
+        text=True,
     )
+    assert done.returncode == 0, done.stderr[-3000:]
     return out
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from bench.report import _consumer_ratios, deployments, median_run
+from bench.report import _consumer_ratios, deployments, median_run, ratio
 
 
 @pytest.mark.parametrize(
@@ -57,3 +59,16 @@ def test_each_deployment_that_ran_gets_its_own_consumer_ratios() -> None:
 def test_without_pinned_cpus_the_one_deployment_is_unpinned() -> None:
     consumer = {"pinned_cpus": [], "one_process": run(80.0, 90.0, 0.002)}
     assert deployments({"consumer": consumer}) == [("", "no pinning")]
+
+
+def test_a_toy_run_that_used_no_measurable_cpu_gives_nan_not_a_crash() -> None:
+    consumer = {
+        "pinned_cpus": [],
+        "bare_decode": run(100.0, 100.0, 0.001),
+        "one_process": run(80.0, 90.0, 0.0),
+        "two_processes": run(150.0, 171.0, 0.0),
+    }
+    ratios = _consumer_ratios({"consumer": consumer, "config": {"records": 100}}, "")
+    assert math.isnan(ratios["consumer_vs_bare_decode_cpu"])
+    assert ratios["two_vs_one_process"] == pytest.approx(1.9)
+    assert math.isnan(ratio(1.0, 0.0))
