@@ -37,8 +37,8 @@ def median_run(trials: list[dict[str, Any]]) -> dict[str, Any]:
     return {**middle, "trials": [{k: t[k] for k in keys if k in t} for t in trials]}
 
 
-# The consumer scenarios' deployments: result key suffix, name. The ratios' own deployment
-# holds each process (bare loop, consumer) to a CPU of its own; "_free" lets them run anywhere.
+# The consumer scenarios' deployments: result key suffix, name. The unsuffixed one holds each
+# process (bare loop, consumer) to a CPU of its own; "_free" lets them run anywhere.
 DEPLOYMENTS: tuple[tuple[str, str], ...] = (("", "one CPU per process"), ("_free", "no pinning"))
 
 

@@ -201,7 +201,7 @@ class Run:
         self, sink: Any, callbacks: int
     ) -> Iterator[tuple[str, str, Callable[[], Any]]]:
         """(result key, name, action) of the bare decode loop, one and two consumer processes:
-        first each process held to a CPU of its own (the ratios' deployment), then free."""
+        first each process held to a CPU of its own (the unsuffixed ratios), then free (`_free`)."""
         env, source, n = self.env, self.topic["send-results"], self.args.records
         pinned = cpus_to_pin()
         deployments = [("", pinned or ()), *([("_free", ())] if pinned else [])]

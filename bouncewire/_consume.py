@@ -210,9 +210,10 @@ def tune_interpreter() -> None:
     cycles, so collecting less often frees the same memory. Start-up objects are frozen (never
     scanned again); young collections run every 50k allocations instead of every 700.
 
-    GIL switch interval (for `--delivery thread`; with the delivery child the loop's only
-    other thread wakes once per batch): the loop thread is CPU-bound while each sender thread
-    needs the GIL for a moment at every socket step of a POST. With the default 5 ms a sender
+    GIL switch interval (for threads: `--delivery thread`, or `auto` on one CPU; with the
+    delivery child the loop's only other thread wakes once per batch): the loop thread is
+    CPU-bound while each sender thread needs the GIL for a moment at every socket step of a
+    POST. With the default 5 ms a sender
     waits up to 5 ms per step, and one POST at a time per destination then caps the
     throughput: measured 68.7k -> 81.7k records/s with 0.5 ms (1M send results, one process).
     """

@@ -64,8 +64,10 @@ def test_sigkill_mid_batch_then_restart_loses_nothing(
     publish(kafka_bootstrap, topics, "send_result", records)
     receiver.set_faults(FaultPlan(delay_s=0.3, count=-1))  # keep batches in flight
     group = f"g-{uuid.uuid4().hex[:8]}"
+    # The child must exist to be killed, whatever CPUs `--delivery auto` would see here.
+    delivery = ("--delivery", "process") if victim == "delivery child" else ()
     args = (kafka_bootstrap, topics, group, receiver.url, receiver.url,
-            "--max-batch-events", str(BATCH))
+            "--max-batch-events", str(BATCH), *delivery)
     with consumer_process(*args) as first:
         assert wait_until(lambda: len(receiver.received) >= 4, 60)
         _kill(victim, first)
