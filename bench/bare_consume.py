@@ -1,11 +1,13 @@
 """Baselines: the least a Python consumer must do — `consume()` batches, with or without the
 fastavro decode of each value (the practical ceiling for any Python consumer of this topic).
 
-Reads `--expect` records with a fresh group, no commits. Prints one JSON line: records,
-seconds (first record to last, so the group join is left out), steady_seconds (from the 10th
-to the 90th percentile of records, the window the bench also takes for bouncewire's
-callbacks), window_cpu_seconds (process CPU from the first record to the last: start-up
-left out), join_seconds.
+Reads `--expect` records with a fresh group, no commits; or, with `--partition P`, the whole of
+that partition by assignment (two such processes are the bare loop's own 1-vs-2 scaling).
+Prints one JSON line: records, seconds (first record to last, so the group join is left out),
+steady_seconds (from the 10th to the 90th percentile of records, the window the bench also
+takes for bouncewire's callbacks), window_cpu_seconds (process CPU from the first record to
+the last: start-up left out), join_seconds, first_at and last_at (`time.monotonic()`, which
+is machine-wide: two processes' spans can be joined).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import uuid
 from io import BytesIO
 
 import orjson
-from confluent_kafka import Consumer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from fastavro import schemaless_reader
 
 from schemas import SINGLE_OBJECT_HEADER_SIZE, SchemaStore
@@ -26,7 +28,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--topic", required=True)
-    parser.add_argument("--expect", type=int, required=True)
+    parser.add_argument("--expect", type=int, help="records to read (the whole topic)")
+    parser.add_argument("--partition", type=int, help="read this partition whole, by assignment")
     parser.add_argument("--decode", action="store_true")
     args = parser.parse_args()
     schema = SchemaStore.load().latest("send_result").plain
@@ -38,15 +41,20 @@ def main() -> None:
             "enable.auto.commit": False,
         }
     )
-    consumer.subscribe([args.topic])
+    if args.partition is None:
+        consumer.subscribe([args.topic])
+    else:
+        low, high = consumer.get_watermark_offsets(TopicPartition(args.topic, args.partition))
+        args.expect = high - low
+        consumer.assign([TopicPartition(args.topic, args.partition, OFFSET_BEGINNING)])
     started = time.perf_counter()
-    first = first_cpu = 0.0
+    first = first_cpu = first_at = 0.0
     records = 0
     marks = {round(args.expect * 0.1): 0.0, round(args.expect * 0.9): 0.0}
     while records < args.expect:
         messages = consumer.consume(num_messages=5000, timeout=1.0)
         if messages and not first:
-            first, first_cpu = time.perf_counter(), time.process_time()
+            first, first_cpu, first_at = time.perf_counter(), time.process_time(), time.monotonic()
         for msg in messages:
             if msg.error() is not None:
                 continue
@@ -58,7 +66,11 @@ def main() -> None:
         for mark, at in marks.items():
             if not at and records >= mark:
                 marks[mark] = time.perf_counter()
-    done, window_cpu = time.perf_counter(), time.process_time() - first_cpu
+    done, window_cpu, last_at = (
+        time.perf_counter(),
+        time.process_time() - first_cpu,
+        time.monotonic(),
+    )
     t10, t90 = marks.values()
     consumer.close()
     print(
@@ -69,6 +81,8 @@ def main() -> None:
                 "steady_seconds": t90 - t10,
                 "window_cpu_seconds": window_cpu,
                 "join_seconds": first - started,
+                "first_at": first_at,
+                "last_at": last_at,
             }
         ).decode()
     )

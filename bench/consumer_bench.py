@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from bench.common import (
     BenchEnv,
     CpuWatch,
@@ -69,6 +71,46 @@ def bare(
     steady = result["steady_seconds"]
     result["steady_rate"] = 0.8 * result["records"] / steady if steady > 0 else math.nan
     return result
+
+
+def bare_pair(env: BenchEnv, topic: str, cpus: tuple[int, ...]) -> dict[str, Any]:
+    """Two bare decode loops at once, one partition each (process i on CPU cpus[i] if given):
+    the bare loop's own two-processes figure, the machine's ceiling for 2 / 1."""
+    procs = [
+        subprocess.Popen(
+            on_cpu(
+                python_module(
+                    "bench.bare_consume", "--bootstrap", env.bootstrap, "--topic", topic,
+                    "--partition", str(partition), "--decode",
+                ),
+                cpus[partition] if cpus else None,
+            ),
+            stdout=subprocess.PIPE,
+            stderr=env.log_file(f"bare_consume_pair_{partition}.log"),
+        )
+        for partition in range(2)
+    ]  # fmt: skip
+    runs = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=600)
+        if proc.returncode:
+            raise subprocess.CalledProcessError(proc.returncode, proc.args)
+        runs.append(orjson.loads(out.strip().splitlines()[-1]))
+    records = sum(r["records"] for r in runs)
+    seconds = max(r["last_at"] for r in runs) - min(r["first_at"] for r in runs)
+    return {
+        "processes": 2,
+        "cpus": list(cpus),
+        "records": records,
+        "seconds": seconds,
+        "rate": records / seconds,
+        # Each loop's steady window (10th to 90th percentile of its records), added up.
+        "steady_rate": sum(0.8 * r["records"] / r["steady_seconds"] for r in runs)
+        if all(r["steady_seconds"] > 0 for r in runs)
+        else math.nan,
+        "window_cpu_seconds": sum(r["window_cpu_seconds"] for r in runs),
+        "cpu_seconds": sum(r["window_cpu_seconds"] for r in runs),
+    }
 
 
 @dataclass

@@ -97,6 +97,10 @@ def _consumer_ratios(results: dict[str, Any], suffix: str) -> dict[str, float]:
         f"two_vs_one_process_first_to_last{suffix}": ratio(
             first_to_last("two_processes"), first_to_last("one_process")
         ),
+        # The same for the bare decode loop: what two processes can gain on this machine at all.
+        f"bare_decode_two_vs_one_process{suffix}": ratio(
+            steady("bare_decode_x2"), steady("bare_decode")
+        ),
     }
 
 
@@ -244,11 +248,18 @@ SCENARIOS: tuple[tuple[str, str, str, str], ...] = (
     ("consumer", "bare_decode", "bare consume() + fastavro decode", "first to last record"),
     ("consumer", "one_process", "bouncewire consume, 1 process", "first to last callback"),
     ("consumer", "two_processes", "bouncewire consume, 2 processes", "first to last callback"),
+    ("consumer", "bare_decode_x2", "bare consume() + fastavro decode, 2 processes", "both loops"),
     (
         "consumer",
         "bare_decode_free",
         "bare consume() + fastavro decode, no pinning",
         "first to last record",
+    ),
+    (
+        "consumer",
+        "bare_decode_x2_free",
+        "bare consume() + fastavro decode, 2 processes, no pinning",
+        "both loops",
     ),
     (
         "consumer",

@@ -200,8 +200,9 @@ class Run:
     def consumer_scenarios(
         self, sink: Any, callbacks: int
     ) -> Iterator[tuple[str, str, Callable[[], Any]]]:
-        """(result key, name, action) of the bare decode loop, one and two consumer processes:
-        first each process held to a CPU of its own (the unsuffixed ratios), then free (`_free`)."""
+        """(result key, name, action) of the bare decode loop (one and two processes) and one
+        and two consumer processes: first each process held to a CPU of its own (the ratios
+        without a suffix), then free (`_free`)."""
         env, source, n = self.env, self.topic["send-results"], self.args.records
         pinned = cpus_to_pin()
         deployments = [("", pinned or ()), *([("_free", ())] if pinned else [])]
@@ -212,6 +213,11 @@ class Run:
                 f"bare_decode{suffix}",
                 f"bare consume+decode{where}",
                 functools.partial(consumer_bench.bare, env, source, n, True, bare_cpu),
+            )
+            yield (
+                f"bare_decode_x2{suffix}",
+                f"bare consume+decode x2{where}",
+                functools.partial(consumer_bench.bare_pair, env, source, cpus),
             )
             for key, processes, held_to in (
                 ("one_process", 1, cpus[-1:]),

@@ -57,7 +57,8 @@ def test_every_consumer_run_delivered_every_callback(smoke: Path) -> None:
     assert consumer["pinned_cpus"] == pinned
     suffixes = ("", "_free") if pinned else ("",)
     runs = [f"{key}{sfx}" for sfx in suffixes for key in ("one_process", "two_processes")]
-    bare = ["bare_no_decode", *(f"bare_decode{sfx}" for sfx in suffixes)]
+    bare = ["bare_no_decode"]
+    bare += [f"{key}{sfx}" for sfx in suffixes for key in ("bare_decode", "bare_decode_x2")]
     assert set(runs + bare) <= consumer.keys()
     mix = results(smoke)["mix"]
     expected = sum(n for kind, n in mix.items() if kind != "none")
@@ -66,6 +67,7 @@ def test_every_consumer_run_delivered_every_callback(smoke: Path) -> None:
         assert consumer[key]["callbacks"] == expected, key
     assert consumer["one_process"]["cpus"] == pinned[-1:]
     assert consumer["two_processes"]["cpus"] == pinned
+    assert consumer["bare_decode_x2"]["cpus"] == pinned
     assert all(consumer[key]["cpus"] == [] for key in runs if key.endswith("_free"))
     for key in bare:
         assert consumer[key]["records"] == results(smoke)["config"]["records"], key
@@ -96,7 +98,8 @@ def test_report_lists_every_target_and_ratio(smoke: Path) -> None:
     assert set(data["ratios"]) >= {
         f"{name}{suffix}"
         for name in ("consumer_vs_bare_decode", "two_vs_one_process",
-                     "two_vs_one_process_first_to_last", "consumer_vs_bare_decode_cpu")
+                     "two_vs_one_process_first_to_last", "consumer_vs_bare_decode_cpu",
+                     "bare_decode_two_vs_one_process")
         for suffix in suffixes
     } | {"producer_cli_vs_bare"}  # fmt: skip
     markdown = (smoke / "results.md").read_text()
