@@ -7,7 +7,8 @@ Prints one JSON line: records, seconds (first record to last, so the group join 
 steady_seconds (from the 10th to the 90th percentile of records, the window the bench also
 takes for bouncewire's callbacks), window_cpu_seconds (process CPU from the first record to
 the last: start-up left out), join_seconds, first_at and last_at (`time.monotonic()`, which
-is machine-wide: two processes' spans can be joined).
+is machine-wide: two processes' spans can be joined), arrivals (monotonic ns and records of
+each `consume()` batch, to merge two loops' progress the way the sink counts callbacks).
 """
 
 from __future__ import annotations
@@ -50,11 +51,14 @@ def main() -> None:
     started = time.perf_counter()
     first = first_cpu = first_at = 0.0
     records = 0
+    arrivals: list[tuple[int, int]] = []  # (monotonic ns, records) per consume() batch
     marks = {round(args.expect * 0.1): 0.0, round(args.expect * 0.9): 0.0}
     while records < args.expect:
         messages = consumer.consume(num_messages=5000, timeout=1.0)
         if messages and not first:
             first, first_cpu, first_at = time.perf_counter(), time.process_time(), time.monotonic()
+        if messages:
+            arrivals.append((time.monotonic_ns(), len(messages)))
         for msg in messages:
             if msg.error() is not None:
                 continue
@@ -83,6 +87,7 @@ def main() -> None:
                 "join_seconds": first - started,
                 "first_at": first_at,
                 "last_at": last_at,
+                "arrivals": arrivals,
             }
         ).decode()
     )

@@ -81,21 +81,25 @@ class Tally:
         }
 
     def steady(self) -> dict[str, float] | None:
-        """Events/s between the 10th and the 90th percentile of arrivals: the rate once every
-        consumer holds its partitions, without the ramp-up (group join, rebalance) and tail."""
-        total = self.events
-        low, high = total * 0.1, total * 0.9
-        seen, t_low, t_high = 0, 0, 0
-        for now, n in self.arrivals:
-            seen += n
-            if not t_low and seen >= low:
-                t_low = now
-            if seen >= high:
-                t_high = now
-                break
-        if not total or t_high <= t_low:
-            return None
-        return {"rate": 0.8 * total / ((t_high - t_low) / 1e9), "seconds": (t_high - t_low) / 1e9}
+        return steady(self.arrivals, self.events)
+
+
+def steady(arrivals: list[tuple[int, int]], total: int) -> dict[str, float] | None:
+    """Events/s between the 10th and the 90th percentile of ``arrivals`` ((time ns, events),
+    in time order): the rate once every consumer holds its partitions, without the ramp-up
+    (group join, rebalance) and tail."""
+    low, high = total * 0.1, total * 0.9
+    seen, t_low, t_high = 0, 0, 0
+    for now, n in arrivals:
+        seen += n
+        if not t_low and seen >= low:
+            t_low = now
+        if seen >= high:
+            t_high = now
+            break
+    if not total or t_high <= t_low:
+        return None
+    return {"rate": 0.8 * total / ((t_high - t_low) / 1e9), "seconds": (t_high - t_low) / 1e9}
 
 
 def _items(payload: Any) -> list[str]:
