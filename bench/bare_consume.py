@@ -22,6 +22,7 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from fastavro import schemaless_reader
 
+from bench.fast_receiver import steady
 from schemas import SINGLE_OBJECT_HEADER_SIZE, SchemaStore
 
 
@@ -51,14 +52,12 @@ def main() -> None:
     started = time.perf_counter()
     first = first_cpu = first_at = 0.0
     records = 0
-    arrivals: list[tuple[int, int]] = []  # (monotonic ns, records) per consume() batch
-    marks = {round(args.expect * 0.1): 0.0, round(args.expect * 0.9): 0.0}
+    arrivals: list[tuple[int, int]] = []  # (monotonic ns, records) per consume() batch, done
     while records < args.expect:
         messages = consumer.consume(num_messages=5000, timeout=1.0)
         if messages and not first:
             first, first_cpu, first_at = time.perf_counter(), time.process_time(), time.monotonic()
-        if messages:
-            arrivals.append((time.monotonic_ns(), len(messages)))
+        before = records
         for msg in messages:
             if msg.error() is not None:
                 continue
@@ -67,22 +66,21 @@ def main() -> None:
                 stream = BytesIO(msg.value() or b"")
                 stream.seek(SINGLE_OBJECT_HEADER_SIZE)
                 schemaless_reader(stream, schema, None)
-        for mark, at in marks.items():
-            if not at and records >= mark:
-                marks[mark] = time.perf_counter()
+        if records > before:
+            arrivals.append((time.monotonic_ns(), records - before))
     done, window_cpu, last_at = (
         time.perf_counter(),
         time.process_time() - first_cpu,
         time.monotonic(),
     )
-    t10, t90 = marks.values()
+    window = steady(arrivals, records)
     consumer.close()
     print(
         orjson.dumps(
             {
                 "records": records,
                 "seconds": done - first,
-                "steady_seconds": t90 - t10,
+                "steady_seconds": window["seconds"] if window else 0.0,
                 "window_cpu_seconds": window_cpu,
                 "join_seconds": first - started,
                 "first_at": first_at,
