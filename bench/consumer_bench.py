@@ -13,11 +13,10 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-
-import orjson
 
 from bench import fast_receiver
 from bench.common import (
@@ -77,26 +76,17 @@ def bare(
 def bare_pair(env: BenchEnv, topic: str, cpus: tuple[int, ...]) -> dict[str, Any]:
     """Two bare decode loops at once, one partition each (process i on CPU cpus[i] if given):
     the bare loop's own two-processes figure, the machine's ceiling for 2 / 1."""
-    procs = [
-        subprocess.Popen(
-            on_cpu(
-                python_module(
-                    "bench.bare_consume", "--bootstrap", env.bootstrap, "--topic", topic,
-                    "--partition", str(partition), "--decode",
-                ),
-                cpus[partition] if cpus else None,
-            ),
-            stdout=subprocess.PIPE,
-            stderr=env.log_file(f"bare_consume_pair_{partition}.log"),
-        )
-        for partition in range(2)
-    ]  # fmt: skip
-    runs = []
-    for proc in procs:
-        out, _ = proc.communicate(timeout=600)
-        if proc.returncode:
-            raise subprocess.CalledProcessError(proc.returncode, proc.args)
-        runs.append(orjson.loads(out.strip().splitlines()[-1]))
+
+    def loop(partition: int) -> dict[str, Any]:
+        argv = python_module(
+            "bench.bare_consume", "--bootstrap", env.bootstrap, "--topic", topic,
+            "--partition", str(partition), "--decode",
+        )  # fmt: skip
+        cpu = cpus[partition] if cpus else None
+        return run_json(on_cpu(argv, cpu), env.log_file(f"bare_consume_pair_{partition}.log"))
+
+    with ThreadPoolExecutor(2) as pool:  # at once; run_json's own cpu_seconds then overlap
+        runs = list(pool.map(loop, range(2)))
     records = sum(r["records"] for r in runs)
     seconds = max(r["last_at"] for r in runs) - min(r["first_at"] for r in runs)
     steady = fast_receiver.steady(sorted(a for r in runs for a in r["arrivals"]), records)

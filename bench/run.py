@@ -190,21 +190,21 @@ class Run:
         # The ratios' scenarios run in turns, so that a slow spell of the machine (a shared VM
         # varies by 20 % from minute to minute) hits each of them alike.
         runs: dict[str, list[dict[str, Any]]] = {}
+        pinned = cpus_to_pin()
         for trial in range(1, self.args.trials + 1):
-            for key, name, action in self.consumer_scenarios(sink, callbacks):
+            for key, name, action in self.consumer_scenarios(sink, callbacks, pinned):
                 runs.setdefault(key, []).append(self.step(f"{name} #{trial}", action))
         for key, trials in runs.items():
             out[key] = report.median_run(trials)
-        out["pinned_cpus"] = list(cpus_to_pin() or ())
+        out["pinned_cpus"] = list(pinned or ())
 
     def consumer_scenarios(
-        self, sink: Any, callbacks: int
+        self, sink: Any, callbacks: int, pinned: tuple[int, ...] | None
     ) -> Iterator[tuple[str, str, Callable[[], Any]]]:
         """(result key, name, action) of the bare decode loop (one and two processes) and one
         and two consumer processes: first each process held to a CPU of its own (the ratios
         without a suffix), then free (`_free`)."""
         env, source, n = self.env, self.topic["send-results"], self.args.records
-        pinned = cpus_to_pin()
         deployments = [("", pinned or ()), *([("_free", ())] if pinned else [])]
         for suffix, cpus in deployments:
             where = " on own CPUs" if cpus else ""

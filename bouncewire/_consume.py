@@ -213,9 +213,9 @@ def tune_interpreter() -> None:
     GIL switch interval (for threads: `--delivery thread`, or `auto` on one CPU; with the
     delivery child the loop's only other thread wakes once per batch): the loop thread is
     CPU-bound while each sender thread needs the GIL for a moment at every socket step of a
-    POST. With the default 5 ms a sender
-    waits up to 5 ms per step, and one POST at a time per destination then caps the
-    throughput: measured 68.7k -> 81.7k records/s with 0.5 ms (1M send results, one process).
+    POST. With the default 5 ms a sender waits up to 5 ms per step, and one POST at a time per
+    destination then caps the throughput: measured 68.7k -> 81.7k records/s with 0.5 ms (1M
+    send results, one process).
     """
     gc.collect()
     gc.freeze()
