@@ -134,7 +134,7 @@ class ConsumerRun:
             "--group-id",
             self.group,
             "--log-level",
-            os.environ.get("BENCH_LOG_LEVEL", "warning"),
+            os.environ.get("BENCH_LOG_LEVEL", "info"),
             "--bounce-callback-url",
             f"{self.sink.base}/bounce",
             "--unsubscribe-callback-url",

@@ -51,7 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--trials",
         type=int,
-        default=3,
+        default=5,
         help="runs of each scenario the ratios compare (taken in turns; the median is kept)",
     )
     p.add_argument("--no-profile", action="store_true")

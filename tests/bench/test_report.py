@@ -21,6 +21,12 @@ def test_keeps_the_median_trial_and_lists_every_trial(rates: list[float], median
     assert [t["rate"] for t in run["trials"]] == rates
 
 
+def test_each_trial_keeps_what_else_used_the_cpus() -> None:
+    trial = {"rate": 1.0, "broker_cpu_seconds": 0.8, "sink_cpu_seconds": 0.4, "posts": 9}
+    kept = median_run([trial])["trials"][0]
+    assert kept == {"rate": 1.0, "broker_cpu_seconds": 0.8, "sink_cpu_seconds": 0.4}
+
+
 def test_the_median_is_taken_by_steady_rate_where_a_trial_has_one() -> None:
     trials = [
         {"rate": 1.0, "steady_rate": 30.0},
@@ -41,7 +47,7 @@ def test_each_deployment_that_ran_gets_its_own_consumer_ratios() -> None:
         "pinned_cpus": [0, 1],
         "bare_decode": run(100.0, 100.0, 0.001),
         "one_process": run(80.0, 90.0, 0.002),
-        "two_processes": run(150.0, 171.0, 0.002),
+        "two_processes": run(150.0, 171.0, 0.0025),
         "bare_decode_free": run(100.0, 100.0, 0.001),
         "one_process_free": run(90.0, 95.0, 0.002),
         "two_processes_free": run(140.0, 152.0, 0.002),
@@ -53,6 +59,7 @@ def test_each_deployment_that_ran_gets_its_own_consumer_ratios() -> None:
     assert pinned["two_vs_one_process"] == pytest.approx(1.9)
     assert pinned["two_vs_one_process_first_to_last"] == pytest.approx(1.875)
     assert pinned["consumer_vs_bare_decode_cpu"] == pytest.approx(0.5)
+    assert pinned["two_vs_one_process_cpu"] == pytest.approx(1.6)  # 2 x 20 µs / 25 µs
     assert free["two_vs_one_process_free"] == pytest.approx(1.6)
 
 
@@ -70,5 +77,6 @@ def test_a_toy_run_that_used_no_measurable_cpu_gives_nan_not_a_crash() -> None:
     }
     ratios = _consumer_ratios({"consumer": consumer, "config": {"records": 100}}, "")
     assert math.isnan(ratios["consumer_vs_bare_decode_cpu"])
+    assert math.isnan(ratios["two_vs_one_process_cpu"])
     assert ratios["two_vs_one_process"] == pytest.approx(1.9)
     assert math.isnan(ratio(1.0, 0.0))
