@@ -43,7 +43,7 @@ test: install lint kafka-fetch test-tools ## lint, then every test (unit and int
 test-unit: install ## only the tests that need no broker
 	$(BIN)/pytest -m "not integration"
 
-bench: install kafka-fetch ## throughput, latency, memory and scale vs the limits (~9 min) -> bench-results/
+bench: install kafka-fetch ## throughput, latency, memory and scale vs the limits (~12 min) -> bench-results/
 	$(BIN)/pip install -q -c constraints.txt -e '.[bench]'
 	command -v kcat >/dev/null || (apt-get update -qq && apt-get install -y -qq kcat >/dev/null)
 	$(BIN)/python -m bench.run

@@ -245,7 +245,9 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "## Ratios (ours / baseline)",
         "",
-        "`_cpu` ratios are baseline CPU per record / ours (higher is better, like the rest).",
+        "`_cpu` ratios are baseline CPU per record / ours (higher is better, like the rest); "
+        "`two_vs_one_process_cpu` is 2 x one process's CPU per record / two processes': what "
+        "two would reach with a whole CPU each.",
         "",
         "| ratio | value |",
         "|---|---|",
