@@ -31,7 +31,7 @@ def _steady_or_overall(entry: dict[str, Any]) -> float:
 
 def median_run(trials: list[dict[str, Any]]) -> dict[str, Any]:
     """The trial with the median steady rate (the lower middle one of an even count), with
-    every trial's rate, steady rate and CPU seconds beside it under "trials"."""
+    every trial's rates, CPU seconds and the others' CPU use beside it under "trials"."""
     middle = sorted(trials, key=_steady_or_overall)[(len(trials) - 1) // 2]
     keys = (
         "rate",
