@@ -93,13 +93,13 @@ def test_latency_and_outage_were_measured(smoke: Path) -> None:
 def test_report_lists_every_target_and_ratio(smoke: Path) -> None:
     data = results(smoke)
     suffixes = ("", "_free") if data["consumer"]["pinned_cpus"] else ("",)
-    # 5 per consumer deployment; best events/s, producer x2, latency, RSS.
-    assert len(data["targets"]) == 5 * len(suffixes) + 5
+    # 6 per consumer deployment; best events/s, producer x2, latency, RSS.
+    assert len(data["targets"]) == 6 * len(suffixes) + 5
     assert set(data["ratios"]) >= {
         f"{name}{suffix}"
         for name in ("consumer_vs_bare_decode", "two_vs_one_process",
                      "two_vs_one_process_first_to_last", "consumer_vs_bare_decode_cpu",
-                     "bare_decode_two_vs_one_process")
+                     "two_vs_one_process_cpu", "bare_decode_two_vs_one_process")
         for suffix in suffixes
     } | {"producer_cli_vs_bare"}  # fmt: skip
     markdown = (smoke / "results.md").read_text()
