@@ -4,11 +4,10 @@ fastavro decode of each value (the practical ceiling for any Python consumer of 
 Reads `--expect` records with a fresh group, no commits; or, with `--partition P`, the whole of
 that partition by assignment (two such processes are the bare loop's own 1-vs-2 scaling).
 Prints one JSON line: records, seconds (first record to last, so the group join is left out),
-steady_seconds (from the 10th to the 90th percentile of records, the window the bench also
-takes for bouncewire's callbacks), window_cpu_seconds (process CPU from the first record to
-the last: start-up left out), join_seconds, first_at and last_at (`time.monotonic()`, which
-is machine-wide: two processes' spans can be joined), arrivals (monotonic ns and records of
-each `consume()` batch, to merge two loops' progress the way the sink counts callbacks).
+window_cpu_seconds (process CPU from the first record to the last: start-up left out),
+join_seconds, first_at and last_at (`time.monotonic()`, which is machine-wide: two processes'
+spans can be joined), arrivals (monotonic ns and records of each `consume()` batch: the bench
+takes the steady window from them the way the sink counts callbacks, and merges two loops').
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from fastavro import schemaless_reader
 
-from bench.fast_receiver import steady
 from schemas import SINGLE_OBJECT_HEADER_SIZE, SchemaStore
 
 
@@ -70,14 +68,12 @@ def main() -> None:
         if records > before:
             arrivals.append((time.monotonic_ns(), records - before))
     done, window_cpu = time.monotonic(), time.process_time() - first_cpu
-    window = steady(arrivals, records)
     consumer.close()
     print(
         orjson.dumps(
             {
                 "records": records,
                 "seconds": done - first,
-                "steady_seconds": window["seconds"] if window else 0.0,
                 "window_cpu_seconds": window_cpu,
                 "join_seconds": first - started,
                 "first_at": first,

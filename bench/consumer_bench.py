@@ -66,11 +66,15 @@ def bare(
     log = env.log_file(f"bare_consume_{'decode' if decode else 'raw'}.log")
     result = run_json(on_cpu(argv, cpu), log)
     result["rate"] = result["records"] / result["seconds"]
-    # Records between the 10th and 90th percentile: 80 % of them (none at toy sizes, where
-    # one consume() batch holds both).
-    steady = result["steady_seconds"]
-    result["steady_rate"] = 0.8 * result["records"] / steady if steady > 0 else math.nan
+    result["steady_rate"] = _steady_rate(result["arrivals"], result["records"])
     return result
+
+
+def _steady_rate(arrivals: list[tuple[int, int]], records: int) -> float:
+    """Records/s between the 10th and 90th percentile of the loops' records, as the sink takes
+    bouncewire's callbacks (NaN at toy sizes, where one consume() batch holds both)."""
+    window = fast_receiver.steady(arrivals, records)
+    return window["rate"] if window else math.nan
 
 
 def bare_pair(env: BenchEnv, topic: str, cpus: tuple[int, ...]) -> dict[str, Any]:
@@ -89,18 +93,17 @@ def bare_pair(env: BenchEnv, topic: str, cpus: tuple[int, ...]) -> dict[str, Any
         runs = list(pool.map(loop, range(2)))
     records = sum(r["records"] for r in runs)
     seconds = max(r["last_at"] for r in runs) - min(r["first_at"] for r in runs)
-    steady = fast_receiver.steady(sorted(a for r in runs for a in r["arrivals"]), records)
+    cpu_seconds = sum(r["window_cpu_seconds"] for r in runs)
     return {
         "processes": 2,
         "cpus": list(cpus),
         "records": records,
         "seconds": seconds,
         "rate": records / seconds,
-        # Between the 10th and 90th percentile of both loops' records together, as the sink
-        # takes bouncewire's callbacks (a loop that finishes first leaves the other alone).
-        "steady_rate": (steady or {"rate": math.nan})["rate"],
-        "window_cpu_seconds": sum(r["window_cpu_seconds"] for r in runs),
-        "cpu_seconds": sum(r["window_cpu_seconds"] for r in runs),
+        # Both loops' records together (a loop that finishes first leaves the other alone).
+        "steady_rate": _steady_rate(sorted(a for r in runs for a in r["arrivals"]), records),
+        "window_cpu_seconds": cpu_seconds,
+        "cpu_seconds": cpu_seconds,
     }
 
 
