@@ -258,41 +258,23 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 # (section, key, label, how it was timed); green in the plot when the label is ours.
+# The consumer scenarios each deployment runs (key, label, note), in the order they run.
+_PER_DEPLOYMENT: tuple[tuple[str, str, str], ...] = (
+    ("bare_decode", "bare consume() + fastavro decode", "first to last record"),
+    ("bare_decode_x2", "bare consume() + fastavro decode, 2 processes", "both loops"),
+    ("one_process", "bouncewire consume, 1 process", "first to last callback"),
+    ("two_processes", "bouncewire consume, 2 processes", "first to last callback"),
+)
 SCENARIOS: tuple[tuple[str, str, str, str], ...] = (
     ("consumer", "kcat", "kcat -C (whole topic to /dev/null)", "wall clock incl. connect"),
     ("consumer", "bare_no_decode", "bare consume(), no decode", "first to last record"),
-    ("consumer", "bare_decode", "bare consume() + fastavro decode", "first to last record"),
-    ("consumer", "one_process", "bouncewire consume, 1 process", "first to last callback"),
-    ("consumer", "two_processes", "bouncewire consume, 2 processes", "first to last callback"),
-    ("consumer", "bare_decode_x2", "bare consume() + fastavro decode, 2 processes", "both loops"),
-    (
-        "consumer",
-        "bare_decode_free",
-        "bare consume() + fastavro decode, no pinning",
-        "first to last record",
-    ),
-    (
-        "consumer",
-        "bare_decode_x2_free",
-        "bare consume() + fastavro decode, 2 processes, no pinning",
-        "both loops",
-    ),
-    (
-        "consumer",
-        "one_process_free",
-        "bouncewire consume, 1 process, no pinning",
-        "first to last callback",
-    ),
-    (
-        "consumer",
-        "two_processes_free",
-        "bouncewire consume, 2 processes, no pinning",
-        "first to last callback",
-    ),
+    *(("consumer", key, label, note) for key, label, note in _PER_DEPLOYMENT),
+    *(("consumer", f"{key}_free", f"{label}, no pinning", note)
+      for key, label, note in _PER_DEPLOYMENT),
     ("producer", "perf_test", "ProducerPerformance (Java)", "its own summary line"),
     ("producer", "bare", "bare parse+encode+produce", "process wall clock"),
     ("producer", "cli", "bouncewire produce (CLI)", "process wall clock"),
-)
+)  # fmt: skip
 
 
 def _rows(results: dict[str, Any]) -> list[tuple[str, float, float, str]]:
