@@ -21,7 +21,7 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from fastavro import schemaless_reader
 
-from schemas import SINGLE_OBJECT_HEADER_SIZE, SchemaStore
+from bouncewire.schemas import SINGLE_OBJECT_HEADER_SIZE, SchemaStore
 
 
 def main() -> None:

@@ -16,8 +16,8 @@ import orjson
 from confluent_kafka import Producer
 from fastavro import schemaless_writer
 
-from kafka_client._producer import PRODUCER_DEFAULTS
-from schemas import SchemaStore
+from bouncewire.kafka_client._producer import PRODUCER_DEFAULTS
+from bouncewire.schemas import SchemaStore
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ import orjson
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 
-from kafka_client import KafkaProducer, KafkaSettings, create_topics
+from bouncewire.kafka_client import KafkaProducer, KafkaSettings, create_topics
 from reliability.support import process_tree, wait_until
 
 REPO = Path(__file__).resolve().parent.parent

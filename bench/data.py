@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from consumers.classification import classify
+from bouncewire.schemas.classification import classify
 
 # (weight per 1000, reply fields)
 REPLY_MIX: tuple[tuple[int, dict[str, Any]], ...] = (

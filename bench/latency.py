@@ -15,9 +15,9 @@ from typing import Any
 
 from bench.common import BenchEnv, Sink
 from bench.consumer_bench import ConsumerRun, consumers
-from kafka_client import KafkaProducer, KafkaSettings
-from producers.publisher import record_key
-from schemas import Codec, SchemaStore
+from bouncewire.kafka_client import KafkaProducer, KafkaSettings
+from bouncewire.producers.publisher import record_key
+from bouncewire.schemas import Codec, SchemaStore
 
 TICK_S = 0.005
 _REPLY = {

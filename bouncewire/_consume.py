@@ -20,18 +20,18 @@ from bouncewire import logs
 from bouncewire._cpus import delivery_for, usable_cpus
 from bouncewire._flags import add_flag, kafka_settings, topic_names
 from bouncewire._produce import build_codec
-from consumers.delivery import (
+from bouncewire.consumers.delivery import (
     DeliveryError,
     RetryPolicy,
     build_http_client,
     callback_url_problem,
     url_for_logs,
 )
-from consumers.delivery_process import DeliveryProcess
-from consumers.endpoints import EndpointServer
-from consumers.metrics import DEFAULT_TOP_DOMAINS, ConsumerMetrics
-from consumers.pipeline import CallbackPipeline, PipelineConfig
-from kafka_client import (
+from bouncewire.consumers.delivery_process import DeliveryProcess
+from bouncewire.consumers.endpoints import EndpointServer
+from bouncewire.consumers.metrics import DEFAULT_TOP_DOMAINS, ConsumerMetrics
+from bouncewire.consumers.pipeline import CallbackPipeline, PipelineConfig
+from bouncewire.kafka_client import (
     BrokerUnavailableError,
     KafkaClientError,
     KafkaProducer,

@@ -18,10 +18,10 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from bouncewire._produce import build_codec
+from bouncewire.kafka_client import KafkaProducer, KafkaSettings, TopicNames, create_topics
+from bouncewire.producers import EventPublisher, TrafficGenerator, paced
+from bouncewire.producers.events import PARSERS
 from bouncewire.receiver import CallbackReceiver
-from kafka_client import KafkaProducer, KafkaSettings, TopicNames, create_topics
-from producers import EventPublisher, TrafficGenerator, paced
-from producers.events import PARSERS
 
 KAFKA_SH = Path(__file__).resolve().parents[1] / "deploy" / "kafka" / "kafka.sh"
 DEMO_GROUP = "bouncewire-demo"

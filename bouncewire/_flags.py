@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kafka_client import KafkaSettings, Secret, TopicNames
+from bouncewire.kafka_client import KafkaSettings, Secret, TopicNames
 
 ENV_PREFIX = "BOUNCEWIRE_"
 DEFAULT_TOPICS = TopicNames()

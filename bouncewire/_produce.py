@@ -12,16 +12,23 @@ from typing import IO, Any
 import orjson
 
 from bouncewire._flags import kafka_settings, topic_names
-from consumers.classification import classify
-from kafka_client import (
+from bouncewire.kafka_client import (
     BrokerUnavailableError,
     KafkaClientError,
     KafkaProducer,
     create_topics,
 )
-from producers import BadLine, EventPublisher, PublishError, TrafficGenerator, paced, parse_lines
-from producers.events import PARSERS
-from schemas import Codec, SchemaStore, registry_client
+from bouncewire.producers import (
+    BadLine,
+    EventPublisher,
+    PublishError,
+    TrafficGenerator,
+    paced,
+    parse_lines,
+)
+from bouncewire.producers.events import PARSERS
+from bouncewire.schemas import Codec, SchemaStore, registry_client
+from bouncewire.schemas.classification import classify
 
 KIND_BY_COMMAND = {"send-results": "send_result", "unsubscribes": "unsubscribe"}
 

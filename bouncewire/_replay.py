@@ -28,7 +28,7 @@ from prometheus_client import CollectorRegistry
 from bouncewire._consume import add_pipeline_flags, pipeline_config, tune_interpreter
 from bouncewire._flags import add_flag, add_kafka_flags, kafka_settings, topic_names
 from bouncewire._produce import build_codec
-from consumers.checkpoint import (
+from bouncewire.consumers.checkpoint import (
     CheckpointError,
     RunParameters,
     TimeParseError,
@@ -36,23 +36,23 @@ from consumers.checkpoint import (
     destinations_fingerprint,
     parse_instant,
 )
-from consumers.dead_letter_tools import (
+from bouncewire.consumers.dead_letter_tools import (
     DeadLetterSource,
     LetterFilter,
     inspect_dead_letters,
     open_redrive,
     redrive_group,
 )
-from consumers.delivery import build_http_client, url_for_logs
-from consumers.metrics import ConsumerMetrics
-from consumers.payloads import Destination
-from consumers.pipeline import (
+from bouncewire.consumers.delivery import build_http_client, url_for_logs
+from bouncewire.consumers.metrics import ConsumerMetrics
+from bouncewire.consumers.payloads import Destination
+from bouncewire.consumers.pipeline import (
     CallbackPipeline,
     PipelineConfig,
     Sender,
     SenderFactory,
 )
-from consumers.replay import (
+from bouncewire.consumers.replay import (
     DEFAULT_SLACK_MS,
     BoundedScan,
     CompletionQueue,
@@ -64,7 +64,7 @@ from consumers.replay import (
     ReplaySource,
     open_replay,
 )
-from kafka_client import KafkaClientError, KafkaProducer, KafkaSettings, Secret
+from bouncewire.kafka_client import KafkaClientError, KafkaProducer, KafkaSettings, Secret
 
 log = logging.getLogger("bouncewire.replay")
 Subparsers = argparse._SubParsersAction  # argparse has no public name for it

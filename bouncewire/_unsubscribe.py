@@ -14,8 +14,8 @@ from pathlib import Path
 
 from bouncewire._flags import add_flag, add_kafka_flags, kafka_settings, topic_names
 from bouncewire._produce import build_codec
-from kafka_client import BrokerUnavailableError, KafkaProducer
-from producers.unsubscribe import (
+from bouncewire.kafka_client import BrokerUnavailableError, KafkaProducer
+from bouncewire.producers.unsubscribe import (
     Claims,
     KeyConfigError,
     Keyring,
@@ -123,9 +123,9 @@ def cmd_unsubscribe_link(args: argparse.Namespace) -> int:
 
 def cmd_unsubscribe_server(args: argparse.Namespace) -> int:
     # Imported here: the other commands need neither Starlette nor uvicorn.
-    from producers.unsubscribe.acks import AcknowledgedSender
-    from producers.unsubscribe.app import ServiceConfig, UnsubscribeService, create_app
-    from producers.unsubscribe.server import run_server
+    from bouncewire.producers.unsubscribe.acks import AcknowledgedSender
+    from bouncewire.producers.unsubscribe.app import ServiceConfig, UnsubscribeService, create_app
+    from bouncewire.producers.unsubscribe.server import run_server
 
     setup = _link_setup(args)
     if isinstance(setup, str):

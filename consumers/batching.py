@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from operator import attrgetter
 from typing import Final
 
-from consumers.payloads import (
+from bouncewire.consumers.payloads import (
     CALLBACK_TYPES,
     PAYLOAD_OVERHEAD,
     CallbackEvent,

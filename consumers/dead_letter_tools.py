@@ -27,14 +27,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from consumers.dead_letters import parse_dead_letter_headers
-from consumers.replay import (
+from bouncewire.consumers.dead_letters import parse_dead_letter_headers
+from bouncewire.consumers.replay import (
     BoundedScan,
     ProgressCallback,
     ScanRange,
     scan_consumer,
 )
-from kafka_client import (
+from bouncewire.kafka_client import (
     ConsumeError,
     KafkaConsumer,
     KafkaProducer,

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from consumers.payloads import EventRef
-from kafka_client import KafkaProducer
+from bouncewire.consumers.payloads import EventRef
+from bouncewire.kafka_client import KafkaProducer
 
 log = logging.getLogger(__name__)
 

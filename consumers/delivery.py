@@ -27,11 +27,11 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
-from consumers.batching import Batch
-from consumers.metrics import ConsumerMetrics
-from consumers.payloads import CallbackEvent, Destination, PayloadFormat, build_payload
-from consumers.responses import ResponseDecision, Verdict, decide, redact
-from kafka_client import Secret
+from bouncewire.consumers.batching import Batch
+from bouncewire.consumers.metrics import ConsumerMetrics
+from bouncewire.consumers.payloads import CallbackEvent, Destination, PayloadFormat, build_payload
+from bouncewire.consumers.responses import ResponseDecision, Verdict, decide, redact
+from bouncewire.kafka_client import Secret
 
 log = logging.getLogger(__name__)
 

@@ -42,8 +42,8 @@ from typing import Any, cast
 
 from prometheus_client import CollectorRegistry
 
-from consumers.batching import Batch
-from consumers.delivery import (
+from bouncewire.consumers.batching import Batch
+from bouncewire.consumers.delivery import (
     DeliveryError,
     DestinationSender,
     Outcome,
@@ -52,10 +52,10 @@ from consumers.delivery import (
     build_http_client,
     judge_answer,
 )
-from consumers.metrics import ConsumerMetrics
-from consumers.payloads import Destination, PayloadFormat, build_payload
-from consumers.responses import ResponseDecision
-from kafka_client import Secret
+from bouncewire.consumers.metrics import ConsumerMetrics
+from bouncewire.consumers.payloads import Destination, PayloadFormat, build_payload
+from bouncewire.consumers.responses import ResponseDecision
+from bouncewire.kafka_client import Secret
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
-from consumers.payloads import EventRef
+from bouncewire.consumers.payloads import EventRef
 
 Partition = tuple[str, int]
 

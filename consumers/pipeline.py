@@ -25,18 +25,23 @@ from typing import Any, Protocol
 
 import httpx
 
-from consumers.batching import Batch, Batcher, InFlightIds
-from consumers.classification import classify
-from consumers.dead_letters import (
+from bouncewire.consumers.batching import Batch, Batcher, InFlightIds
+from bouncewire.consumers.dead_letters import (
     DeadLetter,
     DeadLetterWriter,
     Failure,
     parse_dead_letter_headers,
 )
-from consumers.delivery import DeliveryError, DestinationSender, Outcome, OutcomeKind, RetryPolicy
-from consumers.metrics import ConsumerMetrics
-from consumers.offsets import OffsetTracker
-from consumers.payloads import (
+from bouncewire.consumers.delivery import (
+    DeliveryError,
+    DestinationSender,
+    Outcome,
+    OutcomeKind,
+    RetryPolicy,
+)
+from bouncewire.consumers.metrics import ConsumerMetrics
+from bouncewire.consumers.offsets import OffsetTracker
+from bouncewire.consumers.payloads import (
     CALLBACK_TYPES,
     CallbackEvent,
     CallbackType,
@@ -45,9 +50,10 @@ from consumers.payloads import (
     PayloadFormat,
     destination_of,
 )
-from kafka_client import KafkaProducer, RebalanceListener, Secret, TopicNames
-from schemas import Codec, DecodedEvent, DecodeError, RegistryError
-from schemas.addresses import address_problem
+from bouncewire.kafka_client import KafkaProducer, RebalanceListener, Secret, TopicNames
+from bouncewire.schemas import Codec, DecodedEvent, DecodeError, RegistryError
+from bouncewire.schemas.addresses import address_problem
+from bouncewire.schemas.classification import classify
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from consumers.batching import Batch
-from consumers.checkpoint import (
+from bouncewire.consumers.batching import Batch
+from bouncewire.consumers.checkpoint import (
     Checkpoint,
     CheckpointError,
     RunParameters,
@@ -35,9 +35,9 @@ from consumers.checkpoint import (
     new_checkpoint,
     write_checkpoint,
 )
-from consumers.delivery import DestinationSender, Outcome, OutcomeKind
-from consumers.payloads import Destination, PayloadFormat, build_payload
-from kafka_client import (
+from bouncewire.consumers.delivery import DestinationSender, Outcome, OutcomeKind
+from bouncewire.consumers.payloads import Destination, PayloadFormat, build_payload
+from bouncewire.kafka_client import (
     KafkaConsumer,
     KafkaProducer,
     KafkaSettings,

@@ -32,7 +32,7 @@ from typing import Any, Final
 
 import orjson
 
-from consumers.payloads import V2_TYPES, CallbackEvent
+from bouncewire.consumers.payloads import V2_TYPES, CallbackEvent
 
 RETRY_STATUSES: Final = frozenset({408, 425, 429})
 RETRY_AFTER_STATUSES: Final = frozenset({429, 503})

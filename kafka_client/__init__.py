@@ -10,17 +10,17 @@ Public API::
     exceptions                            -- the error tree (see kafka_client.exceptions)
 """
 
-from kafka_client._admin import create_topics, wait_for_broker
-from kafka_client._consumer import (
+from bouncewire.kafka_client._admin import create_topics, wait_for_broker
+from bouncewire.kafka_client._consumer import (
     KafkaConsumer,
     Partition,
     RebalanceListener,
     record_timestamp_ms,
 )
-from kafka_client._producer import DeliveryReport, KafkaProducer
-from kafka_client._settings import KafkaSettings, Secret, TopicNames
-from kafka_client._topic_consumers import PerTopicConsumer
-from kafka_client.exceptions import (
+from bouncewire.kafka_client._producer import DeliveryReport, KafkaProducer
+from bouncewire.kafka_client._settings import KafkaSettings, Secret, TopicNames
+from bouncewire.kafka_client._topic_consumers import PerTopicConsumer
+from bouncewire.kafka_client.exceptions import (
     BrokerUnavailableError,
     ConsumeError,
     DeliveryError,

@@ -9,9 +9,9 @@ from typing import Any
 import confluent_kafka
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from kafka_client._consumer import UNRECOVERABLE_CODES
-from kafka_client._settings import KafkaSettings
-from kafka_client.exceptions import BrokerUnavailableError, TopicAdminError
+from bouncewire.kafka_client._consumer import UNRECOVERABLE_CODES
+from bouncewire.kafka_client._settings import KafkaSettings
+from bouncewire.kafka_client.exceptions import BrokerUnavailableError, TopicAdminError
 
 
 class _Refusals:

@@ -10,8 +10,8 @@ from typing import Any, Protocol, cast
 import confluent_kafka
 from confluent_kafka import TopicPartition
 
-from kafka_client._settings import KafkaSettings
-from kafka_client.exceptions import BrokerUnavailableError, ConsumeError
+from bouncewire.kafka_client._settings import KafkaSettings
+from bouncewire.kafka_client.exceptions import BrokerUnavailableError, ConsumeError
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import confluent_kafka
 
-from kafka_client._settings import KafkaSettings
-from kafka_client.exceptions import BrokerUnavailableError, DeliveryError
+from bouncewire.kafka_client._settings import KafkaSettings
+from bouncewire.kafka_client.exceptions import BrokerUnavailableError, DeliveryError
 
 # Idempotence implies acks=all, bounded in-flight requests and infinite internal retries:
 # a record the broker acknowledged is written exactly once and in order.

@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from kafka_client._consumer import METADATA_TIMEOUT_S, KafkaConsumer, Partition, RebalanceListener
-from kafka_client._settings import KafkaSettings
-from kafka_client.exceptions import ConsumeError
+from bouncewire.kafka_client._consumer import (
+    METADATA_TIMEOUT_S,
+    KafkaConsumer,
+    Partition,
+    RebalanceListener,
+)
+from bouncewire.kafka_client._settings import KafkaSettings
+from bouncewire.kafka_client.exceptions import ConsumeError
 
 
 class TopicMember(Protocol):

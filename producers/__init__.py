@@ -9,12 +9,12 @@ Public API::
     exceptions              -- InvalidEventError, PublishError
 """
 
-from producers.events import parse_send_result, parse_unsubscribe
-from producers.exceptions import InvalidEventError, ProducerError, PublishError
-from producers.jsonlines import BadLine, parse_lines
-from producers.publisher import EventPublisher, record_key
-from producers.simulate import SimulatedEvent, TrafficGenerator, paced
-from producers.smtp_capture import CapturingSender, RelayConfig, SendOutcome
+from bouncewire.producers.events import parse_send_result, parse_unsubscribe
+from bouncewire.producers.exceptions import InvalidEventError, ProducerError, PublishError
+from bouncewire.producers.jsonlines import BadLine, parse_lines
+from bouncewire.producers.publisher import EventPublisher, record_key
+from bouncewire.producers.simulate import SimulatedEvent, TrafficGenerator, paced
+from bouncewire.producers.smtp_capture import CapturingSender, RelayConfig, SendOutcome
 
 __all__ = [
     "BadLine",

@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from producers.exceptions import InvalidEventError
-from schemas.addresses import address_problem
+from bouncewire.producers.exceptions import InvalidEventError
+from bouncewire.schemas.addresses import address_problem
 
 SMTP_ERRORS = frozenset(
     {

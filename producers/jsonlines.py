@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
-from producers.events import PARSERS
-from producers.exceptions import InvalidEventError
+from bouncewire.producers.events import PARSERS
+from bouncewire.producers.exceptions import InvalidEventError
 
 
 @dataclass(frozen=True, slots=True)

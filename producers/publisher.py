@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from kafka_client import DeliveryReport, KafkaProducer, TopicNames
-from producers.exceptions import PublishError
-from schemas import Codec
+from bouncewire.kafka_client import DeliveryReport, KafkaProducer, TopicNames
+from bouncewire.producers.exceptions import PublishError
+from bouncewire.schemas import Codec
 
 
 def record_key(email: str) -> bytes:

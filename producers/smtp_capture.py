@@ -26,13 +26,13 @@ from email.message import EmailMessage
 from email.utils import getaddresses, make_msgid
 from typing import Any, Literal, TypeVar
 
-from consumers.classification import Classification, classify
-from kafka_client import Secret
-from producers import smtp_errors
-from producers.events import parse_send_result
-from producers.publisher import EventPublisher
-from producers.smtp_errors import Evidence
-from schemas.addresses import mask_address
+from bouncewire.kafka_client import Secret
+from bouncewire.producers import smtp_errors
+from bouncewire.producers.events import parse_send_result
+from bouncewire.producers.publisher import EventPublisher
+from bouncewire.producers.smtp_errors import Evidence
+from bouncewire.schemas.addresses import mask_address
+from bouncewire.schemas.classification import Classification, classify
 
 log = logging.getLogger(__name__)
 

@@ -27,12 +27,12 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from bouncewire.kafka_client import KafkaProducer, KafkaSettings, TopicNames, create_topics
+from bouncewire.producers import parse_send_result, parse_unsubscribe, record_key
 from bouncewire.receiver import CallbackReceiver, FaultPlan
-from kafka_client import KafkaProducer, KafkaSettings, TopicNames, create_topics
-from producers import parse_send_result, parse_unsubscribe, record_key
+from bouncewire.schemas import Codec, DecodeError, SchemaStore
 from reliability.model import Scenario
 from reliability.support import free_port, tree_rss_kb, wait_until
-from schemas import Codec, DecodeError, SchemaStore
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KAFKA_SH = REPO_ROOT / "deploy" / "kafka" / "kafka.sh"

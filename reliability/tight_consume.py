@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 
 from bouncewire import cli
-from kafka_client import _consumer
+from bouncewire.kafka_client import _consumer
 from reliability.harness import TIGHT_GROUP
 
 

@@ -11,9 +11,14 @@ Pass a ``confluent_kafka.schema_registry.SchemaRegistryClient`` as ``Codec(store
 to write the Confluent wire format instead; decode reads both framings either way.
 """
 
-from schemas._codec import SINGLE_OBJECT_HEADER_SIZE, TIMESTAMP_MILLIS_BOUNDS, Codec, DecodedEvent
-from schemas._registry import CONFLUENT_HEADER_SIZE, RegistryClient, registry_client
-from schemas._store import (
+from bouncewire.schemas._codec import (
+    SINGLE_OBJECT_HEADER_SIZE,
+    TIMESTAMP_MILLIS_BOUNDS,
+    Codec,
+    DecodedEvent,
+)
+from bouncewire.schemas._registry import CONFLUENT_HEADER_SIZE, RegistryClient, registry_client
+from bouncewire.schemas._store import (
     DEFAULT_DIRECTORY,
     KINDS,
     SINGLE_OBJECT_MARKER,
@@ -21,7 +26,7 @@ from schemas._store import (
     SchemaVersion,
     crc64_avro_fingerprint,
 )
-from schemas.exceptions import (
+from bouncewire.schemas.exceptions import (
     DECODE_REASONS,
     DecodeError,
     DecodeReason,

@@ -20,15 +20,15 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import to_parsing_canonical_form
 from fastavro.validation import ValidationError, validate
 
-from schemas._compiled_reader import RecordReader, compile_record_reader
-from schemas._registry import (
+from bouncewire.schemas._compiled_reader import RecordReader, compile_record_reader
+from bouncewire.schemas._registry import (
     CONFLUENT_HEADER_SIZE,
     CONFLUENT_MAGIC,
     RegistryClient,
     RegistryFraming,
 )
-from schemas._store import KINDS, SINGLE_OBJECT_MARKER, SchemaStore, SchemaVersion
-from schemas.exceptions import DecodeError, EncodeError, UnknownKindError
+from bouncewire.schemas._store import KINDS, SINGLE_OBJECT_MARKER, SchemaStore, SchemaVersion
+from bouncewire.schemas.exceptions import DecodeError, EncodeError, UnknownKindError
 
 SINGLE_OBJECT_HEADER_SIZE: Final[int] = len(SINGLE_OBJECT_MARKER) + 8
 _SINGLE_OBJECT_FIRST_BYTE: Final[int] = SINGLE_OBJECT_MARKER[0]

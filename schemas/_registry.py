@@ -16,8 +16,8 @@ from typing import Any, Final, Protocol
 
 import fastavro
 
-from schemas._store import SchemaStore, SchemaVersion, crc64_avro_fingerprint
-from schemas.exceptions import DecodeError, RegistryError
+from bouncewire.schemas._store import SchemaStore, SchemaVersion, crc64_avro_fingerprint
+from bouncewire.schemas.exceptions import DecodeError, RegistryError
 
 CONFLUENT_MAGIC: Final[int] = 0x00
 CONFLUENT_HEADER_SIZE: Final[int] = 5

@@ -14,7 +14,7 @@ from fastavro.schema import fingerprint as _fastavro_fingerprint
 from fastavro.schema import to_parsing_canonical_form
 from fastavro.types import Schema
 
-from schemas.exceptions import SchemaLoadError, UnknownKindError
+from bouncewire.schemas.exceptions import SchemaLoadError, UnknownKindError
 
 KINDS: Final[tuple[str, ...]] = ("send_result", "unsubscribe")
 DEFAULT_DIRECTORY: Final[Path] = Path(__file__).resolve().parent / "avsc"

@@ -7,7 +7,9 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("package", ["kafka_client", "producers", "schemas"])
+@pytest.mark.parametrize(
+    "package", ["bouncewire.kafka_client", "bouncewire.producers", "bouncewire.schemas"]
+)
 def test_all_is_sorted_and_resolves(package: str) -> None:
     module = importlib.import_module(package)
     names = list(module.__all__)

@@ -11,8 +11,8 @@ The app and the sender are imported from their modules (`producers.unsubscribe.a
 `.acks`, `.server`) so that using tokens never imports Starlette or Kafka.
 """
 
-from producers.unsubscribe.links import header_lines, public_url_problem, unsubscribe_url
-from producers.unsubscribe.tokens import (
+from bouncewire.producers.unsubscribe.links import header_lines, public_url_problem, unsubscribe_url
+from bouncewire.producers.unsubscribe.tokens import (
     Claims,
     KeyConfigError,
     Keyring,

@@ -14,10 +14,10 @@ import time
 from collections.abc import Mapping
 from typing import Any, Final
 
-from kafka_client import KafkaClientError, KafkaProducer
-from producers.exceptions import PublishError
-from producers.publisher import record_key
-from schemas import Codec
+from bouncewire.kafka_client import KafkaClientError, KafkaProducer
+from bouncewire.producers.exceptions import PublishError
+from bouncewire.producers.publisher import record_key
+from bouncewire.schemas import Codec
 
 KIND: Final = "unsubscribe"
 _POLL_INTERVAL_S: Final = 0.05

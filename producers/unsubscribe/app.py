@@ -27,11 +27,17 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from producers.events import parse_unsubscribe
-from producers.exceptions import InvalidEventError, PublishError
-from producers.unsubscribe import page
-from producers.unsubscribe.tokens import Claims, Keyring, TokenError, daily_event_id, verify
-from schemas.addresses import mask_address
+from bouncewire.producers.events import parse_unsubscribe
+from bouncewire.producers.exceptions import InvalidEventError, PublishError
+from bouncewire.producers.unsubscribe import page
+from bouncewire.producers.unsubscribe.tokens import (
+    Claims,
+    Keyring,
+    TokenError,
+    daily_event_id,
+    verify,
+)
+from bouncewire.schemas.addresses import mask_address
 
 log = logging.getLogger("bouncewire.unsubscribe")
 

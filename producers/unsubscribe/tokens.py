@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
-from schemas.addresses import address_problem
+from bouncewire.schemas.addresses import address_problem
 
 VERSION: Final = "1"
 # Short enough for any mail client and web server (URLs over ~2 KB get cut or refused).

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import time
 
+from bouncewire.kafka_client import KafkaSettings, create_topics
 from bouncewire.receiver import FaultPlan
-from kafka_client import KafkaSettings, create_topics
 from reliability.harness import (
     Acked,
     Context,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 
+from bouncewire.schemas import Codec, SchemaStore
 from reliability.harness import (
     OFFSETS_BEHIND,
     Context,
@@ -19,7 +20,6 @@ from reliability.harness import (
     timed,
 )
 from reliability.model import Scenario
-from schemas import Codec, SchemaStore
 
 NAME = "poison_interleaved"
 KEY = b"one-partition"

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.fast_receiver import Tally
-from consumers.payloads import CALLBACK_TYPES, CallbackEvent, EventRef, build_payload
+from bouncewire.consumers.payloads import CALLBACK_TYPES, CallbackEvent, EventRef, build_payload
 
 # Addresses and meta that try to look like the keys being counted.
 _TRICKY = ['{"e":', '"email":', 'a"b@x.org', "\\", "lat1@x.org", "é@ü.de", "lat"]

@@ -9,8 +9,8 @@ import pytest
 
 from bouncewire._flags import unknown_env
 from bouncewire.cli import build_parser
-from consumers.delivery import callback_url_problem, url_for_logs
-from kafka_client import Secret
+from bouncewire.consumers.delivery import callback_url_problem, url_for_logs
+from bouncewire.kafka_client import Secret
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

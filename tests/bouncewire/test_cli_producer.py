@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from kafka_client import TopicNames
+from bouncewire.kafka_client import TopicNames
 from tests.consumers.pipeline_harness import read_all
 from tests.schemas.schema_helpers import spec_read_single_object
 

@@ -11,9 +11,15 @@ import random
 import time
 from collections.abc import Callable
 
-from consumers.batching import Batch, Batcher, InFlightIds
-from consumers.offsets import OffsetTracker
-from consumers.payloads import CallbackEvent, CallbackType, EventRef, PayloadFormat, build_payload
+from bouncewire.consumers.batching import Batch, Batcher, InFlightIds
+from bouncewire.consumers.offsets import OffsetTracker
+from bouncewire.consumers.payloads import (
+    CallbackEvent,
+    CallbackType,
+    EventRef,
+    PayloadFormat,
+    build_payload,
+)
 
 N = 100_000
 PARTITIONS = 6

@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from bouncewire.kafka_client import TopicNames
 from bouncewire.receiver import CallbackReceiver
-from kafka_client import TopicNames
 from tests.consumers.pipeline_harness import topics_for
 
 

@@ -17,17 +17,23 @@ from typing import Any
 from confluent_kafka import Consumer
 from prometheus_client import CollectorRegistry
 
-from consumers.delivery import RetryPolicy, build_http_client
-from consumers.metrics import ConsumerMetrics
-from consumers.pipeline import CallbackPipeline, PipelineConfig
-from kafka_client import KafkaProducer, KafkaSettings, PerTopicConsumer, Secret, TopicNames
-from kafka_client import create_topics as admin_create_topics
-from producers import EventPublisher, parse_send_result, parse_unsubscribe
+from bouncewire.consumers.delivery import RetryPolicy, build_http_client
+from bouncewire.consumers.metrics import ConsumerMetrics
+from bouncewire.consumers.pipeline import CallbackPipeline, PipelineConfig
+from bouncewire.kafka_client import (
+    KafkaProducer,
+    KafkaSettings,
+    PerTopicConsumer,
+    Secret,
+    TopicNames,
+)
+from bouncewire.kafka_client import create_topics as admin_create_topics
+from bouncewire.producers import EventPublisher, parse_send_result, parse_unsubscribe
+from bouncewire.schemas import Codec, SchemaStore
 from reliability.harness import committed_offsets as committed_offsets
 from reliability.harness import committed_total as committed_total
 from reliability.harness import end_offsets as end_offsets
 from reliability.support import wait_until as wait_until
-from schemas import Codec, SchemaStore
 
 FAST_RETRY = RetryPolicy(request_timeout_s=2.0, connect_timeout_s=1.0, backoff_initial_s=0.05,
                          backoff_max_s=0.5, max_retry_after_s=5.0, max_retry_time_s=30.0)

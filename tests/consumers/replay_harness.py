@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from bouncewire._replay import add_replay_commands
-from kafka_client import TopicNames
+from bouncewire.kafka_client import TopicNames
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST_FLAGS = ("--linger-ms", "200", "--request-timeout", "2", "--backoff-initial", "0.05",

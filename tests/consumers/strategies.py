@@ -7,7 +7,7 @@ import string
 
 from hypothesis import strategies as st
 
-from consumers.payloads import CALLBACK_TYPES, CallbackEvent, CallbackType, EventRef
+from bouncewire.consumers.payloads import CALLBACK_TYPES, CallbackEvent, CallbackType, EventRef
 
 # RFC 5322 atext: what a dot-atom local part is made of.
 ATEXT = string.ascii_letters + string.digits + "!#$%&'*+-/=?^_`{|}~"

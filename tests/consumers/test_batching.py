@@ -8,8 +8,8 @@ import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from consumers.batching import MAX_EVENTS_CAP, Batch, Batcher, InFlightIds
-from consumers.payloads import (
+from bouncewire.consumers.batching import MAX_EVENTS_CAP, Batch, Batcher, InFlightIds
+from bouncewire.consumers.payloads import (
     CallbackEvent,
     CallbackType,
     Destination,

@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bouncewire._replay import format_duration, format_progress
-from consumers.batching import Batch
-from consumers.checkpoint import (
+from bouncewire.consumers.batching import Batch
+from bouncewire.consumers.checkpoint import (
     Checkpoint,
     CheckpointError,
     PartitionProgress,
@@ -28,9 +28,9 @@ from consumers.checkpoint import (
     parse_instant,
     write_checkpoint,
 )
-from consumers.delivery import OutcomeKind
-from consumers.payloads import CallbackEvent, EventRef, payload_size
-from consumers.replay import (
+from bouncewire.consumers.delivery import OutcomeKind
+from bouncewire.consumers.payloads import CallbackEvent, EventRef, payload_size
+from bouncewire.consumers.replay import (
     CompletionQueue,
     DryRunDeadLetters,
     DryRunSender,
@@ -38,7 +38,7 @@ from consumers.replay import (
     Pacer,
     ScanRange,
 )
-from kafka_client import KafkaSettings
+from bouncewire.kafka_client import KafkaSettings
 
 SECRET_URL = "https://eu1.api.clevertap.com/smtp/callback?token=acct-secret-42"
 PARAMS = RunParameters(Window(1_714_521_600_000, 1_714_525_200_000), ("sr", "un"),

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bouncewire.kafka_client import TopicNames
 from bouncewire.receiver import CallbackReceiver, FaultPlan
-from kafka_client import TopicNames
 from reliability.support import free_port
 from tests.consumers.pipeline_harness import (
     bounce,

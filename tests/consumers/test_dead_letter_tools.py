@@ -9,16 +9,16 @@ from collections.abc import Callable
 
 import pytest
 
-from bouncewire.receiver import CallbackReceiver, FaultPlan
-from consumers.dead_letter_tools import (
+from bouncewire.consumers.dead_letter_tools import (
     DeadLetterSummary,
     LetterFilter,
     age_bucket,
     inspect_dead_letters,
     redrive_group,
 )
-from consumers.dead_letters import parse_dead_letter_headers
-from kafka_client import KafkaSettings, TopicNames
+from bouncewire.consumers.dead_letters import parse_dead_letter_headers
+from bouncewire.kafka_client import KafkaSettings, TopicNames
+from bouncewire.receiver import CallbackReceiver, FaultPlan
 from tests.consumers.pipeline_harness import (
     NOW_S,
     ThreadedPipeline,

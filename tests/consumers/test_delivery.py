@@ -11,16 +11,16 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from consumers.batching import Batch
-from consumers.delivery import (
+from bouncewire.consumers.batching import Batch
+from bouncewire.consumers.delivery import (
     DestinationSender,
     Outcome,
     OutcomeKind,
     judge_answer,
 )
-from consumers.metrics import ConsumerMetrics
-from consumers.payloads import CallbackEvent, EventRef
-from kafka_client import Secret
+from bouncewire.consumers.metrics import ConsumerMetrics
+from bouncewire.consumers.payloads import CallbackEvent, EventRef
+from bouncewire.kafka_client import Secret
 from tests.consumers.pipeline_harness import FAST_RETRY
 
 EMAILS = ("a@x.io", "b@x.io", "c@x.io")

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from bouncewire.consumers.batching import Batch
+from bouncewire.consumers.delivery import DeliveryError, Outcome, OutcomeKind
+from bouncewire.consumers.delivery_process import DeliveryProcess, ProcessSender
+from bouncewire.consumers.metrics import ConsumerMetrics
+from bouncewire.consumers.payloads import CallbackEvent, CallbackType, Destination, EventRef
+from bouncewire.kafka_client import Secret
 from bouncewire.receiver import CallbackReceiver, FaultPlan
-from consumers.batching import Batch
-from consumers.delivery import DeliveryError, Outcome, OutcomeKind
-from consumers.delivery_process import DeliveryProcess, ProcessSender
-from consumers.metrics import ConsumerMetrics
-from consumers.payloads import CallbackEvent, CallbackType, Destination, EventRef
-from kafka_client import Secret
 from reliability.support import wait_until
 from tests.consumers.pipeline_harness import FAST_RETRY
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from consumers.offsets import OffsetTracker
-from consumers.payloads import EventRef
+from bouncewire.consumers.offsets import OffsetTracker
+from bouncewire.consumers.payloads import EventRef
 
 T = "send-results"
 

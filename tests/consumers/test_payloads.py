@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.payloads import (
+from bouncewire.consumers.payloads import (
     CALLBACK_TYPES,
     PAYLOAD_FORMATS,
     PAYLOAD_OVERHEAD,

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-import consumers.pipeline as pipeline_module
-from consumers.batching import Batch
-from consumers.delivery import DeliveryError
-from consumers.metrics import ConsumerMetrics
-from consumers.pipeline import CallbackPipeline, PipelineConfig
-from kafka_client import Secret, TopicNames
-from schemas import Codec, DecodedEvent, DecodeError, RegistryError, SchemaStore
+import bouncewire.consumers.pipeline as pipeline_module
+from bouncewire.consumers.batching import Batch
+from bouncewire.consumers.delivery import DeliveryError
+from bouncewire.consumers.metrics import ConsumerMetrics
+from bouncewire.consumers.pipeline import CallbackPipeline, PipelineConfig
+from bouncewire.kafka_client import Secret, TopicNames
+from bouncewire.schemas import Codec, DecodedEvent, DecodeError, RegistryError, SchemaStore
 
 TOPICS = TopicNames()
 SR = TOPICS.send_results

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
+from bouncewire.consumers.dead_letters import parse_dead_letter_headers
+from bouncewire.kafka_client import TopicNames
 from bouncewire.receiver import CallbackReceiver, FaultPlan
-from consumers.dead_letters import parse_dead_letter_headers
-from kafka_client import TopicNames
 from tests.consumers.pipeline_harness import (
     ThreadedPipeline,
     bounce,

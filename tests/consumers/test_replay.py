@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from bouncewire.consumers.checkpoint import load_checkpoint
+from bouncewire.kafka_client import TopicNames
 from bouncewire.receiver import CallbackReceiver, FaultPlan
-from consumers.checkpoint import load_checkpoint
-from kafka_client import TopicNames
 from tests.consumers.pipeline_harness import (
     NOW_S,
     bounce,

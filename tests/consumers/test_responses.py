@@ -10,8 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.payloads import CallbackEvent
-from consumers.responses import ResponseDecision, Verdict, decide, parse_retry_after, redact
+from bouncewire.consumers.payloads import CallbackEvent
+from bouncewire.consumers.responses import (
+    ResponseDecision,
+    Verdict,
+    decide,
+    parse_retry_after,
+    redact,
+)
 from tests.consumers.strategies import make_event, realistic_emails
 
 NOW = 1_700_000_000.0

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from consumers.metrics import ConsumerMetrics
+from bouncewire.consumers.metrics import ConsumerMetrics
 
 # Labels Prometheus attaches to every scraped series (static config, PodMonitor, SD).
 TARGET_LABELS = frozenset({"job", "instance", "namespace", "pod", "container", "service"})

@@ -11,7 +11,7 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from consumers.metrics import ConsumerMetrics
+from bouncewire.consumers.metrics import ConsumerMetrics
 from tests.deploy.promql_names import (
     TARGET_LABELS,
     consumer_exports,

@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bouncewire.kafka_client import TopicNames
 from bouncewire.receiver import CallbackReceiver
-from kafka_client import TopicNames
 from reliability.support import free_port
 from tests.consumers.pipeline_harness import (
     bounce,

@@ -9,7 +9,7 @@ from typing import Any
 import confluent_kafka
 import pytest
 
-from kafka_client import (
+from bouncewire.kafka_client import (
     ConsumeError,
     KafkaConsumer,
     KafkaProducer,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kafka_client import (
+from bouncewire.kafka_client import (
     ConsumeError,
     KafkaConsumer,
     KafkaProducer,
@@ -18,7 +18,7 @@ from kafka_client import (
     Partition,
     PerTopicConsumer,
 )
-from kafka_client._topic_consumers import TopicMember
+from bouncewire.kafka_client._topic_consumers import TopicMember
 from tests.kafka_cluster import MakeTopics
 
 SETTINGS = KafkaSettings(bootstrap_servers="127.0.0.1:1")  # fakes never connect

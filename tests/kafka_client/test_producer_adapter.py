@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-import kafka_client._producer as producer_module
-from kafka_client import DeliveryError, DeliveryReport, KafkaProducer, KafkaSettings
+import bouncewire.kafka_client._producer as producer_module
+from bouncewire.kafka_client import DeliveryError, DeliveryReport, KafkaProducer, KafkaSettings
 from tests.kafka_cluster import MakeTopics
 
 SETTINGS = KafkaSettings(bootstrap_servers="127.0.0.1:1")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kafka_client import KafkaSettings, Secret
+from bouncewire.kafka_client import KafkaSettings, Secret
 
 
 def test_merge_order_defaults_extra_connection_overrides() -> None:

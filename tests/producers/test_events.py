@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from producers.events import parse_event_time, parse_send_result, parse_unsubscribe
-from producers.exceptions import InvalidEventError
-from producers.jsonlines import BadLine, parse_lines
+from bouncewire.producers.events import parse_event_time, parse_send_result, parse_unsubscribe
+from bouncewire.producers.exceptions import InvalidEventError
+from bouncewire.producers.jsonlines import BadLine, parse_lines
 
 NOW_MS = 1_700_000_000_000
 EVENT_ID = "8a4b4c1e-3f5e-4a53-9a57-3b1f1d1e0c11"

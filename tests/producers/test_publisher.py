@@ -9,9 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kafka_client import KafkaProducer, TopicNames
-from producers import EventPublisher, InvalidEventError, parse_send_result, parse_unsubscribe
-from schemas import Codec, EncodeError, SchemaStore
+from bouncewire.kafka_client import KafkaProducer, TopicNames
+from bouncewire.producers import (
+    EventPublisher,
+    InvalidEventError,
+    parse_send_result,
+    parse_unsubscribe,
+)
+from bouncewire.schemas import Codec, EncodeError, SchemaStore
 
 NOW_MS = 1_700_000_000_000
 CODEC = Codec(SchemaStore.load())

@@ -20,11 +20,11 @@ from confluent_kafka import Consumer, TopicPartition
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kafka_client import KafkaProducer, KafkaSettings, Secret, TopicNames, create_topics
-from producers import EventPublisher, InvalidEventError, parse_send_result
-from producers.smtp_capture import CapturingSender, RelayConfig, SendOutcome, envelope_of
-from producers.smtp_errors import enhanced_code, error_kind, from_exception, from_reply
-from schemas import Codec, SchemaStore
+from bouncewire.kafka_client import KafkaProducer, KafkaSettings, Secret, TopicNames, create_topics
+from bouncewire.producers import EventPublisher, InvalidEventError, parse_send_result
+from bouncewire.producers.smtp_capture import CapturingSender, RelayConfig, SendOutcome, envelope_of
+from bouncewire.producers.smtp_errors import enhanced_code, error_kind, from_exception, from_reply
+from bouncewire.schemas import Codec, SchemaStore
 from tests.producers.smtp_server import (
     ACCEPTED,
     DROP,
@@ -266,7 +266,7 @@ def test_connection_refused(send_results: SendResultTopic) -> None:
 @pytest.mark.integration
 def test_refused_auth_is_our_problem_not_a_bounce(send_results: SendResultTopic,
                                                   caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="producers")
+    caplog.set_level(logging.DEBUG, logger="bouncewire.producers")
     script = Script(credentials=("relay-user", "the-right-one"))
     with scripted_smtp(script) as (port, transcript):
         relay = relay_at(port, username="relay-user", password=Secret(PASSWORD))
@@ -281,7 +281,7 @@ def test_refused_auth_is_our_problem_not_a_bounce(send_results: SendResultTopic,
 @pytest.mark.integration
 def test_accepted_auth_then_delivery(send_results: SendResultTopic,
                                      caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="producers")
+    caplog.set_level(logging.DEBUG, logger="bouncewire.producers")
     with scripted_smtp(Script(credentials=("relay-user", PASSWORD))) as (port, _):
         relay = relay_at(port, username="relay-user", password=Secret(PASSWORD))
         sent = send_and_read(send_results, relay, message_to("alice"))
@@ -291,7 +291,7 @@ def test_accepted_auth_then_delivery(send_results: SendResultTopic,
 
 def our_log(caplog: pytest.LogCaptureFixture) -> str:
     """Our lines only (the test server logs every command it sees); there must be some."""
-    lines = [r.getMessage() for r in caplog.records if r.name.startswith("producers")]
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("bouncewire.producers")]
     assert lines
     return "\n".join(lines)
 

@@ -10,15 +10,15 @@ from email.utils import formatdate
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.dead_letters import (
+from bouncewire.consumers.dead_letters import (
     HEADER_PREFIX,
     DeadLetter,
     Failure,
     dead_letter_headers,
     parse_dead_letter_headers,
 )
-from consumers.payloads import EventRef
-from consumers.responses import Verdict, decide, parse_retry_after
+from bouncewire.consumers.payloads import EventRef
+from bouncewire.consumers.responses import Verdict, decide, parse_retry_after
 from tests.consumers.strategies import make_event
 
 NOW = 1_700_000_000.0

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from schemas import Codec, SchemaStore
+from bouncewire.schemas import Codec, SchemaStore
 
 SEND_RESULT: dict[str, Any] = {
     "event_id": str(uuid.UUID(int=0x0B7C8A2E8F4E4A579F0E1D2C3B4A5F60)),

@@ -13,8 +13,8 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import to_parsing_canonical_form
 from hypothesis import strategies as st
 
-from schemas import DEFAULT_DIRECTORY, TIMESTAMP_MILLIS_BOUNDS, SchemaVersion
-from schemas._registry import schema_registry_module
+from bouncewire.schemas import DEFAULT_DIRECTORY, TIMESTAMP_MILLIS_BOUNDS, SchemaVersion
+from bouncewire.schemas._registry import schema_registry_module
 
 AVSC_FILES = sorted(DEFAULT_DIRECTORY.glob("*/v*.avsc"))
 

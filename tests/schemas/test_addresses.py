@@ -8,8 +8,13 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from schemas import addresses
-from schemas.addresses import address_hash, address_problem, is_valid_address, mask_address
+from bouncewire.schemas import addresses
+from bouncewire.schemas.addresses import (
+    address_hash,
+    address_problem,
+    is_valid_address,
+    mask_address,
+)
 
 
 def _domain_of_length(octets: int) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from schemas import (
+from bouncewire.schemas import (
     Codec,
     DecodedEvent,
     DecodeError,

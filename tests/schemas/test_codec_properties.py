@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas import KINDS, Codec, DecodeError, SchemaStore
+from bouncewire.schemas import KINDS, Codec, DecodeError, SchemaStore
 from tests.schemas.schema_helpers import mock_registry, records, spec_read_single_object
 
 STORE = SchemaStore.load()

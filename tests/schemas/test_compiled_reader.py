@@ -17,8 +17,12 @@ from fastavro import schemaless_reader, schemaless_writer
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas import Codec, DecodeError, SchemaStore, SchemaVersion
-from schemas._compiled_reader import MalformedAvroError, RecordReader, compile_record_reader
+from bouncewire.schemas import Codec, DecodeError, SchemaStore, SchemaVersion
+from bouncewire.schemas._compiled_reader import (
+    MalformedAvroError,
+    RecordReader,
+    compile_record_reader,
+)
 from tests.schemas.schema_helpers import records, write_body
 
 

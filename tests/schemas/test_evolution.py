@@ -16,7 +16,14 @@ from fastavro import schemaless_reader
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas import DEFAULT_DIRECTORY, KINDS, Codec, DecodedEvent, SchemaStore, SchemaVersion
+from bouncewire.schemas import (
+    DEFAULT_DIRECTORY,
+    KINDS,
+    Codec,
+    DecodedEvent,
+    SchemaStore,
+    SchemaVersion,
+)
 from tests.schemas.schema_helpers import records, write_body
 
 STORE = SchemaStore.load()

@@ -11,7 +11,7 @@ import fastavro
 import pytest
 from fastavro.schema import to_parsing_canonical_form
 
-from schemas import (
+from bouncewire.schemas import (
     DEFAULT_DIRECTORY,
     KINDS,
     SchemaLoadError,

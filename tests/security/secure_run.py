@@ -21,12 +21,12 @@ from typing import Any
 from confluent_kafka import Consumer
 from prometheus_client import CollectorRegistry
 
-from consumers.batching import Batch
-from consumers.delivery import RetryPolicy, build_http_client
-from consumers.metrics import ConsumerMetrics
-from consumers.payloads import CallbackEvent, EventRef
-from consumers.pipeline import CallbackPipeline, PipelineConfig
-from kafka_client import (
+from bouncewire.consumers.batching import Batch
+from bouncewire.consumers.delivery import RetryPolicy, build_http_client
+from bouncewire.consumers.metrics import ConsumerMetrics
+from bouncewire.consumers.payloads import CallbackEvent, EventRef
+from bouncewire.consumers.pipeline import CallbackPipeline, PipelineConfig
+from bouncewire.kafka_client import (
     KafkaClientError,
     KafkaConsumer,
     KafkaProducer,
@@ -35,9 +35,9 @@ from kafka_client import (
     TopicNames,
     wait_for_broker,
 )
-from producers import EventPublisher
+from bouncewire.producers import EventPublisher
+from bouncewire.schemas import Codec, SchemaStore
 from reliability.support import free_port, wait_until
-from schemas import Codec, SchemaStore
 from tests.security.conftest import PipelineRun, SecureKafka
 
 BW = [sys.executable, "-m", "bouncewire"]

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from kafka_client import KafkaSettings, TopicNames, create_topics
+from bouncewire.kafka_client import KafkaSettings, TopicNames, create_topics
 from tests.producers.unsubscribe.unsubscribe_harness import (
     PARTITIONS,
     LiveService,

@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kafka_client import KafkaSettings, create_topics
-from producers.unsubscribe import Keyring, verify
-from schemas import Codec, SchemaStore
+from bouncewire.kafka_client import KafkaSettings, create_topics
+from bouncewire.producers.unsubscribe import Keyring, verify
+from bouncewire.schemas import Codec, SchemaStore
 from tests.producers.unsubscribe.unsubscribe_harness import PARTITIONS, LiveService, free_port
 
 SECRET = "cli-secret-" + "z" * 32

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from producers.unsubscribe import header_lines, public_url_problem, unsubscribe_url
+from bouncewire.producers.unsubscribe import header_lines, public_url_problem, unsubscribe_url
 
 
 @pytest.mark.parametrize(

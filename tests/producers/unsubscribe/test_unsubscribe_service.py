@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from bouncewire.logs import JsonFormatter
-from producers.unsubscribe import Claims, Keyring, daily_event_id, sign
+from bouncewire.producers.unsubscribe import Claims, Keyring, daily_event_id, sign
 from tests.producers.unsubscribe.unsubscribe_harness import OLD_KEYS, SERVER_KEYS, LiveService
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from producers.unsubscribe import (
+from bouncewire.producers.unsubscribe import (
     Claims,
     KeyConfigError,
     Keyring,
@@ -17,7 +17,7 @@ from producers.unsubscribe import (
     sign,
     verify,
 )
-from producers.unsubscribe.tokens import MAX_TOKEN_CHARS
+from bouncewire.producers.unsubscribe.tokens import MAX_TOKEN_CHARS
 
 SECRET_A = "secret-a-" + "x" * 32
 SECRET_B = "secret-b-" + "y" * 32

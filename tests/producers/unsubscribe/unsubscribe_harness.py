@@ -13,14 +13,14 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from kafka_client import KafkaProducer, KafkaSettings
-from producers.unsubscribe import Claims, Keyring, sign
-from producers.unsubscribe.acks import AcknowledgedSender
-from producers.unsubscribe.app import ServiceConfig, UnsubscribeService, create_app
-from producers.unsubscribe.server import server_for
+from bouncewire.kafka_client import KafkaProducer, KafkaSettings
+from bouncewire.producers.unsubscribe import Claims, Keyring, sign
+from bouncewire.producers.unsubscribe.acks import AcknowledgedSender
+from bouncewire.producers.unsubscribe.app import ServiceConfig, UnsubscribeService, create_app
+from bouncewire.producers.unsubscribe.server import server_for
+from bouncewire.schemas import Codec, SchemaStore
 from reliability.harness import end_offsets
 from reliability.support import free_port as free_port
-from schemas import Codec, SchemaStore
 
 NEW_SECRET = "n3w-s3cret-" + "a" * 32
 OLD_SECRET = "0ld-s3cret-" + "b" * 32

@@ -9,7 +9,7 @@ import time
 import timeit
 from collections.abc import Callable
 
-from consumers.classification import classify
+from bouncewire.schemas.classification import classify
 from tests.consumers.test_classification import REAL_REPLIES
 
 EMAIL = "someone@example.com"

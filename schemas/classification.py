@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final, Literal
 
-from schemas.addresses import address_problem
+from bouncewire.schemas.addresses import address_problem
 
 BounceType = Literal["hard", "soft", "none"]
 ErrorClass = Literal["invalid_email_id", "dispatching_failed", "connection_error", "timeout"]

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.classification import REASONS, TEXT_SCAN_LIMIT, Classification, classify
-from schemas.addresses import address_problem
+from bouncewire.schemas.addresses import address_problem
+from bouncewire.schemas.classification import REASONS, TEXT_SCAN_LIMIT, Classification, classify
 
 EMAIL = "someone@example.com"
 HARD_USER = ("hard", "invalid_email_id", "user_unknown")
