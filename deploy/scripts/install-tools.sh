@@ -6,11 +6,14 @@
 #                          deploy/compose.yaml with compose-go (docker compose's own loader)
 #   k8scheck               deploy/scripts/k8scheck built into <repo>/.cache/bin: decodes the
 #                          manifests strictly into k8s.io/api types (offline schema check)
+#   postfix + swaks        Debian's packages: a throwaway Postfix (its own config and queue on
+#                          loopback) whose real log the mta-log tests read; swaks, a real SMTP
+#                          client, for the SMTP gateway and mail-server tests
 #   kubeconform            optional, not in `all`: from the Go module proxy into .cache/bin.
 #                          Its Kubernetes JSON schemas are downloaded at run time and cannot be
 #                          reached here, so offline it only parses; k8scheck is what the tests use.
-# Usage: deploy/scripts/install-tools.sh [prometheus|composecheck|k8scheck|kubeconform|all]
-#        (default: all = prometheus composecheck k8scheck). Go builds: ~1-2 min the first time.
+# Usage: deploy/scripts/install-tools.sh [prometheus|mail|composecheck|k8scheck|kubeconform|all]
+#        (default: all = prometheus mail composecheck k8scheck). Go builds: ~1-2 min the first time.
 # Needs root (or sudo) for apt-get; CI runs as root.
 set -euo pipefail
 
@@ -40,6 +43,23 @@ install_prometheus() {
         as_root systemctl disable --now prometheus >/dev/null 2>&1 || true
     fi
     promtool --version 2>&1 | head -1 >&2
+}
+
+install_mail_tools() {
+    if command -v swaks >/dev/null && command -v postfix >/dev/null; then
+        return 0
+    fi
+    echo "install-tools: installing Debian's postfix and swaks packages" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    local wait_lock=(-o DPkg::Lock::Timeout=600)
+    # "No configuration": the tests write their own main.cf; the system instance stays idle.
+    echo "postfix postfix/main_mailer_type select No configuration" | as_root debconf-set-selections
+    as_root apt-get "${wait_lock[@]}" update -qq >/dev/null
+    as_root apt-get "${wait_lock[@]}" install -y -qq --no-install-recommends postfix swaks \
+        >/dev/null
+    if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+        as_root systemctl disable --now postfix >/dev/null 2>&1 || true
+    fi
 }
 
 install_kubeconform() {
@@ -74,8 +94,9 @@ build_go_tool() {
 
 case "${1:-all}" in
     prometheus) install_prometheus ;;
+    mail) install_mail_tools ;;
     kubeconform) install_kubeconform ;;
     composecheck|k8scheck) build_go_tool "$1" ;;
-    all) install_prometheus; build_go_tool composecheck; build_go_tool k8scheck ;;
-    *) echo "usage: $0 [prometheus|composecheck|k8scheck|kubeconform|all]" >&2; exit 2 ;;
+    all) install_prometheus; install_mail_tools; build_go_tool composecheck; build_go_tool k8scheck ;;
+    *) echo "usage: $0 [prometheus|mail|composecheck|k8scheck|kubeconform|all]" >&2; exit 2 ;;
 esac

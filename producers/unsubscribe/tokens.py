@@ -75,8 +75,12 @@ class _Key:
         self._secret = secret
 
     def tag(self, signed_text: str) -> str:
-        digest = hmac.new(self._secret, _DOMAIN + signed_text.encode("ascii"), hashlib.sha256)
-        return _b64encode(digest.digest())
+        return _b64encode(self.mac(_DOMAIN, signed_text))
+
+    def mac(self, domain: bytes, signed_text: str) -> bytes:
+        """HMAC-SHA256 of `signed_text` under a purpose prefix, so a token signed for one use
+        (an unsubscribe link, a return path) never verifies as another."""
+        return hmac.new(self._secret, domain + signed_text.encode("ascii"), hashlib.sha256).digest()
 
     def __repr__(self) -> str:
         return f"_Key(kid={self.kid!r}, secret='**********')"
@@ -118,6 +122,12 @@ class Keyring:
     def key(self, kid: str) -> _Key | None:
         return self._keys.get(kid)
 
+    def key_ignoring_case(self, kid: str) -> _Key | None:
+        """The key whose id equals `kid` but for case, if exactly one does (for mail addresses,
+        whose local parts some systems fold to lower case)."""
+        matches = [key for key_id, key in self._keys.items() if key_id.lower() == kid.lower()]
+        return matches[0] if len(matches) == 1 else None
+
     def __repr__(self) -> str:
         return f"Keyring(kids={list(self._keys)!r})"
 
@@ -138,13 +148,9 @@ def sign(keyring: Keyring, claims: Claims) -> str:
     problem = address_problem(claims.email)
     if problem is not None:
         raise TokenError(f"invalid_address:{problem}")
-    fields = [claims.email, claims.campaign_id, claims.meta]
-    while fields[-1] is None:
-        fields.pop()
-    payload = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
     key = keyring.key(keyring.signing_kid)
     assert key is not None  # the signing kid is always in the ring
-    signed_text = f"{VERSION}.{key.kid}.{_b64encode(payload.encode('utf-8'))}"
+    signed_text = f"{VERSION}.{key.kid}.{_b64encode(claims_json(claims))}"
     token = f"{signed_text}.{key.tag(signed_text)}"
     if len(token) > MAX_TOKEN_CHARS:
         raise TokenError("too_long")
@@ -171,11 +177,26 @@ def verify(keyring: Keyring, token: object) -> Claims:
     return _claims(payload)
 
 
+def claims_json(claims: Claims) -> bytes:
+    """The signed payload: compact JSON ``[email, campaign_id, meta]``, trailing nulls dropped."""
+    fields = [claims.email, claims.campaign_id, claims.meta]
+    while fields[-1] is None:
+        fields.pop()
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 def _claims(payload: str) -> Claims:
+    try:
+        return claims_from_json(_b64decode(payload))
+    except binascii.Error:
+        raise TokenError("bad_payload") from None
+
+
+def claims_from_json(data: bytes) -> Claims:
     """Decode a payload whose signature already checked out; still defensive about its shape."""
     try:
-        fields = json.loads(_b64decode(payload).decode("utf-8"))
-    except (ValueError, binascii.Error):
+        fields = json.loads(data.decode("utf-8"))
+    except ValueError:
         raise TokenError("bad_payload") from None
     if not isinstance(fields, list) or not 1 <= len(fields) <= 3:
         raise TokenError("bad_payload")
