@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -224,10 +224,30 @@ def committed_total(bootstrap: str, group: str, topic: str, partitions: int = 3)
 def end_offsets(bootstrap: str, topic: str, partitions: int = 3) -> list[int]:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique("watermarks")})
     try:
-        return [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                for p in range(partitions)]
+        return [_high_watermark(consumer, TopicPartition(topic, p)) for p in range(partitions)]
     finally:
         consumer.close()
+
+
+# A topic created a moment ago may not have elected its leaders yet (seen on a loaded machine:
+# NOT_LEADER_FOR_PARTITION): retriable by Kafka's own account, so ask again, for a bounded time.
+_WATERMARK_DEADLINE_S = 30.0
+_NO_LEADER_YET = frozenset({
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+})
+
+
+def _high_watermark(consumer: Consumer, partition: TopicPartition) -> int:
+    deadline = time.monotonic() + _WATERMARK_DEADLINE_S
+    while True:
+        try:
+            return int(consumer.get_watermark_offsets(partition, timeout=10)[1])
+        except KafkaException as exc:
+            if exc.args[0].code() not in _NO_LEADER_YET or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def all_committed(bootstrap: str, group: str, topic: str, partitions: int = 3) -> bool:
