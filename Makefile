@@ -33,7 +33,7 @@ format: install ## apply ruff's fixes and formatting
 kafka-fetch: ## resolve the Kafka broker jars from Maven Central into .cache/
 	$(KAFKA) fetch
 
-test-tools: ## Debian's prometheus (promtool) and chromium, kubeconform from the Go proxy
+test-tools: ## Debian's prometheus (promtool), postfix, swaks and chromium; the Go manifest checkers
 	bash deploy/scripts/install-tools.sh
 	bash deploy/scripts/install-chromium.sh >/dev/null
 

@@ -39,17 +39,40 @@ def _all_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
     return actions
 
 
+# A flag whose name holds one of these never shows its value in --help: a callback URL holds
+# CleverTap's account token, a registry URL may hold credentials, and the environment may set them.
+SECRET_FLAG_WORDS = ("url", "password", "secret", "token", "key", "credential")
+
+
+def is_secret_flag(flag: str) -> bool:
+    return any(word in flag.lower() for word in SECRET_FLAG_WORDS)
+
+
 def add_flag(parser: argparse.ArgumentParser, flag: str, **kwargs: Any) -> None:
-    """add_argument, with the environment variable as default (argparse applies `type` to it)."""
+    """add_argument, with the environment variable as default (argparse applies `type` to it).
+
+    --help shows the default beside the variable (`[default: 500; env BOUNCEWIRE_LINGER_MS]`),
+    the environment's value when it sets one, except for secret-looking flags."""
     env = env_name(flag)
-    if env in os.environ:
+    from_env = env in os.environ
+    if from_env:
         if kwargs.get("action") == "store_true":
             kwargs["default"] = os.environ[env].lower() in {"1", "true", "yes", "on"}
         else:
             kwargs["default"] = os.environ[env]
         kwargs["required"] = False
-    kwargs["help"] = f"{kwargs.get('help', '')} [env {env}]".strip()
+    shown = _shown_default(flag, kwargs.get("default"), from_env)
+    kwargs["help"] = f"{kwargs.get('help', '')} [{shown}env {env}]".strip()
     parser.add_argument(flag, **kwargs)
+
+
+def _shown_default(flag: str, default: Any, from_env: bool) -> str:
+    if default is None or default is False or default == argparse.SUPPRESS or is_secret_flag(flag):
+        return ""  # a switch is off unless given; a value-less flag has nothing to show
+    if default is True:
+        default = "on"
+    origin = " (from the environment)" if from_env else ""
+    return f"default: {default}{origin}; ".replace("%", "%%")  # argparse %-formats help
 
 
 def add_kafka_flags(parser: argparse.ArgumentParser) -> None:

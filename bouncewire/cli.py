@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from bouncewire import _consume, _demo, _produce, _replay, receiver
+from bouncewire import __version__, _consume, _demo, _produce, _replay, receiver
 from bouncewire._flags import add_flag, add_kafka_flags, unknown_env
 from bouncewire._unsubscribe import add_unsubscribe_commands
 
@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bouncewire",
         description="Carry SMTP send results and unsubscribes from Kafka to CleverTap callbacks.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _producer_commands(sub)
     _consumer_commands(sub)

@@ -8,10 +8,17 @@ configured top-N of recipient domains plus `other`. Never an address or a URL.
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from bouncewire.schemas.exceptions import DECODE_REASONS
+
+if TYPE_CHECKING:  # the delivery child imports metrics and needs no Kafka client
+    from bouncewire.kafka_client import Partition, PartitionLag
 
 # POST latency: CleverTap answers in tens to hundreds of ms; timeouts sit at 10 s and above.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -34,6 +41,17 @@ DEFAULT_TOP_DOMAINS = (
     "web.de",
     "proton.me",
 )
+DESTINATIONS = ("bounce", "unsubscribe")
+BOUNCES = ("hard", "soft", "none")
+# Dead-letter reasons with fixed names (http_NNN and the like appear when they happen).
+FIXED_DEAD_LETTER_REASONS = (
+    *(f"decode_{reason}" for reason in DECODE_REASONS),
+    "wrong_topic",
+    "invalid_address",
+    "too_large",
+    "partial_unprocessed",
+    "internal_error",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +68,7 @@ class ConsumerMetrics:
     post_latency: Histogram
     event_age: Histogram
     lag: Gauge
+    read_ahead: Gauge
     oldest_unsubscribe_age: Gauge
     pending_events: Gauge
     paused_partitions: Gauge
@@ -141,7 +160,13 @@ class ConsumerMetrics:
             ),
             lag=Gauge(
                 name("consumer_lag"),
-                "High watermark minus position",
+                "High watermark minus the group's committed offset (as kafka-consumer-groups)",
+                ["topic", "partition"],
+                registry=registry,
+            ),
+            read_ahead=Gauge(
+                name("consumer_read_ahead"),
+                "Records read beyond the committed offset: in memory, not yet done",
                 ["topic", "partition"],
                 registry=registry,
             ),
@@ -175,8 +200,9 @@ class ConsumerMetrics:
         )
 
     def prime(self) -> ConsumerMetrics:
-        """Create the expected series at zero: rate() cannot see increments that arrive in a
-        series' first scraped sample, so after every restart the first bounces would vanish."""
+        """Create every series whose labels are known in advance at zero: rate() and increase()
+        cannot see increments that arrive in a series' first scraped sample, so after every
+        restart the first bounces, failures or dead letters would vanish."""
         for event_type in ("send_result", "unsubscribe"):
             self.events_consumed.labels(event_type)
         for bounce, error_class in (
@@ -189,13 +215,40 @@ class ConsumerMetrics:
             ("none", "connection_error"),
         ):
             self.send_results.labels(bounce, error_class)
+        for domain in (*sorted(self.top_domains), "other"):
+            for bounce in BOUNCES:
+                self.send_results_by_domain.labels(domain, bounce)
         for callback_type in ("softbounce", "hardbounce", "unsubscribe"):
             self.callback_events.labels(callback_type)
-        for destination in ("bounce", "unsubscribe"):
-            self.retries.labels(destination)
-            for status_class in ("2xx", "4xx", "5xx", "timeout", "network"):
-                self.callbacks.labels(destination, status_class)
+        for destination in DESTINATIONS:
+            self._prime_destination(destination)
+        for reason in FIXED_DEAD_LETTER_REASONS:
+            self.dead_letters.labels(reason)
+        self.producer_errors.labels("dead_letter")
+        for change in ("assigned", "revoked", "lost"):
+            self.rebalances.labels(change)
         return self
+
+    def _prime_destination(self, destination: str) -> None:
+        self.retries.labels(destination)
+        for status_class in ("2xx", "4xx", "5xx", "timeout", "network"):
+            self.callbacks.labels(destination, status_class)
+        for histogram in (self.batch_events, self.batch_bytes, self.post_latency, self.event_age):
+            histogram.labels(destination)
+
+    def record_lag(self, lags: Mapping[Partition, PartitionLag]) -> None:
+        """Set each partition's committed lag and read-ahead."""
+        for (topic, partition), lag in lags.items():
+            self.lag.labels(topic, str(partition)).set(lag.committed)
+            self.read_ahead.labels(topic, str(partition)).set(lag.read_ahead)
+
+    def forget_partitions(self, partitions: Iterable[Partition]) -> None:
+        """Drop the lag series of partitions this member no longer owns (the new owner
+        exports them; two series of one partition would count its lag twice)."""
+        for topic, partition in partitions:
+            for gauge in (self.lag, self.read_ahead):
+                with contextlib.suppress(KeyError):  # no sample yet for that partition
+                    gauge.remove(topic, str(partition))
 
     def count_by_domain(self, bounce: str, domains: Iterable[str]) -> None:
         """Add one send result per recipient domain (as given, any case) of a consumed batch.

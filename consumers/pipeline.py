@@ -13,7 +13,6 @@ partition was delivered, judged "no callback needed", or acknowledged on the dea
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
 import queue
 import threading
@@ -50,7 +49,13 @@ from bouncewire.consumers.payloads import (
     PayloadFormat,
     destination_of,
 )
-from bouncewire.kafka_client import KafkaProducer, RebalanceListener, Secret, TopicNames
+from bouncewire.kafka_client import (
+    KafkaProducer,
+    PartitionLag,
+    RebalanceListener,
+    Secret,
+    TopicNames,
+)
 from bouncewire.schemas import Codec, DecodedEvent, DecodeError, RegistryError
 from bouncewire.schemas.addresses import address_problem
 from bouncewire.schemas.classification import classify
@@ -69,7 +74,7 @@ class RecordSource(Protocol):
     def commit_now(self) -> None: ...
     def pause(self, partitions: Iterable[Partition]) -> None: ...
     def resume(self, partitions: Iterable[Partition]) -> None: ...
-    def lag(self) -> dict[Partition, int]: ...
+    def lag(self) -> dict[Partition, PartitionLag]: ...
     def close(self) -> None: ...
     @property
     def exhausted(self) -> bool: ...
@@ -563,8 +568,7 @@ class CallbackPipeline:
         oldest = (time.time() - min(unsubscribes) / 1000) if unsubscribes else 0.0
         m.oldest_unsubscribe_age.set(max(oldest, 0.0))
         try:
-            for (topic, partition), lag in self.consumer.lag().items():
-                m.lag.labels(topic, str(partition)).set(lag)
+            m.record_lag(self.consumer.lag())
         except Exception:  # lag is advisory; never let a metadata hiccup stop the loop
             log.debug("lag unavailable", exc_info=True)
 
@@ -613,9 +617,7 @@ class CallbackPipeline:
 
     def _let_go(self, parts: set[Partition]) -> None:
         self.tracker.forget(parts)
-        for topic, partition in parts:
-            with contextlib.suppress(KeyError):  # no lag sample yet for that partition
-                self.metrics.lag.remove(topic, str(partition))
+        self.metrics.forget_partitions(parts)
         self.assigned -= parts
         self.paused -= parts
         for ref in [r for r in self.held if (r.topic, r.partition) in parts]:

@@ -42,6 +42,7 @@ from bouncewire.kafka_client import (
     KafkaProducer,
     KafkaSettings,
     Partition,
+    PartitionLag,
     RebalanceListener,
 )
 
@@ -215,8 +216,13 @@ class BoundedScan:
         wanted = [k for k in partitions if k in self._assigned]
         self._consumer.pause(wanted)
 
-    def lag(self) -> dict[Partition, int]:
-        return {k: max(r.end - r.read, 0) for k, r in self._ranges.items() if not r.at_end}
+    def lag(self) -> dict[Partition, PartitionLag]:
+        """Left of the range beyond what is done, and what was read beyond that."""
+        lags = {}
+        for key, scan in self._ranges.items():
+            done = scan.done_upto()
+            lags[key] = PartitionLag(max(scan.end - done, 0), max(scan.read - done, 0))
+        return lags
 
     def close(self) -> None:
         self._consumer.close()

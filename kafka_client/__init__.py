@@ -6,6 +6,7 @@ Public API::
     KafkaProducer, KafkaConsumer          -- thin, lazy wrappers over confluent-kafka
     PerTopicConsumer                      -- group consumer: one KafkaConsumer per topic
     Partition, record_timestamp_ms        -- (topic, partition) key; a record's timestamp
+    PartitionLag                          -- committed lag and read-ahead of one partition
     create_topics, wait_for_broker        -- admin helpers
     exceptions                            -- the error tree (see kafka_client.exceptions)
 """
@@ -14,6 +15,7 @@ from bouncewire.kafka_client._admin import create_topics, wait_for_broker
 from bouncewire.kafka_client._consumer import (
     KafkaConsumer,
     Partition,
+    PartitionLag,
     RebalanceListener,
     record_timestamp_ms,
 )
@@ -38,6 +40,7 @@ __all__ = [
     "KafkaProducer",
     "KafkaSettings",
     "Partition",
+    "PartitionLag",
     "PerTopicConsumer",
     "RebalanceListener",
     "Secret",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 import confluent_kafka
 from confluent_kafka import TopicPartition
@@ -36,6 +36,18 @@ CONSUMER_DEFAULTS: Mapping[str, object] = {
     # bench trials, 2 processes ran at 1.05x one). Heartbeats are tiny; 0.5 s makes it ~1.5 s.
     "heartbeat.interval.ms": 500,
 }
+
+
+# ListOffsets' special timestamps: the log end (high watermark) and the log start.
+LATEST, EARLIEST = -1, -2
+LAG_QUERY_TIMEOUT_S = 2.0
+
+
+class PartitionLag(NamedTuple):
+    """One partition's lag as SREs read it, and what the consumer holds beyond it."""
+
+    committed: int  # high watermark − the group's committed offset (kafka-consumer-groups.sh)
+    read_ahead: int  # position − committed offset: read by the application, not yet committed
 
 
 class RebalanceListener(Protocol):
@@ -269,14 +281,40 @@ class KafkaConsumer:
         """A group subscription never runs dry (bounded sources, like replay, do)."""
         return False
 
-    def lag(self) -> dict[Partition, int]:
-        """High watermark minus position for each assigned partition (cached, no broker call)."""
-        result: dict[Partition, int] = {}
-        for tp in self.client.position(self.client.assignment()):
-            _low, high = self.client.get_watermark_offsets(tp, cached=True)
-            if tp.offset >= 0 and high >= 0:
-                result[(tp.topic, tp.partition)] = max(high - tp.offset, 0)
+    def lag(self, timeout: float = LAG_QUERY_TIMEOUT_S) -> dict[Partition, PartitionLag]:
+        """Per assigned partition: the committed lag, as kafka-consumer-groups.sh shows it, and
+        the read-ahead. Asks the broker (a few batched requests, ~1 ms each on loopback): the
+        cached high watermark stops moving while a partition is paused, which is exactly when
+        lag matters (a callback outage)."""
+        assigned = [TopicPartition(t, p) for t, p in self._assigned_partitions()]
+        if not assigned:
+            return {}
+        ends = self._list_offsets(assigned, LATEST, timeout)
+        committed = _offsets_or_none(self.client.committed(assigned, timeout=timeout))
+        never = [TopicPartition(t, p) for (t, p), o in committed.items() if o is None]
+        # A group that never committed starts at the log's start (auto.offset.reset earliest).
+        starts = self._list_offsets(never, EARLIEST, timeout) if never else {}
+        positions = {(tp.topic, tp.partition): tp.offset for tp in self.client.position(assigned)}
+        result: dict[Partition, PartitionLag] = {}
+        for key, end in ends.items():
+            done = committed.get(key)
+            done = starts.get(key) if done is None else done
+            if end is None or done is None:
+                continue
+            position = positions.get(key, -1)
+            read_ahead = position - done if position >= 0 else 0
+            result[key] = PartitionLag(max(end - done, 0), max(read_ahead, 0))
         return result
+
+    def _assigned_partitions(self) -> list[Partition]:
+        return _parts(self.client.assignment())
+
+    def _list_offsets(
+        self, tps: list[TopicPartition], which: int, timeout: float
+    ) -> dict[Partition, int | None]:
+        """The latest (high watermark) or earliest offset of each partition, one request."""
+        asked = [TopicPartition(tp.topic, tp.partition, which) for tp in tps]
+        return _offsets_or_none(self.client.offsets_for_times(asked, timeout=timeout))
 
     def close(self) -> None:
         if self._client is not None:

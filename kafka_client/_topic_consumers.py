@@ -9,6 +9,7 @@ from bouncewire.kafka_client._consumer import (
     METADATA_TIMEOUT_S,
     KafkaConsumer,
     Partition,
+    PartitionLag,
     RebalanceListener,
 )
 from bouncewire.kafka_client._settings import KafkaSettings
@@ -29,7 +30,7 @@ class TopicMember(Protocol):
     ) -> dict[Partition, int | None]: ...
     def pause(self, partitions: Iterable[Partition]) -> None: ...
     def resume(self, partitions: Iterable[Partition]) -> None: ...
-    def lag(self) -> dict[Partition, int]: ...
+    def lag(self) -> dict[Partition, PartitionLag]: ...
     def close(self) -> None: ...
 
 
@@ -175,9 +176,9 @@ class PerTopicConsumer:
         for topic, parts in by_topic(partitions).items():
             self._member(topic).resume(parts)
 
-    def lag(self) -> dict[Partition, int]:
-        """Lag of every assigned partition of every member (cached, no broker call)."""
-        result: dict[Partition, int] = {}
+    def lag(self) -> dict[Partition, PartitionLag]:
+        """Lag of every assigned partition of every member (see KafkaConsumer.lag)."""
+        result: dict[Partition, PartitionLag] = {}
         for member in self._members.values():
             result.update(member.lag())
         return result

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from bouncewire.kafka_client import DeliveryReport, KafkaProducer, TopicNames
+from bouncewire.kafka_client import DeliveryReport, KafkaProducer, KafkaSettings, TopicNames
+from bouncewire.producers.events import parse_send_result, parse_unsubscribe
 from bouncewire.producers.exceptions import PublishError
-from bouncewire.schemas import Codec
+from bouncewire.schemas import Codec, SchemaStore, registry_client
 
 
 def record_key(email: str) -> bytes:
@@ -24,6 +26,36 @@ class EventPublisher:
         self._codec = codec
         self._topics = {"send_result": topics.send_results, "unsubscribe": topics.unsubscribes}
         self.report = DeliveryReport()
+
+    @classmethod
+    def connect(
+        cls,
+        settings: KafkaSettings,
+        topics: TopicNames | None = None,
+        *,
+        schema_registry_url: str | None = None,
+        broker_timeout: float = 15.0,
+    ) -> EventPublisher:
+        """A publisher for a service's own code: BrokerUnavailableError when no broker of
+        `settings` answers within `broker_timeout` seconds (nothing can be published then)."""
+        producer = KafkaProducer(settings)
+        producer.check_broker(timeout=broker_timeout)
+        registry = registry_client(schema_registry_url) if schema_registry_url else None
+        return cls(producer, Codec(SchemaStore.load(), registry=registry), topics or TopicNames())
+
+    def publish_send_result(self, fields: Mapping[str, Any]) -> str:
+        """Validate one send result (the JSON-lines input's fields) and publish it; returns
+        its event id. InvalidEventError names the bad field, and nothing is sent."""
+        record = parse_send_result(fields, now_ms=time.time_ns() // 1_000_000)
+        self.publish("send_result", record, parsed=True)
+        return str(record["event_id"])
+
+    def publish_unsubscribe(self, fields: Mapping[str, Any]) -> str:
+        """Validate one unsubscribe (the JSON-lines input's fields) and publish it; returns its
+        event id. InvalidEventError names the bad field, and nothing is sent."""
+        record = parse_unsubscribe(fields, now_ms=time.time_ns() // 1_000_000)
+        self.publish("unsubscribe", record, parsed=True)
+        return str(record["event_id"])
 
     def publish(self, kind: str, record: Mapping[str, Any], *, parsed: bool = False) -> None:
         """Hand one record to the producer; the broker's answer arrives via `report`.

@@ -163,6 +163,7 @@ def test_dashboard_layout_is_well_formed() -> None:
      "histogram_quantile(0.99, sum by (destination, le) "
      '(rate(bouncewire_callback_duration_seconds_bucket{job=~"$job"}[$__rate_interval])))'),
     ("lag", "bouncewire:consumer_lag:sum"),
+    ("read-ahead beside the lag", "bouncewire:consumer_read_ahead:sum"),
     ("dead letters by reason", "sum by (reason) (increase(bouncewire_dead_letters_total"),
     ("unsubscribe age", "bouncewire_oldest_undelivered_unsubscribe_age_seconds"),
 ])

@@ -1,13 +1,14 @@
 """A real Prometheus (Debian's package) scrapes a real `bouncewire consume` process fed known
 traffic, evaluates deploy/prometheus/bouncewire-rules.yml, and the recorded bounce rates read
-back through Prometheus' HTTP API are the traffic's: bounces / all send results.
+back through Prometheus' HTTP API are the traffic's: bounces / all send results. And through a
+callback outage the committed lag rises by every event produced and its alert goes pending.
 
-Why two rounds of traffic: Prometheus only computes a rate from samples it scraped, and the
-consumer's labelled series are born with their first event. Round one creates every series;
-Prometheus starts only once the consumer has counted it all, so its first samples are round
-one's totals; round two is what the rate windows see. Rounds have the same mix, so the
-recorded rate is that mix exactly (all series share sample times, so the rate extrapolation
-scales them alike).
+Why two rounds of traffic: Prometheus only computes a rate from samples it scraped (the
+consumer's known series exist at 0 from start-up, but a rate window needs two samples of the
+traffic). Prometheus starts only once the consumer has counted round one, so its first
+samples are round one's totals; round two is what the rate windows see. Rounds have the same
+mix, so the recorded rate is that mix exactly (all series share sample times, so the rate
+extrapolation scales them alike).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bouncewire.kafka_client import TopicNames
-from bouncewire.receiver import CallbackReceiver
+from bouncewire.receiver import CallbackReceiver, FaultPlan
 from reliability.support import free_port
 from tests.consumers.pipeline_harness import (
     bounce,
@@ -189,3 +190,71 @@ def test_prometheus_records_the_bounce_rate_of_the_traffic(
         "timeout": 0.0,
     }
     assert up is not None and up[1] == 1
+
+
+OUTAGE_BEFORE_PAUSE, OUTAGE_WHILE_PAUSED = 600, 900
+LAG_ALERT = "BouncewireConsumerLagGrowing"
+
+
+def gauge_sum(metrics_url: str, name: str) -> float | None:
+    """Sum of one gauge's samples on the consumer's own /metrics (None if unreachable)."""
+    status, text = http_get(metrics_url)
+    if status != 200:
+        return None
+    return sum(sample.value for family in text_string_to_metric_families(text)
+               for sample in family.samples if sample.name == name)
+
+
+def test_a_callback_outage_shows_as_committed_lag_and_its_alert_goes_pending(
+    kafka_bootstrap: str, topics: TopicNames,
+    start_prometheus: Callable[[str], PrometheusServer],
+) -> None:
+    """The old gauge (high watermark - fetch position) read ~0 here: the consumer reads ahead,
+    pauses and holds the events. The committed lag counts every event not done, including
+    those produced while the partitions were paused (the client's cached end offset no longer
+    moves then), and the read-ahead shows the part held in memory."""
+    port = free_port()
+    metrics_url = f"http://127.0.0.1:{port}/metrics"
+
+    def lag() -> float | None:
+        return gauge_sum(metrics_url, "bouncewire_consumer_lag")
+
+    with CallbackReceiver() as receiver, consumer_process(
+        kafka_bootstrap, topics, f"g-{uuid.uuid4().hex[:8]}", receiver.url, receiver.url,
+        "--metrics-port", str(port), "--max-batch-events", "100",
+    ) as proc:
+        assert wait_until(lambda: http_get(f"http://127.0.0.1:{port}/readyz")[0] == 200,
+                          STEP_TIMEOUT_S), "consumer never ready"
+        publish(kafka_bootstrap, topics, "send_result",
+                [bounce(f"before-{i}@example.com") for i in range(100)])
+        assert wait_until(lambda: send_results_counted(metrics_url) == 100, STEP_TIMEOUT_S)
+        assert wait_until(lambda: lag() == 0, STEP_TIMEOUT_S)
+        prometheus = start_prometheus(f"127.0.0.1:{port}")
+
+        # The outage: every POST answered 503 and retried. (Stopping the receiver would not
+        # do: its handler threads keep serving the consumer's keep-alive connection.)
+        receiver.set_faults(FaultPlan(status=503, count=-1))
+        publish(kafka_bootstrap, topics, "send_result",
+                [bounce(f"out-{i}@example.com") for i in range(OUTAGE_BEFORE_PAUSE)])
+        assert wait_until(lambda: (gauge_sum(metrics_url, "bouncewire_paused_partitions")
+                                   or 0) > 0, STEP_TIMEOUT_S), "never paused"
+        publish(kafka_bootstrap, topics, "send_result",
+                [bounce(f"paused-{i}@example.com") for i in range(OUTAGE_WHILE_PAUSED)])
+        waiting = OUTAGE_BEFORE_PAUSE + OUTAGE_WHILE_PAUSED
+        assert wait_until(lambda: lag() == waiting, STEP_TIMEOUT_S), f"lag {lag()}"
+        read_ahead = gauge_sum(metrics_url, "bouncewire_consumer_read_ahead")
+        assert read_ahead is not None and 0 < read_ahead <= OUTAGE_BEFORE_PAUSE
+
+        alert = (f'ALERTS{{alertname="{LAG_ALERT}",job="{JOB}",'
+                 f'topic="{topics.send_results}"}}')
+        assert wait_until(lambda: len(prometheus.query(alert)) == 1, STEP_TIMEOUT_S)
+        (pending,) = prometheus.query(alert)
+        recorded = prometheus.value(
+            f'bouncewire:consumer_lag:sum{{job="{JOB}",topic="{topics.send_results}"}}')
+
+        receiver.set_faults(FaultPlan())  # the outage ends: all is delivered and committed
+        assert wait_until(lambda: lag() == 0, 2 * STEP_TIMEOUT_S), f"lag {lag()}"
+        assert proc.poll() is None, "consumer died"
+
+    assert pending["metric"]["alertstate"] == "pending"  # `for: 15m` has not passed yet
+    assert recorded is not None and recorded[1] == waiting

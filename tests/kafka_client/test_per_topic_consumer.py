@@ -16,6 +16,7 @@ from bouncewire.kafka_client import (
     KafkaProducer,
     KafkaSettings,
     Partition,
+    PartitionLag,
     PerTopicConsumer,
 )
 from bouncewire.kafka_client._topic_consumers import TopicMember
@@ -64,8 +65,8 @@ class FakeMember:
     def resume(self, partitions: Any) -> None:
         self.calls.append(("resume", sorted(partitions)))
 
-    def lag(self) -> dict[Partition, int]:
-        return {(self.topic, 0): 1}
+    def lag(self) -> dict[Partition, PartitionLag]:
+        return {(self.topic, 0): PartitionLag(3, 1)}
 
     def close(self) -> None:
         self.calls.append(("close", None))
@@ -114,7 +115,7 @@ def test_calls_go_to_the_member_of_their_topic(
 
 def test_queries_merge_the_answers_of_every_member() -> None:
     consumer, members = fake_consumer(["a", "b"])
-    assert consumer.lag() == {("a", 0): 1, ("b", 0): 1}
+    assert consumer.lag() == {("a", 0): PartitionLag(3, 1), ("b", 0): PartitionLag(3, 1)}
     assert consumer.committed_offsets([("b", 0), ("a", 2)]) == {("b", 0): 7, ("a", 2): 7}
     assert consumer.topics == ["a", "b"]
     assert consumer.fatal_error is None
