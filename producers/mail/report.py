@@ -42,6 +42,9 @@ class RecipientReport:
     event_time_ms: int | None = None  # Last-Attempt-Date / Arrival-Date / Date; None: unknown
     # Transport failure named instead of a reply (the schema's SmtpError symbols), e.g. "timeout".
     error: str | None = None
+    # Fields the message did not state but the parser filled from what it did state: "smtp_code"
+    # (550/450/250 for a status class when no reply was quoted, so classify sees the permanence).
+    inferred: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
