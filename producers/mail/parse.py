@@ -77,8 +77,9 @@ def _not_recipients(mail: Mail, base: MailReport) -> frozenset[str]:
     """Addresses the bounce names that are not its failed recipients: its own sender and
     addressee (the original's sender), and the original's return path."""
     excluded = {a.lower() for name in _EXCLUDED_HEADERS for a in addresses(mail.header(name))}
-    if base.original.return_path:
-        excluded.add(base.original.return_path.lower())
+    for known in (base.original.return_path, base.original.message_id, base.message_id):
+        if known:
+            excluded.add(known.strip("<>").lower())
     return frozenset(excluded)
 
 

@@ -37,6 +37,16 @@ ORIGINAL_STARTS: Final = (
     "----- The header of the original message is following",
     "------ Original message header",
     "Content-Type: message/rfc822",
+    "header of the original message",
+    "headers of the original message",
+    "original message header",
+    "original message follows",
+    "--- original message",
+    "included is a copy of",
+    "copy of the original message",
+    "------ the body of the message",
+    "\nreceived:",
+    "\nreturn-path:",
     "The original message was received at",
 )
 # Addresses that name the bounce's machinery, never a failed recipient.
@@ -126,8 +136,19 @@ def _diagnosis(text: str, address: str, positions: list[int], starts: list[int])
         if find_reply(span).code is not None:
             return span
         if fallback is None and len(span.strip(" \t\r\n:;,.()<>\"'")) > 2:
-            fallback = span
+            fallback = _first_paragraphs(span)
     return fallback
+
+
+def _first_paragraphs(span: str) -> str:
+    """Without a reply code, the words right after the address are its reason: the first
+    paragraph, or more while they are too short to say anything ("because:")."""
+    kept: list[str] = []
+    for paragraph in re.split(r"\n[ \t]*\n", span):
+        kept.append(paragraph)
+        if sum(ch.isalpha() for ch in " ".join(kept)) >= 20:
+            break
+    return "\n".join(kept)
 
 
 def _span(text: str, address: str, position: int, starts: list[int]) -> str:

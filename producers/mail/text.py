@@ -24,26 +24,39 @@ ADDRESS: Final = re.compile(
 _ENHANCED: Final = re.compile(r"(?<![A-Za-z0-9.])([245])\.(\d{1,3})\.(\d{1,3})(?!\d|\.\d)")
 # A reply code followed by its enhanced code: the surest sign of a quoted SMTP reply.
 _CODE_AND_ENHANCED: Final = re.compile(
-    r"(?<![\w.#-])#?([245][0-5]\d)(?:-| +|-?\s*#)([245]\.\d{1,3}\.\d{1,3})(?!\d|\.\d)"
+    r"(?<![\w.#-])#?([245][0-5]\d)(?:-| +|-?\s*#)'?([245]\.\d{1,3}\.\d{1,3})(?!\d|\.\d)"
 )
 # A reply code where an MTA quotes one: after "said:", "<<<", "reason:", Exchange's "#", ...
 _CODE_AFTER_MARKER: Final = re.compile(
-    r"(?:said|returned|reply|response|responded|reason|error|error_code|code|status|<<<|smtp;"
-    r"|smtp error|#)\s*[:=']?\s*\(?([245][0-5]\d)(?![\d.:/%,]|\s*(?:ms|bytes|seconds|minutes))",
+    r"(?:said|returned|reply|response|responded|reason|error|error_code|code|status|<<<|>>>"
+    r"|smtp;|smtp error|#|[\]>] ?:)\s*[:=']?\s*\(?([245][0-5]\d)"
+    r"(?![\d.:/%]|\s*(?:ms|bytes|seconds|minutes))",
     re.IGNORECASE,
 )
 # A reply code opening a line: "550 5.1.1 ...", "550-Mailbox unknown", "554 delivery error".
-_CODE_AT_LINE_START: Final = re.compile(r"(?m)^[ \t>]*([245][0-5]\d)(?:[ -](?=\S)|$)")
+_CODE_AT_LINE_START: Final = re.compile(r"(?m)^[ \t>]*([245][0-5]\d)(?:[ :-](?=\s*\S)|$)")
 # Continuation prefixes of a multi-line reply ("550-5.1.1 ") repeated inside the text.
 _CONTINUATION: Final = re.compile(r"(?<=\s)[245][0-5]\d[- ](?:[245]\.\d{1,3}\.\d{1,3} )?")
 _SPACES: Final = re.compile(r"\s+")
+# A reply ends with its paragraph, or where qmail and Exim go on about their own retries.
+_REPLY_END: Final = re.compile(
+    r"\n[ \t]*\n|\n(?=Giving up on|I'm not going to try again|No action is required"
+    r"|----- |--- |\[ ?Original|Original message|[ \t]*(?:Remote system|Remote-MTA|Reporting-MTA"
+    r"|Original address|Recipient address|Diagnostic[ -]code|Final-Recipient|Action|Status"
+    r"|Last-Attempt-Date|Received|Message-ID|Return-Path|From|Subject|Date):)",
+    re.IGNORECASE,
+)
 
 # Transport failures named instead of a reply (the schema's SmtpError symbols), first match wins.
 _TRANSPORT_FAILURES: Final = (
     ("connection_refused", re.compile(r"connection refused|refused to talk|refused connect", re.I)),
     (
         "timeout",
-        re.compile(r"timed? ?out|timeout|no response from|not responding|no answer from", re.I),
+        re.compile(
+            r"timed out|(?:connection|connect|read|write|session|smtp|conversation|command|data"
+            r"|greeting|banner) ?time-?out|no response from|not responding|no answer from",
+            re.I,
+        ),
     ),
     (
         "dns_failure",
@@ -144,9 +157,11 @@ def find_reply(text: str) -> Reply:
     )
     if found is None:
         enhanced = find_enhanced(text)
-        return Reply(None, enhanced, clean(text) or None)
+        return Reply(None, enhanced, clean(text).lstrip(":;,- ") or None)
     code = int(found.group(1))
-    rest = text[found.end(1) :].lstrip(" -#")
+    rest = text[found.end(1) :].lstrip(" -#:',;")
+    paragraph_end = _REPLY_END.search(rest)
+    rest = rest[: paragraph_end.start()] if paragraph_end else rest
     message = clean(_CONTINUATION.sub(" ", " " + rest)) if rest else ""
     enhanced = enhanced_code(code, message) or find_enhanced(text, code // 100)
     if not message:
