@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from bench import consumer_bench, latency, producer_bench, profiling, report
+from bench import consumer_bench, latency, mail_parse_bench, producer_bench, profiling, report
 from bench.common import (
     REPO,
     BenchEnv,
@@ -129,6 +129,8 @@ class Run:
     def all(self) -> dict[str, Any]:
         env, topic, n = self.env, self.topic, self.args.records
         env.create(*topic.values())
+        seconds = 0.2 if self.args.smoke else 10.0  # pure CPU, no broker: first, on a quiet box
+        self.results["mail_parse"] = self.step("mail parse", lambda: mail_parse_bench.run(seconds))
         self.step("warm up the broker", lambda: warm_up(env.bootstrap, topic["warm-up"]))
         lines = env.out / "tmp" / "send-results.jsonl"
         mix = self.step("generate", lambda: write_send_results(lines, n))

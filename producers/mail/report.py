@@ -42,6 +42,11 @@ class RecipientReport:
     event_time_ms: int | None = None  # Last-Attempt-Date / Arrival-Date / Date; None: unknown
     # Transport failure named instead of a reply (the schema's SmtpError symbols), e.g. "timeout".
     error: str | None = None
+    # Fields the message did not state but the parser filled from what it did state: "smtp_code"
+    # (550/450/250 for a status class when no reply was quoted, so classify sees the permanence),
+    # "enhanced_code" (5.1.1/5.1.2 when a permanent failure says in words that the mailbox or
+    # domain does not exist and gives no code).
+    inferred: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

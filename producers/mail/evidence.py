@@ -1,0 +1,153 @@
+"""From what a format module found for one recipient to its RecipientReport.
+
+Every module ends here, so a reply is read the same way whatever the format: the code and
+text from the diagnosis, the most specific enhanced code (the diagnosis's, else the Status
+field), a transport failure when no reply was quoted, and the remote MTA.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from bouncewire.producers.mail.report import MailKind, RecipientReport
+from bouncewire.producers.mail.text import (
+    NO_REPLY,
+    clean,
+    find_reply,
+    permanence_in_words,
+    transport_failure,
+)
+
+_STATUS: Final = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
+# The generic RFC 5321 reply of each class, standing in when only the class is stated.
+_CODE_OF_CLASS: Final = {2: 250, 4: 450, 5: 550}
+_REMOTE_IN_TEXT: Final = re.compile(
+    r"(?:\bhost|(?<!generating )\bserver|\bMTA|talking to|connect to|remote system|\bfrom)"
+    r"\s*:?\s*(?:dns;\s*)?\[?"
+    r"((?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,24}|\d{1,3}(?:\.\d{1,3}){3})"
+    r"(?![\w-])",
+    re.IGNORECASE,
+)
+
+# Replies that say the mailbox or the domain does not exist in words but give no enhanced code
+# (Domino's "not listed in Domino Directory", Yahoo's "Not a valid recipient", qmail's own):
+# the RFC 3463 code those words mean, as evidence for classify. Only for permanent failures.
+_USER_UNKNOWN_WORDS: Final = re.compile(
+    r"unknown (?:user|recipient|mailbox|local[- ]?part|e-?mail address|address|addressee)"
+    r"|(?:user|recipient|mailbox|account|address|addressee)(?: name)? (?:is )?(?:unknown"
+    r"|not found|not known|does ?n[o']?t exist|not exist|not listed)"
+    r"|no such (?:user|recipient|mailbox|account|address|person)"
+    r"|(?:invalid|bad|non-?existent) (?:recipient|mailbox|address|user|account)"
+    r"|not a valid (?:recipient|user|mailbox|address)|is not a valid mailbox"
+    r"|mailbox (?:is )?(?:unavailable|not available|not present|invalid)"
+    r"|not listed in (?:the )?(?:domino directory|public name|name directory|address book)"
+    r"|recip(?:ient)?notfound|no (?:mailbox|account) (?:here )?by that name"
+    r"|email account that you tried to reach does not exist|there is no one at this address"
+    r"|user doesn'?t have an? \S+ account|no longer (?:accepts mail|valid)|badrcptto",
+    re.IGNORECASE,
+)
+_HOST_UNKNOWN_WORDS: Final = re.compile(
+    r"host (?:or domain name )?(?:unknown|not found)|unknown host|no such domain"
+    r"|domain (?:name )?(?:not found|does ?n[o']?t exist|unknown|is not valid)"
+    r"|unrout(?:e)?able (?:address|domain)|non-?existent (?:host|domain)"
+    r"|all relevant mx records point to non-existent hosts|nxdomain",
+    re.IGNORECASE,
+)
+# Enhanced codes that say nothing about the recipient: none, and Microsoft consumer mail's
+# "5.5.0" on "550 Requested action not taken: mailbox unavailable" for unknown mailboxes.
+_SAYS_NOTHING: Final = frozenset({None, "5.5.0"})
+_QMAIL_REMOTE: Final = re.compile(
+    r"(?:^|\s)([\w.-]+\.[\w-]+) does not like recipient|Connected to ([\w.-]+\.[\w-]+) but"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """One recipient as a format module read it, before the reply text is interpreted."""
+
+    email: str | None
+    diagnosis: str | None = None  # the reply or failure text about this recipient
+    kind: MailKind = "bounce"
+    status: str | None = None  # an RFC 3463 Status field, when the format has one
+    remote_mta: str | None = None
+    event_time_ms: int | None = None
+    permanence: int | None = None  # 5 or 4 when the format says so in words
+
+
+def status_field(value: str | None) -> str | None:
+    """A Status field's RFC 3463 code ("5.1.1 (user unknown)" → "5.1.1"), else None."""
+    if not value:
+        return None
+    found = _STATUS.search(value)
+    return found.group(0) if found else None
+
+
+def _is_specific(code: str) -> bool:
+    """X.0.0 and 4.4.7 (expired) say less than the code the remote gave, when there is one."""
+    return not code.endswith(".0.0") and code != "4.4.7"
+
+
+def recipient_report(found: Found) -> RecipientReport:
+    """The RecipientReport for `found`; never raises."""
+    diagnosis = found.diagnosis or ""
+    reply = find_reply(diagnosis) if diagnosis.strip() else NO_REPLY
+    status = status_field(found.status)
+    enhanced = reply.enhanced if reply.enhanced and _is_specific(reply.enhanced) else None
+    enhanced = enhanced or status or reply.enhanced
+    code = reply.code
+    inferred: tuple[str, ...] = ()
+    error = transport_failure(diagnosis) if code is None and diagnosis else None
+    if code is None:
+        code = _code_of_class(found, enhanced, diagnosis)
+        inferred = ("smtp_code",) if code is not None else ()
+    if enhanced in _SAYS_NOTHING and code is not None and code >= 500:
+        in_words = _status_in_words(diagnosis)
+        if in_words is not None:
+            enhanced, inferred = in_words, (*inferred, "enhanced_code")
+    return RecipientReport(
+        kind=found.kind,
+        email=found.email,
+        enhanced_code=enhanced,
+        smtp_code=code,
+        smtp_message=reply.message or (clean(diagnosis) or None),
+        remote_mta=found.remote_mta or remote_in_text(diagnosis),
+        event_time_ms=found.event_time_ms,
+        error=error,
+        inferred=inferred,
+    )
+
+
+def _code_of_class(found: Found, enhanced: str | None, diagnosis: str) -> int | None:
+    """The class the message states without a reply: its status, its words, its kind."""
+    if enhanced is not None:
+        return _CODE_OF_CLASS.get(int(enhanced[0]))
+    if found.kind == "delivered":
+        return 250
+    if found.kind == "delay":
+        return 450
+    if found.kind != "bounce":
+        return None
+    permanence = found.permanence or permanence_in_words(diagnosis) or 5
+    return _CODE_OF_CLASS[permanence]
+
+
+def _status_in_words(text: str) -> str | None:
+    """5.1.1 or 5.1.2 when a permanent failure's words say the mailbox or domain is unknown."""
+    if _USER_UNKNOWN_WORDS.search(text):
+        return "5.1.1"
+    if _HOST_UNKNOWN_WORDS.search(text):
+        return "5.1.2"
+    return None
+
+
+def remote_in_text(text: str | None) -> str | None:
+    """The remote host a reply or failure text names ("host mx.example.com[192.0.2.1] said",
+    qmail's "192.0.2.1 does not like recipient.")."""
+    if not text:
+        return None
+    found = _QMAIL_REMOTE.search(text) or _REMOTE_IN_TEXT.search(text)
+    if found is None:
+        return None
+    return (found.group(1) or found.group(2)).rstrip(".").lower()

@@ -1,0 +1,38 @@
+"""Microsoft Exchange 2007 and later, Office 365 / Exchange Online: "Delivery has failed to
+these recipients or groups:" (or "Your message to ADDR couldn't be delivered."), then
+"Diagnostic information for administrators:" repeating each recipient with the remote's reply
+("Remote Server returned '550 5.1.10 RESOLVER.ADR.RecipientNotFound; ...'" or
+"mx.example.com #550 5.1.1 ... ##").
+"""
+
+from bouncewire.producers.mail.lhost.base import Format, between
+from bouncewire.producers.mail.message import Mail
+
+_MARKERS = (
+    "delivery has failed to these recipients or groups",
+    "diagnostic information for administrators",
+    "remote server returned",
+    "couldn't be delivered",
+    "delivery is delayed to these recipients or groups",
+    "delivery to these recipients or groups is complete",
+)
+
+
+def _detect(mail: Mail) -> bool:
+    return mail.mentions(*_MARKERS) or bool(mail.header("x-ms-exchange-message-is-ndr"))
+
+
+FORMAT = Format(
+    name="exchange",
+    detect=_detect,
+    read=between(
+        (
+            "delivery has failed to these recipients",
+            "delivery is delayed to these recipients",
+            "your message to",
+            "diagnostic information for administrators",
+            "remote server returned",
+        ),
+        ("original message headers", "reporting-mta:"),
+    ),
+)

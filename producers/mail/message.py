@@ -1,0 +1,252 @@
+"""The MIME walk: one message's bytes → the parts the format modules read. Never raises.
+
+The stdlib `email` package with the compat32 policy parses anything (it records defects
+instead of raising) and leaves headers as text we decode ourselves, so one broken RFC 2047
+word or charset costs that word, not the message. Bodies are decoded from base64 and
+quoted-printable; text in an unknown or wrong charset is decoded with replacement.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import email
+import email.header
+import email.policy
+import email.utils
+import html
+import quopri
+import re
+from dataclasses import dataclass, field
+from email.message import Message
+from typing import Final
+
+# Deeper nesting than this is no bounce anyone sends; stop rather than recurse without end.
+_MAX_DEPTH: Final = 8
+_TAGS: Final = re.compile(r"<(?:style|script)\b.*?</(?:style|script)>|<[^>]*>", re.I | re.S)
+_BREAKS: Final = re.compile(r"<(?:br|/p|/div|/tr|/li|/h\d)\b[^>]*>", re.I)
+_DELIVERY_STATUS: Final = frozenset({"message/delivery-status", "message/global-delivery-status"})
+_ORIGINAL_MESSAGE: Final = frozenset({"message/rfc822", "message/global", "message/partial"})
+_ORIGINAL_HEADERS: Final = frozenset({"text/rfc822-headers", "message/global-headers"})
+_FEEDBACK: Final = "message/feedback-report"
+
+
+@dataclass
+class Mail:
+    """What the format modules see of one message."""
+
+    message: Message
+    content_type: str = "text/plain"
+    report_type: str = ""
+    texts: list[str] = field(default_factory=list)  # human-readable parts, in order
+    delivery_status: list[str] = field(default_factory=list)  # each status part as text
+    feedback_report: str | None = None
+    original: Message | None = None  # the returned message/rfc822
+    original_headers: str | None = None  # text/rfc822-headers
+    problems: list[str] = field(default_factory=list)
+    _header_cache: dict[str, str] = field(default_factory=dict)
+
+    def header(self, name: str) -> str:
+        """A header of the report itself, RFC 2047 decoded; "" when absent."""
+        key = name.lower()
+        if key not in self._header_cache:
+            self._header_cache[key] = decode_header(self.message.get(name))
+        return self._header_cache[key]
+
+    _body: str | None = None
+    _lower_body: str | None = None
+
+    @property
+    def body(self) -> str:
+        """The human-readable text, all parts joined."""
+        if self._body is None:
+            self._body = "\n".join(self.texts)
+        return self._body
+
+    @property
+    def lower_body(self) -> str:
+        if self._lower_body is None:
+            self._lower_body = self.body.lower()
+        return self._lower_body
+
+    def mentions(self, *phrases: str) -> bool:
+        """Whether the text holds any of the lower-case `phrases`."""
+        body = self.lower_body
+        return any(phrase in body for phrase in phrases)
+
+    def header_has(self, name: str, *phrases: str) -> bool:
+        """Whether header `name` holds any of the lower-case `phrases`."""
+        value = self.header(name).lower()
+        return any(phrase in value for phrase in phrases)
+
+
+def load(raw: bytes) -> Mail:
+    """Parse `raw` into a Mail; a message that cannot be parsed becomes an empty one."""
+    try:
+        message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    except Exception:  # the parser records defects instead; this is the last resort
+        message = Message()
+        mail = Mail(message)
+        mail.problems.append("unparseable")
+        return mail
+    mail = Mail(message, content_type=_content_type(message))
+    mail.report_type = _report_type(message)
+    if message.defects:
+        mail.problems.append("mime_defects")
+    _collect(message, mail, 0, top=True)
+    return mail
+
+
+def _report_type(message: Message) -> str:
+    try:
+        value = message.get_param("report-type", "", header="content-type")
+    except Exception:
+        return ""
+    return email.utils.collapse_rfc2231_value(value).strip().lower() if value else ""
+
+
+def _content_type(part: Message) -> str:
+    try:
+        return part.get_content_type()
+    except Exception:
+        return "text/plain"
+
+
+def _collect(part: Message, mail: Mail, depth: int, top: bool = False) -> None:
+    """Sort each part into the Mail: human text, status fields, feedback, the original."""
+    if depth > _MAX_DEPTH:
+        mail.problems.append("too_deep")
+        return
+    ctype = _content_type(part)
+    if ctype in _DELIVERY_STATUS:
+        mail.delivery_status.append(_fields_text(part))
+    elif ctype == _FEEDBACK:
+        mail.feedback_report = _fields_text(part)
+    elif ctype in _ORIGINAL_MESSAGE and not top:
+        _keep_original(part, mail)
+    elif ctype in _ORIGINAL_HEADERS and not top:
+        mail.original_headers = mail.original_headers or part_text(part)
+    elif part.is_multipart():
+        for sub in _subparts(part):
+            _collect(sub, mail, depth + 1)
+    elif ctype == "text/html":
+        if not mail.texts:  # only when no plain text came first (multipart/alternative)
+            mail.texts.append(html_to_text(part_text(part)))
+    elif part.get_content_maintype() in ("text", "message") or top:
+        mail.texts.append(part_text(part))
+
+
+def _subparts(part: Message) -> list[Message]:
+    payload = part.get_payload()
+    return [p for p in payload if isinstance(p, Message)] if isinstance(payload, list) else []
+
+
+def _keep_original(part: Message, mail: Mail) -> None:
+    if mail.original is not None:
+        return
+    payload = part.get_payload()
+    if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+        mail.original = payload[0]
+    else:  # an encoded or unparsed original: parse its text
+        text = part_text(part)
+        mail.original = email.message_from_string(text, policy=email.policy.compat32)
+
+
+def _fields_text(part: Message) -> str:
+    """A field-block part (delivery-status, feedback-report) as text, however it was parsed.
+
+    compat32 splits message/delivery-status into one sub-message per block and parses the
+    RFC 6533 global twin as one message (first block as its header); both become text again.
+    """
+    payload = part.get_payload()
+    if not isinstance(payload, list):
+        return part_text(part)
+    blocks = [_block_text(block) for block in payload if isinstance(block, Message)]
+    text = "\n\n".join(blocks)
+    encoding = str(part.get("content-transfer-encoding", "")).strip().lower()
+    return _decode_transfer(text, encoding) if encoding in ("base64", "quoted-printable") else text
+
+
+def _block_text(block: Message) -> str:
+    lines = [f"{name}: {value}" for name, value in block.items()]
+    body = block.get_payload()
+    if isinstance(body, str) and body.strip():
+        lines.append("")
+        lines.append(body)
+    elif isinstance(body, list):
+        lines.extend(_block_text(sub) for sub in body if isinstance(sub, Message))
+    return unsurrogate("\n".join(lines))
+
+
+def _decode_transfer(text: str, encoding: str) -> str:
+    try:
+        raw = text.encode("ascii", "ignore")
+        if encoding == "base64":
+            return base64.b64decode(raw + b"==", validate=False).decode("utf-8", "replace")
+        return quopri.decodestring(raw).decode("utf-8", "replace")
+    except (ValueError, binascii.Error):
+        return text
+
+
+def part_text(part: Message) -> str:
+    """A leaf part's body as text: transfer-decoded, then charset-decoded with replacement."""
+    try:
+        raw = part.get_payload(decode=True)
+    except Exception:
+        raw = None
+    if not isinstance(raw, bytes):
+        payload = part.get_payload()
+        return unsurrogate(payload) if isinstance(payload, str) else ""
+    return decode_bytes(raw, _charset(part))
+
+
+def _charset(part: Message) -> str | None:
+    try:
+        charset = part.get_content_charset()
+    except Exception:
+        return None
+    return charset if isinstance(charset, str) else None
+
+
+def decode_bytes(raw: bytes, charset: str | None) -> str:
+    """Bytes in a declared (maybe wrong or unknown) charset, else UTF-8, else Windows-1252."""
+    if charset:
+        try:
+            codecs.lookup(charset)
+            return raw.decode(charset, "replace")
+        except (LookupError, ValueError):
+            pass
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", "replace")
+
+
+def unsurrogate(text: str) -> str:
+    """compat32 keeps undecodable 8-bit bytes as surrogates: make them UTF-8 or U+FFFD."""
+    if text.isascii():
+        return text
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return decode_bytes(raw, None)
+
+
+def decode_header(value: object) -> str:
+    """A header value with its RFC 2047 words decoded; never raises, "" when absent."""
+    if value is None:
+        return ""
+    text = unsurrogate(str(value))
+    if "=?" not in text:
+        return text.strip()
+    try:
+        return str(email.header.make_header(email.header.decode_header(text))).strip()
+    except Exception:  # a broken encoded word: keep the text as it came
+        return text.strip()
+
+
+def html_to_text(markup: str) -> str:
+    """Just enough HTML → text for the patterns to see the words and line breaks."""
+    return html.unescape(_TAGS.sub(" ", _BREAKS.sub("\n", markup)))

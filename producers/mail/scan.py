@@ -1,0 +1,172 @@
+"""The text scanner every non-standard format shares: recipients and their replies in prose.
+
+A format module says where its error text begins and ends; the scanner finds the addresses
+in between and, for each, the reply quoted after it. An address's span runs from its
+occurrence to the next other address, so "<a@x>: 550 ..." and Exim's indented blocks read
+alike; when an address occurs more than once (Exchange lists the recipients, then repeats
+each with the reply) the first span that quotes a reply code wins.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from bouncewire.producers.mail.evidence import Found
+from bouncewire.producers.mail.report import MailKind
+from bouncewire.producers.mail.text import ADDRESS, clean, find_reply, permanence_in_words
+
+# Where the returned original begins in a text body: the error text ends before it.
+ORIGINAL_STARTS: Final = (
+    "------ This is a copy of the message",
+    "----- This is a copy of the message",
+    "--- Below this line is a copy of the message",
+    "--- Below this line is a copy",
+    "------ Below this line is a copy",
+    "------ This is a copy of your message",
+    "----- Original message -----",
+    "-----Original Message-----",
+    "--- Original message follows",
+    "------- Returned Message --------",
+    "Original message headers:",
+    "Original Message Headers",
+    "----- Unsent message follows -----",
+    "----- Message header follows -----",
+    "----- The header of the original message is following",
+    "------ Original message header",
+    "Content-Type: message/rfc822",
+    "header of the original message",
+    "headers of the original message",
+    "original message header",
+    "original message follows",
+    "--- original message",
+    "included is a copy of",
+    "copy of the original message",
+    "------ the body of the message",
+    "\nreceived:",
+    "\nreturn-path:",
+    "The original message was received at",
+)
+# Addresses that name the bounce's machinery, never a failed recipient.
+_MACHINERY: Final = re.compile(
+    r"^(?:mailer-daemon|postmaster|mail-daemon|maildaemon|mdaemon|nobody|noreply|no-reply"
+    r"|bounce[s]?|root|abuse|hostmaster|double-bounce)@",
+    re.IGNORECASE,
+)
+_URL_CONTEXT: Final = re.compile(r"(?:https?://|www\.)\S*$", re.IGNORECASE)
+# The span after an address is read at most this far: one recipient's reply is short.
+_MAX_SPAN: Final = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """The part of a body that holds the error text, and what is known outside it."""
+
+    text: str
+    exclude: frozenset[str] = frozenset()  # lower-case addresses that are not recipients
+
+
+def cut(body: str, begins: Sequence[str], ends: Sequence[str] = ()) -> str:
+    """The body from the first of `begins` found (they are in order of preference; all of the
+    body if none is given, "" if none is found) to the first `ends` marker or the start of the
+    returned original after it."""
+    start = 0
+    if begins:
+        lower = body.lower()
+        positions = (lower.find(marker.lower()) for marker in begins)
+        start = next((p for p in positions if p >= 0), -1)
+        if start < 0:
+            return ""
+    return body[start : end_of_error(body, start, ends)]
+
+
+def end_of_error(body: str, start: int = 0, ends: Sequence[str] = ()) -> int:
+    """Where the error text that begins at `start` ends."""
+    lower = body.lower()
+    found = [p for p in (lower.find(m.lower(), start + 1) for m in (*ends, *ORIGINAL_STARTS))]
+    found = [p for p in found if p > start]
+    return min(found) if found else len(body)
+
+
+def candidates(text: str, exclude: Iterable[str]) -> list[tuple[str, list[int]]]:
+    """Recipient addresses in `text` with the positions of each occurrence, in order."""
+    excluded = {address.lower() for address in exclude}
+    seen: dict[str, tuple[str, list[int]]] = {}
+    for found in ADDRESS.finditer(text):
+        address = found.group(1).strip(".")
+        key = address.lower()
+        if key in excluded or _MACHINERY.match(address) or _in_url(text, found.start()):
+            continue
+        seen.setdefault(key, (address, []))[1].append(found.start())
+    return list(seen.values())
+
+
+def _in_url(text: str, position: int) -> bool:
+    line_start = text.rfind("\n", 0, position) + 1
+    return _URL_CONTEXT.search(text, line_start, position) is not None
+
+
+def scan(region: Region, kind: MailKind = "bounce") -> list[Found]:
+    """One Found per recipient address in the region, in order of first appearance."""
+    found_addresses = candidates(region.text, region.exclude)
+    if not found_addresses:
+        return []
+    starts = sorted(p for _, positions in found_addresses for p in positions)
+    permanence = permanence_in_words(region.text)
+    shared = _shared_reply(region.text)
+    return [
+        Found(
+            email=address,
+            diagnosis=_diagnosis(region.text, address, positions, starts) or shared,
+            kind=kind,
+            permanence=permanence,
+        )
+        for address, positions in found_addresses
+    ]
+
+
+def _diagnosis(text: str, address: str, positions: list[int], starts: list[int]) -> str | None:
+    """The text after the address up to the next other address: the first span with a reply
+    code, else the first span with words in it."""
+    fallback: str | None = None
+    for position in positions:
+        span = _span(text, address, position, starts)
+        if find_reply(span).code is not None:
+            return span
+        if fallback is None and len(span.strip(" \t\r\n:;,.()<>\"'")) > 2:
+            fallback = _first_paragraphs(span)
+    return fallback
+
+
+def _first_paragraphs(span: str) -> str:
+    """Without a reply code, the words right after the address are its reason: the first
+    paragraph, or more while they are too short to say anything ("because:")."""
+    kept: list[str] = []
+    for paragraph in re.split(r"\n[ \t]*\n", span):
+        kept.append(paragraph)
+        if sum(ch.isalpha() for ch in " ".join(kept)) >= 20:
+            break
+    return "\n".join(kept)
+
+
+def _span(text: str, address: str, position: int, starts: list[int]) -> str:
+    after = position + len(address)
+    later = [
+        p for p in starts if p > after and text[p : p + len(address)].lower() != address.lower()
+    ]
+    end = min(later[0] if later else len(text), after + _MAX_SPAN)
+    span = text[after:end].lstrip(">").strip()
+    # A span cut by the next address keeps its own lines only, not the start of the next line.
+    if later and end == later[0] and "\n" in span:
+        span = span[: span.rfind("\n")]
+    return span
+
+
+def _shared_reply(text: str) -> str | None:
+    """One reply for every recipient, when the text quotes a reply but no address owns it."""
+    reply = find_reply(text)
+    if reply.code is None and reply.enhanced is None:
+        return None
+    return clean(text)
