@@ -108,7 +108,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-def _classify_line(item: dict[str, Any] | BadLine) -> dict[str, Any]:
+def classify_line(item: dict[str, Any] | BadLine) -> dict[str, Any]:
     if isinstance(item, BadLine):
         return {"line": item.line_no, "error": item.reason}
     result = classify(
@@ -130,7 +130,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
             if isinstance(item, BadLine):
                 bad += 1
                 print(f"bouncewire: {item}", file=sys.stderr)
-            out.write(orjson.dumps(_classify_line(item)) + b"\n")
+            out.write(orjson.dumps(classify_line(item)) + b"\n")
     out.flush()
     return 1 if bad else 0
 

@@ -1,0 +1,145 @@
+"""The decisions of following a log file, without touching one. Pure: no I/O.
+
+A position in a log is the file's identity (device, inode), an offset that always ends a
+complete line, and a hash of the file's first bytes (an inode number is reused once a file
+is deleted; the first lines of a log, with their timestamps, are not). tail.py does the
+reading and asks these functions what to do:
+
+- `LineBuffer`: bytes in, complete lines out; a line still being written waits for its end.
+- `resume_plan`: after a restart, which files to read from where, so that a rotation while
+  the reader was down loses nothing (a renamed file is found by identity, a copytruncate
+  copy by its head) and reads nothing twice.
+- `poll_action`: while following, whether the file was truncated (copytruncate), rotated
+  away (rename: drain the old file to its end, then switch) or is just quiet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from typing import Any, Final, Literal
+
+HEAD_BYTES: Final = 1024
+# A line longer than this is cut into pieces: a runaway writer must not exhaust memory.
+MAX_LINE_BYTES: Final = 1 << 20
+
+
+def head_digest(head: bytes) -> str:
+    return hashlib.sha256(head).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where reading stopped: `offset` bytes of the file (dev, inode) are done."""
+
+    dev: int
+    inode: int
+    offset: int
+    head_len: int  # how many first bytes `head` hashes: min(HEAD_BYTES, the file's size)
+    head: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Position:
+        return cls(
+            int(data["dev"]),
+            int(data["inode"]),
+            int(data["offset"]),
+            int(data["head_len"]),
+            str(data["head"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A file that may hold the checkpoint's remainder: the path itself or a sibling
+    (`maillog.1`, `maillog-20240605`). `head` hashes its first `Position.head_len` bytes."""
+
+    path: str
+    dev: int
+    inode: int
+    size: int
+    head: str
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    path: str
+    start: int
+
+
+def resume_plan(
+    saved: Position | None, current: Candidate, siblings: list[Candidate]
+) -> list[Step]:
+    """The files to read, in order, and the offset to start each at."""
+    if saved is None:
+        return [Step(current.path, 0)]
+    if _continues(saved, current):
+        return [Step(current.path, saved.offset)]
+    for rotated in _rotated(saved, siblings):
+        return [Step(rotated.path, saved.offset), Step(current.path, 0)]
+    return [Step(current.path, 0)]
+
+
+def _continues(saved: Position, file: Candidate) -> bool:
+    same_file = (file.dev, file.inode) == (saved.dev, saved.inode)
+    return same_file and file.head == saved.head and file.size >= saved.offset
+
+
+def _rotated(saved: Position, siblings: list[Candidate]) -> list[Candidate]:
+    """The renamed file (same identity) first, else a copytruncate copy (same head)."""
+    renamed = [f for f in siblings if _continues(saved, f)]
+    copies = [f for f in siblings if f.head == saved.head and f.size >= saved.offset]
+    return renamed or copies[:1]
+
+
+PollAction = Literal["wait", "truncated", "switch"]
+
+
+def poll_action(
+    opened: tuple[int, int], opened_size: int, offset: int, at_path: tuple[int, int] | None
+) -> PollAction:
+    """What to do when a read found nothing new. `at_path`: the identity now at the path
+    (None: no file there yet)."""
+    if opened_size < offset:
+        return "truncated"
+    if at_path is not None and at_path != opened:
+        return "switch"  # only ever asked at the old file's end: nothing of it is left behind
+    return "wait"
+
+
+class LineBuffer:
+    """Complete lines (without their newline) of a byte stream; `offset` is where the last
+    complete line ended."""
+
+    def __init__(self, offset: int = 0) -> None:
+        self.offset = offset
+        self._pending = b""
+
+    def feed(self, data: bytes) -> list[bytes]:
+        data = self._pending + data if self._pending else data
+        end = data.rfind(b"\n") + 1
+        if end == 0:
+            self._pending = data
+            return self._overlong()
+        lines = data[: end - 1].split(b"\n")  # not splitlines: a lone \r ends no log line
+        self._pending = data[end:]
+        self.offset += end
+        return lines + self._overlong()
+
+    def _overlong(self) -> list[bytes]:
+        if len(self._pending) <= MAX_LINE_BYTES:
+            return []
+        piece, self._pending = self._pending[:MAX_LINE_BYTES], self._pending[MAX_LINE_BYTES:]
+        self.offset += len(piece)
+        return [piece]
+
+    @property
+    def pending(self) -> bytes:
+        """The bytes of a line not ended yet."""
+        return self._pending
+
+    def restart(self, offset: int = 0) -> None:
+        self.offset, self._pending = offset, b""
