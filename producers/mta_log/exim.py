@@ -46,7 +46,7 @@ _MESSAGE_ID: Final = re.compile(r" id=(\S+)")
 # with "host mx [ip]: " before the reply).
 _SMTP_ERROR: Final = re.compile(
     r"SMTP error from remote mail(?: server|er) after (?P<stage>.*?): "
-    r"(?:host \S+ \[[^\]]*\]: )?(?=[2-5][0-9]{2}[ -])",
+    r"(?:host (?P<host>\S+) \[[^\]]*\]: )?(?=[2-5][0-9]{2}[ -])",
     re.ASCII,
 )
 _STAGE_ADDRESS: Final = re.compile(r":<.*", re.DOTALL)
@@ -140,7 +140,7 @@ def _failure(status: str, fields: str, text: str) -> tuple[Evidence, str | None,
         evidence = reply_evidence(text[found.end() :])
         if evidence is not None:
             stage = "after " + _STAGE_ADDRESS.sub("", found["stage"])
-            return evidence, _host(fields), stage
+            return evidence, _host(fields) or found["host"], stage
     return own_verdict(status, None, text), None, None
 
 

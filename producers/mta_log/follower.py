@@ -99,11 +99,16 @@ PollAction = Literal["wait", "truncated", "switch"]
 
 
 def poll_action(
-    opened: tuple[int, int], opened_size: int, offset: int, at_path: tuple[int, int] | None
+    opened: tuple[int, int],
+    opened_size: int,
+    offset: int,
+    at_path: tuple[int, int] | None,
+    head_changed: bool = False,
 ) -> PollAction:
     """What to do when a read found nothing new. `at_path`: the identity now at the path
-    (None: no file there yet)."""
-    if opened_size < offset:
+    (None: no file there yet); `head_changed`: the first bytes read are not there any more
+    (truncated and written past our offset between two polls)."""
+    if opened_size < offset or head_changed:
         return "truncated"
     if at_path is not None and at_path != opened:
         return "switch"  # only ever asked at the old file's end: nothing of it is left behind

@@ -88,11 +88,20 @@ class LogFile:
             path, start = self.path, 0
 
     def _follow_file(self, opened: _Opened) -> Generator[Chunk, None, bool]:
-        """Yields until the file at the path is another one (True) or `stop` is set (False)."""
-        while not self._stop.is_set():
+        """Yields until the file at the path is another one (True) or `stop` is set (False).
+
+        Each poll looks before it reads: bytes past our offset in a file truncated and
+        rewritten since the last poll would start mid-line."""
+        while True:
             yield Chunk([], opened.position(), idle=True)
+            if self._stop.wait(self._poll_s):
+                return False
             action = poll_action(
-                opened.identity, opened.size(), opened.read_so_far, _identity(self.path)
+                opened.identity,
+                opened.size(),
+                opened.read_so_far,
+                _identity(self.path),
+                opened.head_changed(),
             )
             if action == "truncated":
                 dropped = opened.restart()
@@ -102,10 +111,7 @@ class LogFile:
                 if opened.buffer.pending:
                     yield Chunk([], opened.position(), idle=True, partial=1)
                 return True
-            else:
-                self._stop.wait(self._poll_s)
             yield from opened.read_to_end()
-        return False
 
     def _wait_for_file(self) -> bool:
         while not os.path.exists(self.path):
@@ -165,6 +171,10 @@ class _Opened:
         self._file.seek(0)
         self._head = (0, head_digest(b""))
         return dropped
+
+    def head_changed(self) -> bool:
+        length, digest = self._head
+        return length > 0 and head_digest(os.pread(self._file.fileno(), length, 0)) != digest
 
     def position(self) -> Position:
         offset = self.buffer.offset

@@ -1,0 +1,208 @@
+"""Reading real files: complete lines only, rotation by rename and by copytruncate while
+following and while stopped, and restarts from a checkpoint — nothing lost, nothing twice."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from bouncewire.producers.mta_log import (
+    Checkpoint,
+    LogFile,
+    Position,
+    load_checkpoint,
+    save_checkpoint,
+    stream_chunks,
+)
+
+WAIT_S = 10.0
+
+
+def numbered(start: int, stop: int) -> bytes:
+    return b"".join(b"Jun  5 15:09:21 mx postfix/qmgr[1]: Q%d: removed\n" % n
+                    for n in range(start, stop))
+
+
+def names(lines: list[bytes]) -> list[int]:
+    return [int(line.split(b": Q")[1].split(b":")[0]) for line in lines]
+
+
+def read_once(path: Path, saved: Position | None = None) -> tuple[list[bytes], Position | None]:
+    lines: list[bytes] = []
+    position = saved
+    for chunk in LogFile(path, saved).chunks():
+        lines.extend(chunk.lines)
+        position = chunk.position or position
+    return lines, position
+
+
+def append(path: Path, data: bytes) -> None:
+    with open(path, "ab") as handle:
+        handle.write(data)
+
+
+def test_reads_complete_lines_and_resumes_after_them(tmp_path: Path) -> None:
+    log = tmp_path / "maillog"
+    log.write_bytes(numbered(0, 5) + b"Jun  5 15:09:21 mx postfix/qmgr[1]: Q5: rem")
+    lines, position = read_once(log)
+    assert names(lines) == [0, 1, 2, 3, 4]
+    assert position is not None and position.offset == len(numbered(0, 5))
+    append(log, b"oved\n" + numbered(6, 8))
+    lines, position = read_once(log, position)
+    assert names(lines) == [5, 6, 7]
+
+
+def test_restart_after_rename_rotation_while_stopped(tmp_path: Path) -> None:
+    log = tmp_path / "maillog"
+    log.write_bytes(numbered(0, 5))
+    first, position = read_once(log)
+    append(log, numbered(5, 8))  # written before the rotation, not read yet
+    log.rename(tmp_path / "maillog.1")
+    log.write_bytes(numbered(8, 10))
+    (tmp_path / "maillog.2.gz").write_bytes(b"\x1f\x8b compressed, never read")
+    rest, _ = read_once(log, position)
+    assert names(first + rest) == list(range(10))
+
+
+def test_restart_after_copytruncate_while_stopped(tmp_path: Path) -> None:
+    log = tmp_path / "maillog"
+    log.write_bytes(numbered(0, 5))
+    first, position = read_once(log)
+    append(log, numbered(5, 8))
+    shutil.copyfile(log, tmp_path / "maillog.1")
+    os.truncate(log, 0)
+    append(log, numbered(8, 10))
+    rest, _ = read_once(log, position)
+    assert names(first + rest) == list(range(10))
+
+
+def test_checkpoint_file_round_trip_and_damage(tmp_path: Path) -> None:
+    path = tmp_path / "cp.json"
+    assert load_checkpoint(path) is None
+    checkpoint = Checkpoint(Position(1, 2, 3, 3, "abc"), [{"queue_id": "Q1", "deferred": []}])
+    save_checkpoint(path, checkpoint)
+    assert load_checkpoint(path) == checkpoint
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load_checkpoint(path)
+    path.write_text('{"version": 1}')
+    with pytest.raises(ValueError, match="position"):
+        load_checkpoint(path)
+
+
+def test_stream_chunks_hold_back_a_line_without_its_end() -> None:
+    chunks = list(stream_chunks(io.BytesIO(numbered(0, 3) + b"half"), read_bytes=7))
+    assert names([line for chunk in chunks for line in chunk.lines]) == [0, 1, 2]
+    assert chunks[-1].partial == 1
+
+
+class Follower:
+    """A LogFile followed on a thread; `lines` grows as it reads."""
+
+    def __init__(self, path: Path, saved: Position | None = None) -> None:
+        self.stop = threading.Event()
+        self.lines: list[bytes] = []
+        self.position: Position | None = saved
+        self.partial = 0
+        self._file = LogFile(path, saved, follow=True, poll_s=0.02, stop=self.stop)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        for chunk in self._file.chunks():
+            self.lines.extend(chunk.lines)
+            self.position = chunk.position or self.position
+            self.partial += chunk.partial
+
+    def wait_for(self, count: int) -> None:
+        deadline = time.monotonic() + WAIT_S
+        while len(self.lines) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(self.lines) >= count, f"read {len(self.lines)} of {count} lines"
+
+    @contextmanager
+    def running(self) -> Iterator[Follower]:
+        self._thread.start()
+        try:
+            yield self
+        finally:
+            self.stop.set()
+            self._thread.join(WAIT_S)
+            assert not self._thread.is_alive()
+
+
+def test_follow_across_rename_rotation(tmp_path: Path) -> None:
+    log = tmp_path / "maillog"
+    log.write_bytes(numbered(0, 3))
+    with Follower(log).running() as follower:
+        follower.wait_for(3)
+        with open(log, "ab") as old:
+            log.rename(tmp_path / "maillog.1")
+            old.write(numbered(3, 5))  # the writer has not reopened yet
+            old.flush()
+            time.sleep(0.1)
+            log.write_bytes(numbered(5, 7))
+        follower.wait_for(7)
+        append(log, numbered(7, 9))
+        follower.wait_for(9)
+    assert names(follower.lines) == list(range(9))
+
+
+def test_follow_across_copytruncate(tmp_path: Path) -> None:
+    log = tmp_path / "maillog"
+    log.write_bytes(numbered(0, 4))
+    with Follower(log).running() as follower:
+        follower.wait_for(4)
+        shutil.copyfile(log, tmp_path / "maillog.1")
+        os.truncate(log, 0)
+        time.sleep(0.1)
+        append(log, numbered(4, 6))
+        follower.wait_for(6)
+    assert names(follower.lines) == list(range(6))
+
+
+def test_follow_notices_a_truncation_the_file_outgrew_between_polls(tmp_path: Path) -> None:
+    log = tmp_path / "maillog"
+    log.write_bytes(numbered(0, 2))
+    follower = Follower(log)
+    with follower.running():
+        follower.wait_for(2)
+        with open(log, "r+b") as handle:  # truncate and write more than before, at once
+            handle.truncate(0)
+            handle.write(numbered(2, 6))
+        follower.wait_for(6)
+    assert names(follower.lines) == list(range(6))
+
+
+def test_follow_waits_for_the_end_of_a_line(tmp_path: Path) -> None:
+    log = tmp_path / "maillog"
+    log.write_bytes(numbered(0, 1) + b"Jun  5 15:09:21 mx postfix/qmgr[1]: Q1: re")
+    with Follower(log).running() as follower:
+        follower.wait_for(1)
+        time.sleep(0.1)
+        assert len(follower.lines) == 1
+        append(log, b"moved\n")
+        follower.wait_for(2)
+    assert names(follower.lines) == [0, 1] and follower.partial == 0
+
+
+def test_stop_and_restart_while_following_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    log = tmp_path / "maillog"
+    log.write_bytes(numbered(0, 5))
+    with Follower(log).running() as first:
+        first.wait_for(5)
+    append(log, numbered(5, 7))
+    log.rename(tmp_path / "maillog.1")
+    log.write_bytes(numbered(7, 9))
+    with Follower(log, first.position).running() as second:
+        second.wait_for(4)
+        append(log, numbered(9, 10))
+        second.wait_for(5)
+    assert names(first.lines + second.lines) == list(range(10))
