@@ -4,7 +4,7 @@ The pure parts are in producers/mta_log/ (reader: lines → send-result records;
 complete lines across rotations and restarts). Here: the loop that publishes through the
 one EventPublisher (or prints, --dry-run), checkpoints only what Kafka acknowledged, and
 serves metrics. Exit codes: 0 done, 1 lines not understood under --strict, 2 setup or
-publishing failure.
+publishing failure, 130 interrupted while reading stdin.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -44,7 +45,7 @@ from bouncewire.producers.mta_log import (
 )
 
 log = logging.getLogger("bouncewire.mta_log")
-EXIT_OK, EXIT_STRICT, EXIT_ERROR = 0, 1, 2
+EXIT_OK, EXIT_STRICT, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 # Flush (wait for Kafka's acknowledgements) and checkpoint at least this often while busy.
 FLUSH_EVERY_RECORDS = 20_000
 
@@ -249,14 +250,30 @@ def cmd_mta_log(args: argparse.Namespace) -> int:
         reader.joiner.restore(saved.joiner)
     run = Run(args, sink, reader)
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
     server = _serve_metrics(args, run)
     try:
-        return _loop(run, _chunks(args, saved.position if saved else None, stop), reader)
+        with _stopped_by_signals(stop, args.path != "-"):
+            return _loop(run, _chunks(args, saved.position if saved else None, stop), reader)
     finally:
         if server is not None:
             server.stop()
+
+
+@contextmanager
+def _stopped_by_signals(stop: threading.Event, wanted: bool) -> Iterator[None]:
+    """SIGTERM and SIGINT end a file's run after the current chunk (flushed, checkpointed).
+    Not for stdin: a read blocked on a pipe would not see `stop`; Ctrl-C interrupts it."""
+    if not wanted or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    for signum in previous:
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _loop(run: Run, chunks: Iterator[Chunk], reader: LogReader) -> int:
@@ -267,8 +284,10 @@ def _loop(run: Run, chunks: Iterator[Chunk], reader: LogReader) -> int:
         except LineNotUnderstood as exc:
             print(f"bouncewire: line {reader.counts.lines}: {exc}", file=sys.stderr)
             code = EXIT_STRICT
+        except KeyboardInterrupt:
+            code = EXIT_INTERRUPTED
         # Under --strict, what was published is flushed but the position stays before it.
-        run.checkpoint(run.position if code == EXIT_OK else None)
+        run.checkpoint(run.position if code != EXIT_STRICT else None)
     except (KafkaClientError, PublishError) as exc:
         return _fail(f"{exc}; the checkpoint stays where Kafka last acknowledged")
     counts = reader.counts
