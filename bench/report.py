@@ -160,6 +160,8 @@ def targets(results: dict[str, Any], r: dict[str, float]) -> list[dict[str, Any]
         ("same, by CPU per record", r["producer_cli_vs_bare_cpu"], ">= 0.6x", 0.6),
         ("mail parse: RFC 3464 DSNs/s on one core",
          results.get("mail_parse", {}).get("dsn", {}).get("rate", math.nan), ">= 2000/s", 2000),
+        ("mta-log --dry-run log lines per CPU second",
+         _rate(results.get("mta_log", {}), "dry_run", "cpu_rate"), ">= 100000/s", 100_000),
     ]  # fmt: skip
     table = [
         {"target": name, "value": value, "goal": goal, "met": value >= floor}
@@ -280,6 +282,10 @@ SCENARIOS: tuple[tuple[str, str, str, str], ...] = (
      "CPU time, fixture DSNs in memory"),
     ("mail_parse", "all", "bouncewire mail parse, every fixture format (messages, 1 core)",
      "CPU time, all fixtures in memory"),
+    ("mta_log", "dry_run", "bouncewire mta-log postfix --dry-run (log lines)",
+     "one CPU, process wall clock less start-up; ~1 result per 9 lines"),
+    ("mta_log", "published", "bouncewire mta-log postfix, published (log lines)",
+     "one CPU, wall clock less start-up, to the last acknowledgement"),
 )  # fmt: skip
 
 

@@ -23,7 +23,15 @@ from typing import Any
 
 import orjson
 
-from bench import consumer_bench, latency, mail_parse_bench, producer_bench, profiling, report
+from bench import (
+    consumer_bench,
+    latency,
+    mail_parse_bench,
+    mta_log_bench,
+    producer_bench,
+    profiling,
+    report,
+)
 from bench.common import (
     REPO,
     BenchEnv,
@@ -100,6 +108,7 @@ class Run:
                 "latency",
                 "profile",
                 "warm-up",
+                "mta-log",
             )
         }
         self.results: dict[str, Any] = {
@@ -114,6 +123,7 @@ class Run:
             },
             "producer": {},
             "consumer": {},
+            "mta_log": {},
             "scenario_seconds": {},
         }
 
@@ -137,6 +147,10 @@ class Run:
         self.results["mix"] = mix
         callbacks = callbacks_expected(mix)
         self.producers(lines)
+        self.results["mta_log"] = self.step(
+            "mta-log (log lines, one CPU)",
+            lambda: mta_log_bench.scenarios(env, topic["mta-log"], n),
+        )
         with running_sink(env) as sink:
             self.consumers(sink, callbacks)
             self.results["latency"] = self.step(

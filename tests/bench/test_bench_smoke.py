@@ -80,6 +80,12 @@ def test_producers_wrote_every_record(smoke: Path) -> None:
     assert producer["cli"]["records"] == records
 
 
+def test_mta_log_read_the_whole_log_both_ways(smoke: Path) -> None:
+    mta_log = results(smoke)["mta_log"]
+    assert mta_log["dry_run"]["records"] == mta_log["published"]["records"] > 0
+    assert mta_log["dry_run"]["rate"] > 0 and mta_log["published"]["rate"] > 0
+
+
 def test_latency_and_outage_were_measured(smoke: Path) -> None:
     data = results(smoke)
     (row,) = data["latency"]
@@ -93,8 +99,8 @@ def test_latency_and_outage_were_measured(smoke: Path) -> None:
 def test_report_lists_every_target_and_ratio(smoke: Path) -> None:
     data = results(smoke)
     suffixes = ("", "_free") if data["consumer"]["pinned_cpus"] else ("",)
-    # 6 per consumer deployment; best events/s, producer x2, latency, RSS.
-    assert len(data["targets"]) == 6 * len(suffixes) + 5
+    # 6 per consumer deployment; best events/s, producer x2, mail parse, mta-log, latency, RSS.
+    assert len(data["targets"]) == 6 * len(suffixes) + 7
     assert set(data["ratios"]) >= {
         f"{name}{suffix}"
         for name in ("consumer_vs_bare_decode", "two_vs_one_process",
