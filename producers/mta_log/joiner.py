@@ -77,6 +77,11 @@ class Joiner:
         attempt.message_id = attempt.message_id or queued.message_id or None
         return attempt
 
+    def is_own_notification(self, queue_id: str) -> bool:
+        """The queue id is the MTA's own mail (from=<>), as far as its lines told."""
+        queued = self._queued.get(queue_id)
+        return queued is not None and queued.sender == ""
+
     def _entry(self, queue_id: str) -> _Queued:
         queued = self._queued.get(queue_id)
         if queued is None:

@@ -6,6 +6,7 @@
     QID: from=<sender>, size=N, nrcpt=N (queue active)   (qmgr)
     QID: from=<sender>, status=expired, returned to sender  (qmgr: the queue lifetime is over)
     QID: removed                                    (qmgr)
+    QID: sender non-delivery notification: NEWQID   (bounce: NEWQID is Postfix's own mail)
 
 Lines are recognised by their text, not their program: `journalctl -o cat` drops the program,
 and multi-instance names vary (`postfix-out/smtp`, `bwtest/smtp`). A program without a slash
@@ -36,12 +37,19 @@ _STATUSES: Final[dict[str, Status]] = {
 _PROBES: Final = frozenset({"deliverable", "undeliverable"})
 _SAID: Final = (" said: ", " refused to talk to me: ")
 _IN_REPLY: Final = " (in reply to "
+_NOTIFICATION: Final = " notification: "  # sender non-delivery / delay / delivery status
 _SUSPENDED: Final = "delivery temporarily suspended: "
 
 
 def wanted(line: str) -> bool:
     """Whether the line may be one parse() reads: a cheap test before any regex runs."""
-    return " to=<" in line or "message-id=" in line or " from=<" in line or ": removed" in line
+    return (
+        " to=<" in line
+        or "message-id=" in line
+        or " from=<" in line
+        or ": removed" in line
+        or _NOTIFICATION in line
+    )
 
 
 def parse(entry: Entry) -> Parsed:
@@ -61,6 +69,10 @@ def parse(entry: Entry) -> Parsed:
         return _sender(queue_id, rest, entry.stamp)
     if rest == "removed":
         return Note("removed", queue_id)
+    if rest.startswith("sender ") and _NOTIFICATION in rest:
+        # The notice Postfix mails our sender is queued as NEWQID: its deliveries are not ours.
+        notice = rest.rpartition(_NOTIFICATION)[2].strip()
+        return Note("sender", notice, "") if notice.isalnum() else notes.OTHER
     return notes.OTHER
 
 

@@ -77,7 +77,8 @@ class LogReader:
         if isinstance(parsed, Note):
             expired = self.joiner.note(parsed)
             if parsed.kind == "expired" and not expired:
-                return self._skip(notes.NO_RECIPIENTS)
+                own = self.joiner.is_own_notification(parsed.queue_id)
+                return self._skip(notes.NOTIFICATION if own else notes.NO_RECIPIENTS)
             return self._results(expired)
         return self._results([parsed])
 

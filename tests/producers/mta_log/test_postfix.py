@@ -243,6 +243,11 @@ def test_multi_line_reply_keeps_its_lines_without_the_repeated_codes() -> None:
     (P.replace("smtp", "qmgr") + "7C2D9E1F02: from=<news@shop.example>, status=expired, "
      "returned to sender", Note("expired", "7C2D9E1F02", stamp="Jun  5 15:09:21")),
     (P.replace("smtp", "qmgr") + "7C2D9E1F02: removed", Note("removed", "7C2D9E1F02")),
+    # postfix/bounce: the notice to our sender is the MTA's own mail, whatever follows.
+    (P.replace("smtp", "bounce") + "7C2D9E1F02: sender non-delivery notification: 8D3E0A1B03",
+     Note("sender", "8D3E0A1B03", "")),
+    (P.replace("smtp", "bounce") + "7C2D9E1F02: sender delay notification: 8D3E0A1B04",
+     Note("sender", "8D3E0A1B04", "")),
 ])
 def test_queue_notes(line: str, expected: Note) -> None:
     assert postfix.parse(split_line(line)) == expected
@@ -252,8 +257,6 @@ def test_queue_notes(line: str, expected: Note) -> None:
     (P.replace("smtp", "smtpd") + "connect from shop[10.0.0.5]", notes.OTHER),
     (P.replace("smtp", "smtpd") + "NOQUEUE: reject: RCPT from x[1.2.3.4]: 554 5.7.1 <a@b>: "
      "Relay access denied; from=<s@x> to=<a@b> proto=ESMTP helo=<x>", notes.OTHER),
-    (P.replace("smtp", "bounce") + "7C2D9E1F02: sender non-delivery notification: 8D3E0A1B03",
-     notes.OTHER),
     (P + "connect to mx.down.example[192.0.2.4]:25: Connection timed out", notes.OTHER),
     ("Jun  5 15:09:21 mx1 sshd[99]: 7C2D9E1F02: to=<a@b>, status=sent", notes.OTHER),
     (P + "7C2D9E1F02: to=<a@b.example>, relay=none, delay=1", notes.MALFORMED),

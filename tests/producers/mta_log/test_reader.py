@@ -105,6 +105,17 @@ def test_expired_without_known_recipients_is_counted() -> None:
     assert log_reader.counts.skipped[notes.NO_RECIPIENTS] == 1
 
 
+def test_an_expired_notification_of_our_own_is_no_error() -> None:
+    log_reader = reader(strict=True)
+    assert read_all(log_reader, [
+        pf("qmgr", "QB2: from=<>, size=3000, nrcpt=1 (queue active)"),
+        pf("smtp", "QB2: to=<news@shop.example>, relay=none, delay=1, dsn=4.4.1, "
+           "status=deferred (connect to shop[10.0.0.5]:25: Connection refused)"),
+        pf("qmgr", "QB2: from=<>, status=expired, returned to sender"),
+    ]) == []
+    assert log_reader.counts.skipped[notes.NOTIFICATION] == 2
+
+
 def test_strict_fails_on_a_malformed_delivery_not_on_other_lines() -> None:
     log_reader = reader(strict=True)
     read_all(log_reader, MESSAGE)
