@@ -138,13 +138,14 @@ def read_reason(
             stage, text = text[cut + 2 : -1], text[:cut]
     if text.startswith(_SUSPENDED):  # the earlier failure of the same destination
         text = text[len(_SUSPENDED) :]
-    if text.startswith("host "):
-        for said in _SAID:
-            cut = text.find(said)
-            if cut > 0:
-                evidence = reply_evidence(text[cut + len(said) :], dsn)
-                if evidence is not None:
-                    return evidence, host_name(text[5:cut]), stage
+    for said in _SAID:
+        # "host mx[ip] said: 550 ...", also after a preamble: "SASL authentication failed;
+        # server mx[ip] said: 535 5.7.8 ..."
+        cut = text.find(said)
+        if cut > 0:
+            evidence = reply_evidence(text[cut + len(said) :], dsn)
+            if evidence is not None:
+                return evidence, host_name(text[:cut].rpartition(" ")[2]), stage
     if text[:1].isdigit():  # `status=sent (250 2.0.0 Ok: queued as ...)`
         evidence = reply_evidence(text, dsn)
         if evidence is not None:
