@@ -101,6 +101,9 @@ def _attempt(message: str, status: Status, flag: str, rest: str, stamp: str) -> 
     if not recipient:
         return notes.MALFORMED
     orig = after[1 : after.find(">")] if after.startswith("<") and ">" in after else None
+    if orig and "@" not in recipient:
+        # A local delivery logs the local part, a file or a pipe; the address is in <...>.
+        recipient, orig = orig, recipient
     if status == "sent":
         evidence, remote, stage = _confirmation(after)
     else:

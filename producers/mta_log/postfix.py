@@ -58,7 +58,8 @@ def parse(entry: Entry) -> Parsed:
     if program is not None and "/" not in program:
         return notes.OTHER
     colon = text.find(": ")
-    if colon <= 0 or colon > _MAX_QUEUE_ID or not text[:colon].isalnum():
+    # Any word as queue id: logs rewritten by tools and posts show other shapes than hex.
+    if colon <= 0 or colon > _MAX_QUEUE_ID or " " in text[:colon]:
         return notes.OTHER
     queue_id, rest = text[:colon], text[colon + 2 :]
     if rest.startswith("to=<"):

@@ -29,10 +29,10 @@ _STAMP_ISO: Final = (
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
     r"(?:Z|[+-][0-9]{2}:?[0-9]{2})?"
 )
-# `<PRI>` may open a 3164 line read straight off the wire; the program name never holds a
-# space, a colon or a bracket; the pid is optional.
+# `<PRI>` may open a 3164 line read straight off the wire; some daemons leave out the host;
+# the program name never holds a space, a colon or a bracket; the pid is optional.
 _BSD: Final = re.compile(
-    rf"(?:<[0-9]{{1,3}}>)?(?P<stamp>{_STAMP_3164}|{_STAMP_ISO}) (?P<host>\S+) "
+    rf"(?:<[0-9]{{1,3}}>)?(?P<stamp>{_STAMP_3164}|{_STAMP_ISO}) (?:(?P<host>\S+(?<!:)) )?"
     r"(?P<program>[^\s\[\]:]+)(?:\[[0-9]+\])?: ",
     re.ASCII,
 )

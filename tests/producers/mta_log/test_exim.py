@@ -37,6 +37,15 @@ ATTEMPTS: list[tuple[Any, ...]] = [
         "local@shop.example", "sent", 250, None, None, None, "none", "delivered",
     ),
     (
+        OLD + "=> jdoe <jdoe@shop.example> R=localuser T=local_delivery",
+        "jdoe@shop.example", "sent", 250, None, None, None, "none", "delivered",
+    ),
+    (
+        OLD + "** /var/mail/full <full@shop.example> R=userforward T=address_file: "
+        "mailbox is full (MTA-imposed quota exceeded while writing to /var/mail/full)",
+        "full@shop.example", "bounced", 550, None, None, None, "soft", "mailbox_full",
+    ),
+    (
         OLD + "** dan@example.org R=dnslookup T=remote_smtp H=mx.example.org [2001:db8::25]:25: "
         "SMTP error from remote mail server after RCPT TO:<dan@example.org>: 550-5.1.1 The "
         "email account that you tried to reach does not exist.\\n550 5.1.1 Learn more (gsmtp)",
@@ -116,7 +125,7 @@ def test_attempt_line(line: str, recipient: str, status: str, code: int | None,
 
 
 def test_stage_drops_the_address() -> None:
-    attempt = exim.parse(split_line(ATTEMPTS[3][0]))
+    attempt = exim.parse(split_line(next(c[0] for c in ATTEMPTS if "dan@" in c[0])))
     assert isinstance(attempt, Attempt)
     assert attempt.stage == "after RCPT TO"
     assert attempt.evidence.smtp_message == (

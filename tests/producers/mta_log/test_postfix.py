@@ -200,6 +200,12 @@ DELIVERIES: list[tuple[Any, ...]] = [
         "a@b.example", "deferred", 452, "4.2.2", None, "mx.b.example",
         "in reply to RCPT TO command", None, None,
     ),
+    # An anonymised queue id, no host in the prefix.
+    (
+        "Jun  5 15:09:21 postfix/smtp[2417]: XXXX-XXXX: to=<a@b.example>, relay=mx.b.example"
+        "[192.0.2.10]:25, delay=2, delays=0/0/1/1, dsn=2.0.0, status=sent (250 2.0.0 OK)",
+        "a@b.example", "sent", 250, "2.0.0", None, "mx.b.example", None, "none", "delivered",
+    ),
     # An exploit string as local part is data, nothing more.
     (
         P + "1A2B3C: to=<${run{\\x2fbin\\x2fsh}}@b.example>, relay=mx.b.example[192.0.2.10]:25, "

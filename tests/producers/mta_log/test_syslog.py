@@ -42,6 +42,8 @@ def ms(*parts: int) -> int:
     ('<22>1 2024-06-05T15:09:21Z mx1 postfix/qmgr 102 ID47 [meta sequenceId="1"][x y="\\]"] '
      + TEXT, "2024-06-05T15:09:21Z", "postfix/qmgr", ms(2024, 6, 5, 15, 9, 21)),
     ("<22>1 - mx1 postfix/qmgr - - - " + TEXT, "", "postfix/qmgr", None),
+    ("Jun  5 15:09:21 postfix/qmgr[102]: " + TEXT, "Jun  5 15:09:21", "postfix/qmgr",
+     ms(2024, 6, 5, 15, 9, 21)),  # no host
     (TEXT, "", None, None),  # journalctl -o cat
 ])
 def test_prefixes(line: str, stamp: str, program: str | None, expected_ms: int | None) -> None:
