@@ -9,8 +9,11 @@ from pathlib import Path
 
 import orjson
 import pytest
+from prometheus_client import CollectorRegistry
 
 from bouncewire import cli
+from bouncewire._mta_log import MtaLogMetrics
+from bouncewire.producers.mta_log import LogReader
 
 LOG = """\
 Jun  5 15:09:20 mx1 postfix/cleanup[2]: QA1: message-id=<m1@shop.example>
@@ -93,3 +96,23 @@ def test_bad_inputs_are_named(tmp_path: Path, capsysbinary: pytest.CaptureFixtur
     log.write_text(LOG)
     code, _, err = run(capsysbinary, "exim", str(log), "--dry-run", "--checkpoint", str(damaged))
     assert code == 2 and "not valid JSON" in err
+
+
+def test_metrics_follow_the_reader_counts() -> None:
+    registry = CollectorRegistry()
+    metrics = MtaLogMetrics(registry)
+    reader = LogReader("postfix")
+    for line in LOG.splitlines():
+        reader.read(line)
+    metrics.update(reader, published=2, behind_s=0.0)
+    for line in MORE.splitlines():
+        reader.read(line)
+    reader.read("Jun  5 15:10:23 mx1 postfix/anvil[9]: statistics: max connection rate 1/60s")
+    metrics.update(reader, published=1, behind_s=3.5)
+    sample = registry.get_sample_value
+    assert sample("bouncewire_mta_log_lines_read_total") == 8
+    assert sample("bouncewire_mta_log_events_published_total") == 3
+    assert sample("bouncewire_mta_log_attempts_total", {"status": "deferred"}) == 1
+    assert sample("bouncewire_mta_log_attempts_total", {"status": "bounced"}) == 2
+    assert sample("bouncewire_mta_log_lines_skipped_total", {"reason": "other"}) == 1
+    assert sample("bouncewire_mta_log_seconds_behind") == 3.5
