@@ -235,6 +235,8 @@ def _serve_metrics(args: argparse.Namespace, run: Run) -> EndpointServer | None:
 
 
 def cmd_mta_log(args: argparse.Namespace) -> int:
+    if args.path == "-" and args.checkpoint is not None:
+        return _fail("--checkpoint needs a log file: stdin has no position to resume from")
     try:
         saved = load_checkpoint(args.checkpoint) if args.checkpoint else None
     except ValueError as exc:

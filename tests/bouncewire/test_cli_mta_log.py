@@ -96,6 +96,8 @@ def test_bad_inputs_are_named(tmp_path: Path, capsysbinary: pytest.CaptureFixtur
     log.write_text(LOG)
     code, _, err = run(capsysbinary, "exim", str(log), "--dry-run", "--checkpoint", str(damaged))
     assert code == 2 and "not valid JSON" in err
+    code, _, err = run(capsysbinary, "postfix", "-", "--dry-run", "--checkpoint", str(damaged))
+    assert code == 2 and "--checkpoint needs a log file" in err
 
 
 def test_metrics_follow_the_reader_counts() -> None:
