@@ -114,13 +114,16 @@ def own_verdict(status: str, enhanced: str | None, text: str) -> Evidence:
     """Evidence of a result the MTA decided itself, no remote reply in it: "unknown user",
     "Host or domain name not found", "mail forwarding loop".
 
-    A transport failure becomes its error kind. Otherwise the reply code the MTA's status
-    class stands for (RFC 3463 §3.1: X.y.z classes follow RFC 5321's first digit), so the
-    classifier reads the text with the code the MTA would have answered with.
+    The reply code the MTA's status class stands for (RFC 3463 §3.1: X.y.z classes follow
+    RFC 5321's first digit), so the classifier reads the text with the code the MTA would have
+    answered with — except for a transport failure the MTA only retried: that one is its
+    error kind alone, so a timeout stays a timeout. A failure the MTA declared permanent
+    (5.x.x: Postfix's "Host or domain name not found" with 5.4.4 is NXDOMAIN, not a DNS
+    hiccup) carries both, as the mail parser does for the same DSN.
     """
     message = text[:MAX_REPLY_TEXT] or None
     kind = None if status == "sent" else failure_kind(text)
-    if kind is not None:
-        return Evidence(enhanced_code=enhanced, smtp_message=message, error=kind)
     first = enhanced[0] if enhanced else {"sent": "2", "deferred": "4"}.get(status, "5")
-    return Evidence({"2": 250, "4": 450}.get(first, 550), enhanced, message)
+    if kind is not None and first != "5":
+        return Evidence(enhanced_code=enhanced, smtp_message=message, error=kind)
+    return Evidence({"2": 250, "4": 450}.get(first, 550), enhanced, message, kind)

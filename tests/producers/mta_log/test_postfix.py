@@ -102,7 +102,14 @@ DELIVERIES: list[tuple[Any, ...]] = [
         P + "9F8E7D: to=<a@nxdomain.example>, relay=none, delay=0.2, delays=0/0/0.2/0, "
         "dsn=5.4.4, status=bounced (Host or domain name not found. Name service error for "
         "name=nxdomain.example type=A: Host not found)",
-        "a@nxdomain.example", "bounced", None, "5.4.4", "dns_failure", None, None, "soft",
+        "a@nxdomain.example", "bounced", 550, "5.4.4", "dns_failure", None, None, "hard",
+        "host_unknown",
+    ),
+    (
+        P + "9F8E7D: to=<a@servfail.example>, relay=none, delay=0.2, delays=0/0/0.2/0, "
+        "dsn=4.4.3, status=deferred (Host or domain name not found. Name service error for "
+        "name=servfail.example type=MX: Host not found, try again)",
+        "a@servfail.example", "deferred", None, "4.4.3", "dns_failure", None, None, "soft",
         "dns_failure",
     ),
     (
