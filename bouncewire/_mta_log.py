@@ -57,6 +57,12 @@ def add_mta_log_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     add_flag(p, "--follow", action="store_true", help="keep reading what is appended")
     add_flag(p, "--checkpoint", type=Path, help="resume from and save the position here")
     add_flag(p, "--dry-run", action="store_true", help="print results and verdicts, no Kafka")
+    add_flag(
+        p,
+        "--include-deferred",
+        action="store_true",
+        help="with --dry-run, print deferred attempts too (never published)",
+    )
     add_flag(p, "--strict", action="store_true", help="a line not understood is an error")
     add_flag(p, "--metrics-port", type=int, help="serve /metrics, /healthz, /readyz here")
     add_flag(p, "--metrics-host", default="127.0.0.1")
@@ -237,6 +243,8 @@ def _serve_metrics(args: argparse.Namespace, run: Run) -> EndpointServer | None:
 def cmd_mta_log(args: argparse.Namespace) -> int:
     if args.path == "-" and args.checkpoint is not None:
         return _fail("--checkpoint needs a log file: stdin has no position to resume from")
+    if args.include_deferred and not args.dry_run:
+        return _fail("--include-deferred is for --dry-run: deferred attempts are never published")
     try:
         saved = load_checkpoint(args.checkpoint) if args.checkpoint else None
     except ValueError as exc:
@@ -247,7 +255,12 @@ def cmd_mta_log(args: argparse.Namespace) -> int:
         sink = _sink(args)
     except (BrokerUnavailableError, KafkaClientError) as exc:
         return _fail(f"{exc}; nothing read")
-    reader = LogReader(args.mta, strict=args.strict)
+    reader = LogReader(
+        args.mta,
+        strict=args.strict,
+        annotate=args.dry_run,
+        include_deferred=args.include_deferred,
+    )
     if saved is not None:
         reader.joiner.restore(saved.joiner)
     run = Run(args, sink, reader)

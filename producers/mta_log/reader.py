@@ -55,12 +55,20 @@ class LogReader:
         clock: StampClock | None = None,
         now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
         strict: bool = False,
+        annotate: bool = False,
+        include_deferred: bool = False,
     ) -> None:
+        """`annotate`: records also carry the attempt's `status`, `stage` and `queue_id` (for
+        --dry-run's output: such records are not for the contract's codec).
+        `include_deferred`: deferred attempts give records too (--dry-run only: never
+        publish one, see results.py)."""
         self._wanted, self._parse = _FORMATS[mta]
         self.joiner = joiner or Joiner()
         self._clock = clock or StampClock()
         self._now_ms = now_ms
         self._strict = strict
+        self._annotate = annotate
+        self._include_deferred = include_deferred
         self.counts = Counts()
         self.last_event_ms: int | None = None  # the newest line's time that gave a result
 
@@ -101,7 +109,7 @@ class LogReader:
                 self._skip(notes.NOTIFICATION)
                 continue
             self.counts.attempts[joined.status] += 1
-            if is_published(joined):
+            if is_published(joined) or self._include_deferred:
                 record = self._record(joined)
                 if record is not None:
                     records.append(record)
@@ -115,4 +123,6 @@ class LogReader:
             self._skip(notes.INVALID_EVENT)
             return None
         self.last_event_ms = record["event_time"]
+        if self._annotate:
+            record.update(status=attempt.status, stage=attempt.stage, queue_id=attempt.queue_id)
         return record

@@ -50,6 +50,23 @@ def test_dry_run_prints_results_with_their_verdicts(
         ("dan@example.org", 550, "hard", "invalid_email_id", "user_unknown"),
     ]
     assert {r["message_id"] for r in results} == {"<m1@shop.example>"}
+    assert [(r["status"], r["queue_id"], r["stage"]) for r in results] == [
+        ("sent", "QA1", None), ("bounced", "QA1", "in reply to RCPT TO command")]
+
+
+def test_deferred_attempts_are_printed_only_when_asked(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    log = tmp_path / "maillog"
+    log.write_text(MORE)
+    assert [r["status"] for r in run(capsysbinary, "postfix", str(log), "--dry-run")[1]] == [
+        "bounced"]
+    code, results, _ = run(capsysbinary, "postfix", str(log), "--dry-run", "--include-deferred")
+    assert code == 0
+    assert [(r["status"], r["error"], r["bounce"]) for r in results] == [
+        ("deferred", "connection_refused", "soft"), ("bounced", None, "soft")]
+    code, _, err = run(capsysbinary, "postfix", str(log), "--include-deferred")
+    assert code == 2 and "--include-deferred is for --dry-run" in err
 
 
 def test_checkpoint_makes_the_next_run_read_only_what_is_new(
