@@ -220,7 +220,14 @@ def _chunks(
 ) -> Iterator[Chunk]:
     if args.path == "-":
         return stream_chunks(sys.stdin.buffer)
-    log_file = LogFile(args.path, saved, follow=args.follow, poll_s=args.poll_interval, stop=stop)
+    log_file = LogFile(
+        args.path,
+        saved,
+        follow=args.follow,
+        poll_s=args.poll_interval,
+        stop=stop,
+        not_logs=(args.checkpoint,) if args.checkpoint else (),
+    )
     return log_file.chunks()
 
 

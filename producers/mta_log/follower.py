@@ -62,6 +62,7 @@ class Candidate:
     inode: int
     size: int
     head: str
+    mtime: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,13 +74,21 @@ class Step:
 def resume_plan(
     saved: Position | None, current: Candidate, siblings: list[Candidate]
 ) -> list[Step]:
-    """The files to read, in order, and the offset to start each at."""
+    """The files to read, in order, and the offset to start each at.
+
+    When the saved file was rotated away, the files rotated after it (written later: a
+    second rotation while the reader was down) are read whole before the current one."""
     if saved is None:
         return [Step(current.path, 0)]
     if _continues(saved, current):
         return [Step(current.path, saved.offset)]
     for rotated in _rotated(saved, siblings):
-        return [Step(rotated.path, saved.offset), Step(current.path, 0)]
+        later = sorted((f for f in siblings if f.mtime > rotated.mtime), key=lambda f: f.mtime)
+        return [
+            Step(rotated.path, saved.offset),
+            *(Step(f.path, 0) for f in later),
+            Step(current.path, 0),
+        ]
     return [Step(current.path, 0)]
 
 

@@ -53,8 +53,11 @@ class LogFile:
         follow: bool = False,
         poll_s: float = 0.25,
         stop: threading.Event | None = None,
+        not_logs: tuple[Path, ...] = (),
     ) -> None:
+        """`not_logs`: files next to the log that are no rotated logs (the checkpoint)."""
         self.path = str(path)
+        self._not_logs = {os.path.abspath(p) for p in not_logs}
         self._saved = saved
         self._follow = follow
         self._poll_s = poll_s
@@ -124,7 +127,8 @@ class LogFile:
     def _candidate(self, path: str) -> Candidate:
         stat = os.stat(path)
         head_len = self._saved.head_len if self._saved else 0
-        return Candidate(path, stat.st_dev, stat.st_ino, stat.st_size, _head(path, head_len))
+        head = _head(path, head_len)
+        return Candidate(path, stat.st_dev, stat.st_ino, stat.st_size, head, stat.st_mtime)
 
     def _siblings(self) -> list[Candidate]:
         """Files next to the log whose name starts with its name (maillog.1, maillog-2024...),
@@ -135,9 +139,13 @@ class LogFile:
         found = []
         for entry in os.scandir(folder):
             if entry.name.startswith(name) and entry.name != name and entry.is_file():
-                if not entry.name.endswith(_COMPRESSED):
+                if not entry.name.endswith(_COMPRESSED) and not self._is_not_log(entry.path):
                     found.append(self._candidate(entry.path))
         return found
+
+    def _is_not_log(self, path: str) -> bool:
+        plain = os.path.abspath(path)
+        return plain in self._not_logs or plain.removesuffix(".tmp") in self._not_logs
 
 
 class _Opened:

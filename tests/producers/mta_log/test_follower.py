@@ -71,6 +71,12 @@ def candidate(path: str, inode: int, size: int, head: str = HEAD) -> Candidate:
     (SAVED, candidate("maillog", 100, 40, head="new"), [], [Step("maillog", 0)]),
     # Same inode number, other content (deleted and recreated): start over.
     (SAVED, candidate("maillog", 100, 9000, head="other"), [], [Step("maillog", 0)]),
+    # Rotated twice: the saved file, then what was rotated after it, then the current one.
+    (SAVED, candidate("maillog", 300, 50, head="new"),
+     [Candidate("maillog.1", 1, 200, 900, "b", 20.0),
+      Candidate("maillog.2", 1, 100, 700, HEAD, 10.0),
+      Candidate("maillog.3", 1, 50, 700, "c", 5.0)],
+     [Step("maillog.2", 500), Step("maillog.1", 0), Step("maillog", 0)]),
     # A shorter sibling with our head cannot hold our remainder.
     (SAVED, candidate("maillog", 200, 10, head="new"), [candidate("maillog.1", 300, 400)],
      [Step("maillog", 0)]),

@@ -72,6 +72,24 @@ def test_restart_after_rename_rotation_while_stopped(tmp_path: Path) -> None:
     assert names(first + rest) == list(range(10))
 
 
+def test_restart_after_two_rotations_while_stopped(tmp_path: Path) -> None:
+    log = tmp_path / "maillog"
+    log.write_bytes(numbered(0, 3))
+    first, position = read_once(log)
+    append(log, numbered(3, 5))
+    for start, stop in [(5, 7), (7, 9)]:
+        time.sleep(0.02)  # rotated files are ordered by their last write
+        for older in sorted(tmp_path.glob("maillog.*"), reverse=True):
+            older.rename(tmp_path / f"maillog.{int(older.suffix[1:]) + 1}")
+        log.rename(tmp_path / "maillog.1")
+        log.write_bytes(numbered(start, stop))
+    checkpoint = tmp_path / "maillog.checkpoint"  # next to the log, but no log
+    checkpoint.write_text('{"not": "a log"}\n')
+    rest = [line for chunk in LogFile(log, position, not_logs=(checkpoint,)).chunks()
+            for line in chunk.lines]
+    assert names(first + rest) == list(range(9))
+
+
 def test_restart_after_copytruncate_while_stopped(tmp_path: Path) -> None:
     log = tmp_path / "maillog"
     log.write_bytes(numbered(0, 5))
