@@ -66,7 +66,9 @@ class LogFile:
     def chunks(self) -> Iterator[Chunk]:
         if self._follow and not self._wait_for_file():
             return
-        plan = resume_plan(self._saved, self._candidate(self.path), self._siblings())
+        head_len = self._saved.head_len if self._saved else 0
+        siblings = self._siblings(head_len) if self._saved else []
+        plan = resume_plan(self._saved, self._candidate(self.path, head_len), siblings)
         for number, step in enumerate(plan, start=1):
             last = number == len(plan)
             yield from self._read(step.path, step.start, follow=self._follow and last, last=last)
@@ -107,14 +109,30 @@ class LogFile:
                 opened.head_changed(),
             )
             if action == "truncated":
+                before = opened.position()  # the head as read, not the new content's
                 dropped = opened.restart()
-                yield Chunk([], opened.position(), idle=True, partial=dropped)
+                copied = yield from self._copy_of(before)
+                yield Chunk([], opened.position(), idle=True, partial=0 if copied else dropped)
             elif action == "switch":
                 yield from opened.read_to_end()  # what was written before the writer reopened
                 if opened.buffer.pending:
                     yield Chunk([], opened.position(), idle=True, partial=1)
                 return True
             yield from opened.read_to_end()
+
+    def _copy_of(self, before: Position) -> Generator[Chunk, None, bool]:
+        """After a copytruncate, the copy's lines written after `before` (those the writer
+        added between our last read and the truncation); False when no copy is found."""
+        copies = [
+            found
+            for found in self._siblings(before.head_len)
+            if found.head == before.head and found.size >= before.offset
+        ]
+        if not copies:
+            return False
+        newest = max(copies, key=lambda found: found.mtime)
+        yield from self._read(newest.path, before.offset, follow=False, last=True)
+        return True
 
     def _wait_for_file(self) -> bool:
         while not os.path.exists(self.path):
@@ -124,23 +142,20 @@ class LogFile:
 
     # ------------------------------------------------------------------ resuming
 
-    def _candidate(self, path: str) -> Candidate:
+    def _candidate(self, path: str, head_len: int) -> Candidate:
         stat = os.stat(path)
-        head_len = self._saved.head_len if self._saved else 0
         head = _head(path, head_len)
         return Candidate(path, stat.st_dev, stat.st_ino, stat.st_size, head, stat.st_mtime)
 
-    def _siblings(self) -> list[Candidate]:
+    def _siblings(self, head_len: int) -> list[Candidate]:
         """Files next to the log whose name starts with its name (maillog.1, maillog-2024...),
-        read only when the checkpoint's file is not at the path any more."""
-        if self._saved is None:
-            return []
+        looked at only when the file we read is not at the path any more."""
         folder, name = os.path.split(os.path.abspath(self.path))
         found = []
         for entry in os.scandir(folder):
             if entry.name.startswith(name) and entry.name != name and entry.is_file():
                 if not entry.name.endswith(_COMPRESSED) and not self._is_not_log(entry.path):
-                    found.append(self._candidate(entry.path))
+                    found.append(self._candidate(entry.path, head_len))
         return found
 
     def _is_not_log(self, path: str) -> bool:

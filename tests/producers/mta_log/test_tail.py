@@ -186,6 +186,21 @@ def test_follow_across_copytruncate(tmp_path: Path) -> None:
     assert names(follower.lines) == list(range(6))
 
 
+def test_follow_reads_what_was_written_just_before_a_copytruncate(tmp_path: Path) -> None:
+    log = tmp_path / "maillog"
+    log.write_bytes(numbered(0, 4))
+    follower = Follower(log)
+    with follower.running():
+        follower.wait_for(4)
+        append(log, numbered(4, 6))  # logrotate copies and truncates before the next poll
+        shutil.copyfile(log, tmp_path / "maillog.1")
+        os.truncate(log, 0)
+        append(log, numbered(6, 8))
+        follower.wait_for(8)
+        time.sleep(0.1)
+    assert names(follower.lines) == list(range(8))
+
+
 def test_follow_notices_a_truncation_the_file_outgrew_between_polls(tmp_path: Path) -> None:
     log = tmp_path / "maillog"
     log.write_bytes(numbered(0, 2))
