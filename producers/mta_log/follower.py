@@ -16,6 +16,7 @@ reading and asks these functions what to do:
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal
 
@@ -35,11 +36,15 @@ class Position:
     dev: int
     inode: int
     offset: int
-    head_len: int  # how many first bytes `head` hashes: min(HEAD_BYTES, the file's size)
+    head_len: int  # how many first bytes `head` hashes: min(HEAD_BYTES, offset)
     head: str
+    # The file's last change as seen then: rotated files changed later hold newer lines.
+    mtime: float = math.inf
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        fields = asdict(self)
+        fields["mtime"] = None if math.isinf(self.mtime) else self.mtime  # JSON has no inf
+        return fields
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Position:
@@ -49,6 +54,7 @@ class Position:
             int(data["offset"]),
             int(data["head_len"]),
             str(data["head"]),
+            math.inf if data.get("mtime") is None else float(data["mtime"]),
         )
 
 
@@ -81,15 +87,21 @@ def resume_plan(
     if saved is None:
         return [Step(current.path, 0)]
     if _continues(saved, current):
+        if saved.head_len == 0:
+            # Nothing of the file was read, so nothing tells whether it was copied and
+            # truncated meanwhile: a rotated file changed since holds lines to read first.
+            return [*_later_than(saved.mtime, siblings), Step(current.path, saved.offset)]
         return [Step(current.path, saved.offset)]
     for rotated in _rotated(saved, siblings):
-        later = sorted((f for f in siblings if f.mtime > rotated.mtime), key=lambda f: f.mtime)
-        return [
-            Step(rotated.path, saved.offset),
-            *(Step(f.path, 0) for f in later),
-            Step(current.path, 0),
-        ]
+        later = _later_than(rotated.mtime, siblings)
+        return [Step(rotated.path, saved.offset), *later, Step(current.path, 0)]
     return [Step(current.path, 0)]
+
+
+def _later_than(mtime: float, siblings: list[Candidate]) -> list[Step]:
+    """Rotated files changed after `mtime`, oldest first, read whole."""
+    later = sorted((f for f in siblings if f.mtime > mtime), key=lambda f: f.mtime)
+    return [Step(f.path, 0) for f in later]
 
 
 def _continues(saved: Position, file: Candidate) -> bool:
@@ -100,8 +112,9 @@ def _continues(saved: Position, file: Candidate) -> bool:
 def _rotated(saved: Position, siblings: list[Candidate]) -> list[Candidate]:
     """The renamed file (same identity) first, else a copytruncate copy (same head)."""
     renamed = [f for f in siblings if _continues(saved, f)]
-    copies = [f for f in siblings if f.head == saved.head and f.size >= saved.offset]
-    return renamed or copies[:1]
+    if renamed or saved.head_len == 0:  # an empty head would match any file
+        return renamed
+    return [f for f in siblings if f.head == saved.head and f.size >= saved.offset][:1]
 
 
 PollAction = Literal["wait", "truncated", "switch"]

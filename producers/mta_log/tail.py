@@ -204,7 +204,10 @@ class _Opened:
         wanted = min(offset, HEAD_BYTES)
         if self._head[0] != wanted:
             self._head = (wanted, head_digest(os.pread(self._file.fileno(), wanted, 0)))
-        return Position(*self.identity, offset, *self._head)
+        return Position(*self.identity, offset, *self._head, self.mtime())
+
+    def mtime(self) -> float:
+        return os.fstat(self._file.fileno()).st_mtime
 
     def close(self) -> None:
         self._file.close()

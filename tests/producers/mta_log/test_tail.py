@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bouncewire.producers.mta_log import (
     Checkpoint,
@@ -239,3 +242,77 @@ def test_stop_and_restart_while_following_loses_and_repeats_nothing(tmp_path: Pa
         append(log, numbered(9, 10))
         second.wait_for(5)
     assert names(first.lines + second.lines) == list(range(10))
+
+
+class Writer:
+    """A log writer rotating the way logrotate does, and a reader that runs from its saved
+    position now and then (several rotations may pass between two of its runs). Rotated
+    files get increasing mtimes (the order logrotate's numbering gives them; the
+    filesystem's clock may be too coarse to tell)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.log = folder, folder / "maillog"
+        self.log.write_bytes(b"")
+        self.written = 0
+        self.half: bytes = b""
+        self.clock = 1_000_000.0
+        self.read: list[bytes] = []
+        self.position: Position | None = None
+        # The first run starts at the file then at the path, once it has read something: a
+        # file copied and truncated before a single line of it was read is indistinguishable
+        # from one that was not (docs/mta-log.md).
+        self.step("line")
+        self.restart_reader()
+
+    def touch(self, path: Path) -> None:
+        self.clock += 1
+        os.utime(path, (self.clock, self.clock))
+
+    def step(self, action: str) -> None:
+        line = b"Jun  5 15:09:21 mx postfix/qmgr[1]: Q%d: removed\n" % self.written
+        if action == "half" and not self.half:
+            self.half = line[len(line) // 2:]
+            append(self.log, line[: len(line) // 2])
+        elif action == "line" or self.half:
+            append(self.log, self.half or line)
+            self.written += 1
+            self.half = b""
+        elif action in ("rename", "copytruncate"):
+            self.rotate(action)
+        elif action == "read":
+            self.restart_reader()
+        self.touch(self.log)
+
+    def rotate(self, how: str) -> None:
+        for older in sorted(self.folder.glob("maillog.*"),
+                            key=lambda p: int(p.suffix[1:]), reverse=True):
+            older.rename(self.folder / f"maillog.{int(older.suffix[1:]) + 1}")
+        if how == "rename":
+            self.log.rename(self.folder / "maillog.1")
+            self.log.write_bytes(b"")
+        else:
+            shutil.copy2(self.log, self.folder / "maillog.1")
+            os.truncate(self.log, 0)
+        self.touch(self.folder / "maillog.1")
+
+    def restart_reader(self) -> None:
+        for chunk in LogFile(self.log, self.position).chunks():
+            self.read.extend(chunk.lines)
+            self.position = chunk.position or self.position
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.sampled_from(["rename", "copytruncate"]),
+       st.lists(st.sampled_from(["line", "line", "half", "rotate", "read"]), max_size=30))
+def test_any_rotations_between_restarts_lose_and_repeat_nothing(
+    how: str, actions: list[str]
+) -> None:
+    """One logrotate method per log, as configured; the reader runs now and then."""
+    with tempfile.TemporaryDirectory() as folder:
+        writer = Writer(Path(folder))
+        for action in actions:
+            action = how if action == "rotate" else action
+            writer.step(action)
+        writer.step("line")
+        writer.restart_reader()
+        assert names(writer.read) == list(range(writer.written))
