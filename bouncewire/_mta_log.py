@@ -273,6 +273,16 @@ def cmd_mta_log(args: argparse.Namespace) -> int:
     run = Run(args, sink, reader)
     stop = threading.Event()
     server = _serve_metrics(args, run)
+    log.info(
+        "mta log reading",
+        extra={
+            "mta": args.mta,
+            "path": args.path,
+            "follow": args.follow,
+            "resume_offset": saved.position.offset if saved else None,
+            "dry_run": args.dry_run,
+        },
+    )
     try:
         with _stopped_by_signals(stop, args.path != "-"):
             return _loop(run, _chunks(args, saved.position if saved else None, stop), reader)
