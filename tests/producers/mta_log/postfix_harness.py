@@ -33,6 +33,8 @@ def postfix_usable() -> str | None:
     """Why a throwaway Postfix cannot run here, or None when it can."""
     if shutil.which("postfix") is None or shutil.which("postconf") is None:
         return "Debian's postfix is not installed (deploy/scripts/install-tools.sh mail)"
+    if shutil.which("swaks") is None or shutil.which("script") is None:
+        return "swaks (deploy/scripts/install-tools.sh mail) or script (util-linux) missing"
     if os.geteuid() != 0:
         return "a throwaway Postfix needs root"
     if not any(path.exists() for path in _MASTER_CF):
