@@ -107,9 +107,7 @@ def _attempt(message: str, status: Status, flag: str, rest: str, stamp: str) -> 
     if status == "sent":
         evidence, remote, stage = _confirmation(after)
     else:
-        # "** x@y: Unrouteable address" has no fields; otherwise the text follows them.
-        colon = -2 if token.endswith(":") else after.find(": ")
-        fields, text = (after[:colon], after[colon + 2 :]) if colon != -1 else (after, "")
+        fields, text = _fields_and_text(token, after)
         if status == "bounced" and "retry time" in text:
             status = "expired"
         evidence, remote, stage = _failure(status, fields, text)
@@ -125,6 +123,14 @@ def _attempt(message: str, status: Status, flag: str, rest: str, stamp: str) -> 
         stage=stage,
         orig_recipient=orig,
     )
+
+
+def _fields_and_text(token: str, after: str) -> tuple[str, str]:
+    """("R=dnslookup T=remote_smtp H=...", "SMTP error ...") of a failure's rest of line."""
+    if token.endswith(":"):  # "** x@y: Unrouteable address": no fields
+        return "", after
+    colon = after.find(": ")
+    return (after, "") if colon < 0 else (after[:colon], after[colon + 2 :])
 
 
 def _confirmation(fields: str) -> tuple[Evidence, str | None, str | None]:

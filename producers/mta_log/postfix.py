@@ -16,6 +16,7 @@ except a line with `to=<` that does not parse: that one is counted as malformed.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from bouncewire.producers.mta_log import notes
@@ -39,6 +40,7 @@ _SAID: Final = (" said: ", " refused to talk to me: ")
 _IN_REPLY: Final = " (in reply to "
 _NOTIFICATION: Final = " notification: "  # sender non-delivery / delay / delivery status
 _SUSPENDED: Final = "delivery temporarily suspended: "
+_DSN: Final = re.compile(r"[245]\.[0-9]{1,3}\.[0-9]{1,3}", re.ASCII)
 
 
 def wanted(line: str) -> bool:
@@ -104,7 +106,9 @@ def _delivery(queue_id: str, rest: str, stamp: str) -> Attempt | str:
     fields = _fields(rest[start:status_at])
     if text.startswith("(") and text.endswith(")"):
         text = text[1:-1]
-    evidence, remote, stage = read_reason(status, fields.get("dsn"), text, fields.get("relay"))
+    dsn = fields.get("dsn")
+    dsn = dsn if dsn and _DSN.fullmatch(dsn) else None
+    evidence, remote, stage = read_reason(status, dsn, text, fields.get("relay"))
     return Attempt(
         "postfix",
         queue_id,

@@ -290,6 +290,13 @@ def test_lines_without_attempts(line: str, reason: str) -> None:
     assert postfix.parse(split_line(line)) == reason
 
 
+def test_a_garbled_dsn_is_left_out_not_fatal() -> None:
+    attempt = postfix.parse(split_line(P + "1A2B3C: to=<a@b.example>, relay=none, delay=1, "
+                                       "dsn=9.9, status=bounced (unknown user: \"a\")"))
+    assert isinstance(attempt, Attempt)
+    assert (attempt.evidence.smtp_code, attempt.evidence.enhanced_code) == (550, None)
+
+
 def test_attempt_key_tells_retries_apart() -> None:
     timeout = next(case[0] for case in DELIVERIES if "delay=30," in case[0])
     first = postfix.parse(split_line(timeout))
