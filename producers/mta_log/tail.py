@@ -123,6 +123,8 @@ class LogFile:
     def _copy_of(self, before: Position) -> Generator[Chunk, None, bool]:
         """After a copytruncate, the copy's lines written after `before` (those the writer
         added between our last read and the truncation); False when no copy is found."""
+        if before.head_len == 0:
+            return False  # no line read: an empty head would match any rotated file
         copies = [
             found
             for found in self._siblings(before.head_len)
