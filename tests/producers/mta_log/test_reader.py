@@ -183,3 +183,21 @@ def test_never_raises(lines: list[str]) -> None:
         for record in log_reader.read(line):
             assert record["email"] and (record["smtp_code"] or record["error"])
     assert log_reader.counts.lines == len(lines)
+
+
+EXIM_LINES = [
+    "2024-06-05 15:09:21 1rABCD-000123-XY <= news@shop.example P=esmtp S=1234 id=m1@shop",
+    "2024-06-05 15:09:22 1rABCD-000123-XY ** dan@example.org R=dnslookup T=remote_smtp "
+    "H=mx.example.org [192.0.2.2]: SMTP error from remote mail server after RCPT "
+    "TO:<dan@example.org>: 550 5.1.1 unknown",
+    "2024-06-05 15:09:23 1rABCD-000123-XY Completed",
+]
+
+
+@given(st.lists(st.sampled_from(EXIM_LINES) | st.text(max_size=200)
+                | st.text(max_size=120).map(lambda t: EXIM_LINES[1][:40] + t), max_size=30))
+def test_exim_reader_never_raises(lines: list[str]) -> None:
+    log_reader = reader("exim")
+    for line in lines:
+        for record in log_reader.read(line):
+            assert record["email"] and (record["smtp_code"] or record["error"])
