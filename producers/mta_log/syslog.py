@@ -8,6 +8,7 @@ Shapes read (the MTA's own text follows):
 - RFC 3339 / ISO 8601 with the year (rsyslog's file format, ``journalctl -o short-iso``):
   ``2024-06-05T15:09:21.123456+02:00 host postfix/smtp[12]: ``, ``+0200`` and ``Z`` too.
 - RFC 5424: ``<22>1 2024-06-05T15:09:21.003Z host postfix/smtp 12 - - ...``.
+- Epoch seconds (``journalctl -o short-unix``): ``1717600161.003 host postfix/smtp[12]: ``.
 - No prefix at all (``journalctl -o cat`` prints only the message): the whole line is the text.
 
 A timestamp's text is kept as written (event ids derive from it) and turned into epoch
@@ -29,10 +30,13 @@ _STAMP_ISO: Final = (
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
     r"(?:Z|[+-][0-9]{2}:?[0-9]{2})?"
 )
+# journalctl -o short-unix: epoch seconds with microseconds.
+_STAMP_EPOCH: Final = r"[0-9]{9,11}\.[0-9]+"
 # `<PRI>` may open a 3164 line read straight off the wire; some daemons leave out the host;
 # the program name never holds a space, a colon or a bracket; the pid is optional.
 _BSD: Final = re.compile(
-    rf"(?:<[0-9]{{1,3}}>)?(?P<stamp>{_STAMP_3164}|{_STAMP_ISO}) (?:(?P<host>\S+(?<!:)) )?"
+    rf"(?:<[0-9]{{1,3}}>)?(?P<stamp>{_STAMP_3164}|{_STAMP_ISO}|{_STAMP_EPOCH}) "
+    r"(?:(?P<host>\S+(?<!:)) )?"
     r"(?P<program>[^\s\[\]:]+)(?:\[[0-9]+\])?: ",
     re.ASCII,
 )
@@ -101,6 +105,8 @@ class StampClock:
     def _parse(self, stamp: str) -> int | None:
         try:
             if stamp[0].isdigit():
+                if "-" not in stamp:
+                    return round(float(stamp) * 1000)  # epoch seconds
                 return self._from_iso(stamp)
             return self._from_3164(stamp)
         except (ValueError, OverflowError, KeyError, IndexError):

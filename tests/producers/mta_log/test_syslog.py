@@ -44,6 +44,8 @@ def ms(*parts: int) -> int:
     ("<22>1 - mx1 postfix/qmgr - - - " + TEXT, "", "postfix/qmgr", None),
     ("Jun  5 15:09:21 postfix/qmgr[102]: " + TEXT, "Jun  5 15:09:21", "postfix/qmgr",
      ms(2024, 6, 5, 15, 9, 21)),  # no host
+    ("1717600161.003000 mx1 postfix/qmgr[102]: " + TEXT, "1717600161.003000", "postfix/qmgr",
+     ms(2024, 6, 5, 15, 9, 21) + 3),  # journalctl -o short-unix
     (TEXT, "", None, None),  # journalctl -o cat
 ])
 def test_prefixes(line: str, stamp: str, program: str | None, expected_ms: int | None) -> None:
