@@ -24,8 +24,8 @@ _STATUS: Final = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
 # The generic RFC 5321 reply of each class, standing in when only the class is stated.
 _CODE_OF_CLASS: Final = {2: 250, 4: 450, 5: 550}
 _REMOTE_IN_TEXT: Final = re.compile(
-    r"(?:\bhost|(?<!generating )\bserver|\bMTA|talking to|connect to|remote system|\bfrom)"
-    r"\s*:?\s*(?:dns;\s*)?\[?"
+    r"(?:\bhost|(?<!generating )\bserver|\bMTA|talking to|connect to|remote system|\bfrom)\b"
+    r"\s*:?\s*(?:dns;\s*)?[\[<]?"
     r"((?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,24}|\d{1,3}(?:\.\d{1,3}){3})"
     r"(?![\w-])",
     re.IGNORECASE,
@@ -58,6 +58,11 @@ _HOST_UNKNOWN_WORDS: Final = re.compile(
 # Enhanced codes that say nothing about the recipient: none, and Microsoft consumer mail's
 # "5.5.0" on "550 Requested action not taken: mailbox unavailable" for unknown mailboxes.
 _SAYS_NOTHING: Final = frozenset({None, "5.5.0"})
+# "mx.example.com [192.0.2.1] did not like our RCPT TO": a host name with its address.
+_HOST_WITH_IP: Final = re.compile(
+    r"((?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,24})"
+    r" ?\[\d{1,3}(?:\.\d{1,3}){3}\]()"
+)
 _QMAIL_REMOTE: Final = re.compile(
     r"(?:^|\s)([\w.-]+\.[\w-]+) does not like recipient|Connected to ([\w.-]+\.[\w-]+) but"
 )
@@ -147,7 +152,7 @@ def remote_in_text(text: str | None) -> str | None:
     qmail's "192.0.2.1 does not like recipient.")."""
     if not text:
         return None
-    found = _QMAIL_REMOTE.search(text) or _REMOTE_IN_TEXT.search(text)
+    found = _QMAIL_REMOTE.search(text) or _REMOTE_IN_TEXT.search(text) or _HOST_WITH_IP.search(text)
     if found is None:
         return None
     return (found.group(1) or found.group(2)).rstrip(".").lower()

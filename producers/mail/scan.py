@@ -16,7 +16,7 @@ from typing import Final
 
 from bouncewire.producers.mail.evidence import Found
 from bouncewire.producers.mail.report import MailKind
-from bouncewire.producers.mail.text import ADDRESS, clean, find_reply, permanence_in_words
+from bouncewire.producers.mail.text import ADDRESS, find_reply, permanence_in_words
 
 # Where the returned original begins in a text body: the error text ends before it.
 ORIGINAL_STARTS: Final = (
@@ -47,11 +47,10 @@ ORIGINAL_STARTS: Final = (
     "------ the body of the message",
     "\nreceived:",
     "\nreturn-path:",
-    "The original message was received at",
 )
 # Addresses that name the bounce's machinery, never a failed recipient.
 _MACHINERY: Final = re.compile(
-    r"^(?:mailer-daemon|postmaster|mail-daemon|maildaemon|mdaemon|nobody|noreply|no-reply"
+    r"^(?:mailer-daemon|postmaster|mail-daemon|maildaemon|mdaemon|noreply|no-reply"
     r"|bounce[s]?|root|abuse|hostmaster|double-bounce)@",
     re.IGNORECASE,
 )
@@ -115,11 +114,13 @@ def scan(region: Region, kind: MailKind = "bounce") -> list[Found]:
         return []
     starts = sorted(p for _, positions in found_addresses for p in positions)
     permanence = permanence_in_words(region.text)
-    shared = _shared_reply(region.text)
+    # A reply no address owns: one quoted before the first address (MailMarshal), or any
+    # when there is a single recipient (Mimecast puts it paragraphs below the address).
+    shared = _shared_reply(region.text if len(found_addresses) == 1 else region.text[: starts[0]])
     return [
         Found(
             email=address,
-            diagnosis=_diagnosis(region.text, address, positions, starts) or shared,
+            diagnosis=_prefer_reply(_diagnosis(region.text, address, positions, starts), shared),
             kind=kind,
             permanence=permanence,
         )
@@ -140,6 +141,15 @@ def _diagnosis(text: str, address: str, positions: list[int], starts: list[int])
     return fallback
 
 
+def _prefer_reply(own: str | None, shared: str | None) -> str | None:
+    """The recipient's own text when it quotes a code; else the reply the region quotes for
+    everyone (MailMarshal and Mimecast put it before the list of addresses)."""
+    if own is None or shared is None:
+        return own or shared
+    reply = find_reply(own)
+    return own if reply.code is not None or reply.enhanced is not None else shared
+
+
 def _first_paragraphs(span: str) -> str:
     """Without a reply code, the words right after the address are its reason: the first
     paragraph, or more while they are too short to say anything ("because:")."""
@@ -152,6 +162,10 @@ def _first_paragraphs(span: str) -> str:
 
 
 def _span(text: str, address: str, position: int, starts: list[int]) -> str:
+    """The address's line before it ("Unknown user: ADDR", "550 5.1.1 <ADDR>...") and the text
+    after it up to the next other address."""
+    line_start = text.rfind("\n", 0, position) + 1
+    before = text[line_start:position].strip(" \t<(\"'")
     after = position + len(address)
     later = [
         p for p in starts if p > after and text[p : p + len(address)].lower() != address.lower()
@@ -161,7 +175,12 @@ def _span(text: str, address: str, position: int, starts: list[int]) -> str:
     # A span cut by the next address keeps its own lines only, not the start of the next line.
     if later and end == later[0] and "\n" in span:
         span = span[: span.rfind("\n")]
-    return span
+    return f"{before} {span}" if before and not _is_bullet(before) else span
+
+
+def _is_bullet(text: str) -> bool:
+    """Line openings that carry no words: "--", ">>>", "*", list numbers."""
+    return not any(ch.isalpha() for ch in text)
 
 
 def _shared_reply(text: str) -> str | None:
@@ -169,4 +188,4 @@ def _shared_reply(text: str) -> str | None:
     reply = find_reply(text)
     if reply.code is None and reply.enhanced is None:
         return None
-    return clean(text)
+    return text

@@ -35,6 +35,7 @@ _CODE_AFTER_MARKER: Final = re.compile(
 )
 # A reply code opening a line: "550 5.1.1 ...", "550-Mailbox unknown", "554 delivery error".
 _CODE_AT_LINE_START: Final = re.compile(r"(?m)^[ \t>]*([245][0-5]\d)(?:[ :-](?=\s*\S)|$)")
+_ENHANCED_AT_LINE_START: Final = re.compile(r"(?m)^[ \t>*-]*([245]\.\d{1,3}\.\d{1,3})\s")
 # Continuation prefixes of a multi-line reply ("550-5.1.1 ") repeated inside the text.
 _CONTINUATION: Final = re.compile(r"(?<=\s)[245][0-5]\d[- ](?:[245]\.\d{1,3}\.\d{1,3} )?")
 _SPACES: Final = re.compile(r"\s+")
@@ -43,7 +44,8 @@ _REPLY_END: Final = re.compile(
     r"\n[ \t]*\n|\n(?=Giving up on|I'm not going to try again|No action is required"
     r"|----- |--- |\[ ?Original|Original message|[ \t]*(?:Remote system|Remote-MTA|Reporting-MTA"
     r"|Original address|Recipient address|Diagnostic[ -]code|Final-Recipient|Action|Status"
-    r"|Last-Attempt-Date|Received|Message-ID|Return-Path|From|Subject|Date):)",
+    r"|Last-Attempt-Date|Received|Message-ID|Return-Path|From|Subject|Date|Remote Host"
+    r"|Additional Information|Sent <<<|Received >>>):?)",
     re.IGNORECASE,
 )
 
@@ -157,16 +159,22 @@ def find_reply(text: str) -> Reply:
     )
     if found is None:
         enhanced = find_enhanced(text)
+        opening = _ENHANCED_AT_LINE_START.search(text) if enhanced else None
+        if opening is not None:  # "-- 5.4.1 Recipient address rejected": the reply starts there
+            text = _until_paragraph_end(text[opening.start(1) :])
         return Reply(None, enhanced, clean(text).lstrip(":;,- ") or None)
     code = int(found.group(1))
-    rest = text[found.end(1) :].lstrip(" -#:',;")
-    paragraph_end = _REPLY_END.search(rest)
-    rest = rest[: paragraph_end.start()] if paragraph_end else rest
+    rest = _until_paragraph_end(text[found.end(1) :].lstrip(" -#:',;"))
     message = clean(_CONTINUATION.sub(" ", " " + rest)) if rest else ""
     enhanced = enhanced_code(code, message) or find_enhanced(text, code // 100)
     if not message:
         message = clean(text)
     return Reply(code, enhanced, message or None)
+
+
+def _until_paragraph_end(text: str) -> str:
+    end = _REPLY_END.search(text)
+    return text[: end.start()] if end else text
 
 
 def transport_failure(text: str) -> str | None:
