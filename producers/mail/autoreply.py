@@ -26,6 +26,12 @@ _BODY: Final = re.compile(
 )
 
 
+def says_auto_reply(mail: Mail) -> bool:
+    """An out-of-office subject on a message with no report part: an auto-reply even when
+    its text quotes delivery words (read before the bounce formats, which would take it)."""
+    return not mail.delivery_status and _SUBJECT.search(mail.header("subject")) is not None
+
+
 def is_auto_reply(mail: Mail) -> bool:
     """Whether the message is an automatic answer rather than a report."""
     if mail.header("auto-submitted").lower().startswith("auto-replied"):

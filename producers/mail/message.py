@@ -49,10 +49,9 @@ class Mail:
 
     def header(self, name: str) -> str:
         """A header of the report itself, RFC 2047 decoded; "" when absent."""
-        key = name.lower()
-        if key not in self._header_cache:
-            self._header_cache[key] = decode_header(self.message.get(name))
-        return self._header_cache[key]
+        if not self._header_cache:
+            self._header_cache = raw_headers(self.message) or {"": ""}
+        return decode_header(self._header_cache.get(name.lower()))
 
     _body: str | None = None
     _lower_body: str | None = None
@@ -79,6 +78,14 @@ class Mail:
         """Whether header `name` holds any of the lower-case `phrases`."""
         value = self.header(name).lower()
         return any(phrase in value for phrase in phrases)
+
+
+def raw_headers(message: Message) -> dict[str, str]:
+    """Each header's first value as it came (compat32's get() turns 8-bit text into U+FFFD)."""
+    headers: dict[str, str] = {}
+    for name, value in message.raw_items():
+        headers.setdefault(name.lower(), value if isinstance(value, str) else str(value))
+    return headers
 
 
 def load(raw: bytes) -> Mail:
@@ -126,7 +133,7 @@ def _collect(part: Message, mail: Mail, depth: int, top: bool = False) -> None:
     elif ctype in _ORIGINAL_MESSAGE and not top:
         _keep_original(part, mail)
     elif ctype in _ORIGINAL_HEADERS and not top:
-        mail.original_headers = mail.original_headers or part_text(part)
+        _keep_original_headers(part, mail)
     elif part.is_multipart():
         for sub in _subparts(part):
             _collect(sub, mail, depth + 1)
@@ -153,6 +160,16 @@ def _keep_original(part: Message, mail: Mail) -> None:
         mail.original = email.message_from_string(text, policy=email.policy.compat32)
 
 
+def _keep_original_headers(part: Message, mail: Mail) -> None:
+    """text/rfc822-headers is text; compat32 parses message/global-headers as a message."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        if payload and isinstance(payload[0], Message) and mail.original is None:
+            mail.original = payload[0]
+        return
+    mail.original_headers = mail.original_headers or part_text(part)
+
+
 def _fields_text(part: Message) -> str:
     """A field-block part (delivery-status, feedback-report) as text, however it was parsed.
 
@@ -169,8 +186,9 @@ def _fields_text(part: Message) -> str:
 
 
 def _block_text(block: Message) -> str:
-    lines = [f"{name}: {value}" for name, value in block.items()]
-    body = block.get_payload()
+    lines = [f"{name}: {value}" for name, value in block.raw_items()]
+    # The raw payload: get_payload() decodes 8-bit text as ASCII with U+FFFD for every byte.
+    body = getattr(block, "_payload", None)
     if isinstance(body, str) and body.strip():
         lines.append("")
         lines.append(body)

@@ -12,7 +12,7 @@ import re
 from email.message import Message
 from typing import Final
 
-from bouncewire.producers.mail.message import Mail, decode_header
+from bouncewire.producers.mail.message import Mail, decode_header, raw_headers
 from bouncewire.producers.mail.report import OriginalMessage
 from bouncewire.producers.mail.text import first_address
 
@@ -41,7 +41,7 @@ def original_of(mail: Mail) -> OriginalMessage:
 
 
 def _from_message(message: Message) -> OriginalMessage:
-    fields = {name.lower(): decode_header(value) for name, value in message.items()}
+    fields = {name: decode_header(value) for name, value in raw_headers(message).items()}
     return _from_fields(fields)
 
 

@@ -61,6 +61,8 @@ def _parse(raw: bytes) -> MailReport:
         kind, complaints = arf.complaint(mail, original, date)
         return replace(base, kind=kind, recipients=tuple(complaints), format="arf")
     base = replace(base, problems=tuple(mail.problems))
+    if autoreply.says_auto_reply(mail):
+        return replace(base, kind="auto_reply", format="rfc3834")
     found, format_name = _bounce(mail, date, _not_recipients(mail, base))
     if found:
         reports = tuple(recipient_report(item) for item in found)
