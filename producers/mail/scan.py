@@ -54,6 +54,14 @@ _MACHINERY: Final = re.compile(
     r"|bounce[s]?|root|abuse|hostmaster|double-bounce)@",
     re.IGNORECASE,
 )
+# An address right after these words is not a failed recipient: an alias it was expanded from,
+# or the original's sender quoted in the report ("From: ...", "MAIL FROM:<...>").
+_NOT_RECIPIENT_BEFORE: Final = re.compile(
+    r"(?:(?:expanded|generated|forwarded|redirected) from|original(?:ly)? (?:recipient|address|to)"
+    r"|^[ \t]*(?:from|sender|reply-to|return-path|original sender|envelope-from)\s*:"
+    r"|mail from\s*:?|sent by|\bfrom(?= <))\s*:?\s*[<(\"']?(?:rfc822;\s*)?$",
+    re.IGNORECASE | re.MULTILINE,
+)
 _URL_CONTEXT: Final = re.compile(r"(?:https?://|www\.)\S*$", re.IGNORECASE)
 # The span after an address is read at most this far: one recipient's reply is short.
 _MAX_SPAN: Final = 2000
@@ -97,6 +105,8 @@ def candidates(text: str, exclude: Iterable[str]) -> list[tuple[str, list[int]]]
         address = found.group(1).strip(".")
         key = address.lower()
         if key in excluded or _MACHINERY.match(address) or _in_url(text, found.start()):
+            continue
+        if _NOT_RECIPIENT_BEFORE.search(text, max(0, found.start() - 48), found.start()):
             continue
         seen.setdefault(key, (address, []))[1].append(found.start())
     return list(seen.values())
@@ -171,10 +181,11 @@ def _span(text: str, address: str, position: int, starts: list[int]) -> str:
         p for p in starts if p > after and text[p : p + len(address)].lower() != address.lower()
     ]
     end = min(later[0] if later else len(text), after + _MAX_SPAN)
-    span = text[after:end].lstrip(">").strip()
-    # A span cut by the next address keeps its own lines only, not the start of the next line.
-    if later and end == later[0] and "\n" in span:
-        span = span[: span.rfind("\n")]
+    raw = text[after:end]
+    if later and end == later[0]:
+        # The next address's line starts here: its opening ("<", "Unknown user: ") is its own.
+        raw = raw[: raw.rfind("\n") + 1] if "\n" in raw else raw
+    span = raw.lstrip(">").strip()
     return f"{before} {span}" if before and not _is_bullet(before) else span
 
 

@@ -42,10 +42,10 @@ _SPACES: Final = re.compile(r"\s+")
 # A reply ends with its paragraph, or where qmail and Exim go on about their own retries.
 _REPLY_END: Final = re.compile(
     r"\n[ \t]*\n|\n(?=Giving up on|I'm not going to try again|No action is required"
-    r"|----- |--- |\[ ?Original|Original message|[ \t]*(?:Remote system|Remote-MTA|Reporting-MTA"
-    r"|Original address|Recipient address|Diagnostic[ -]code|Final-Recipient|Action|Status"
-    r"|Last-Attempt-Date|Received|Message-ID|Return-Path|From|Subject|Date|Remote Host"
-    r"|Additional Information|Sent <<<|Received >>>):?)",
+    r"|----- |--- |\[ ?Original|Original message|[ \t]*(?:Additional Information|Sent <<<"
+    r"|Received >>>)|[ \t]*(?:Remote system|Remote-MTA|Reporting-MTA|Original address"
+    r"|Recipient address|Diagnostic[ -]code|Final-Recipient|Action|Status|Last-Attempt-Date"
+    r"|Received|Message-ID|Return-Path|From|Subject|Date|Remote Host):)",
     re.IGNORECASE,
 )
 
