@@ -20,7 +20,7 @@ from bouncewire.producers.mail.lhost.generic import looks_like_bounce
 from bouncewire.producers.mail.message import Mail, load
 from bouncewire.producers.mail.original import _message_id, original_of
 from bouncewire.producers.mail.report import MailKind, MailReport, RecipientReport
-from bouncewire.producers.mail.scan import Region, cut, scan
+from bouncewire.producers.mail.scan import Region, cut, diagnoses_for
 from bouncewire.producers.mail.text import addresses, date_ms, find_reply, first_address
 
 _DELAY_SUBJECT: Final = re.compile(
@@ -40,6 +40,7 @@ def parse_message(raw: bytes, *, now_ms: int | None = None) -> MailReport:
     states no time has event_time_ms None, and the caller decides what now is.
     """
     del now_ms
+    find_reply.cache_clear()
     try:
         return _parse(raw if isinstance(raw, bytes) else bytes(raw))
     except Exception:  # a bug here must cost one message, never the edge that called us
@@ -63,7 +64,7 @@ def _parse(raw: bytes) -> MailReport:
     base = replace(base, problems=tuple(mail.problems))
     if autoreply.says_auto_reply(mail):
         return replace(base, kind="auto_reply", format="rfc3834")
-    found, format_name = _bounce(mail, date, _not_recipients(mail, base))
+    found, format_name = _bounce(mail, date, base)
     if found:
         reports = tuple(recipient_report(item) for item in found)
         return replace(base, kind=_overall_kind(reports), recipients=reports, format=format_name)
@@ -85,13 +86,14 @@ def _not_recipients(mail: Mail, base: MailReport) -> frozenset[str]:
     return frozenset(excluded)
 
 
-def _bounce(mail: Mail, date: int | None, exclude: frozenset[str]) -> tuple[list[Found], str]:
+def _bounce(mail: Mail, date: int | None, base: MailReport) -> tuple[list[Found], str]:
     """The recipients the message reports and the name of the format that found them."""
     status_texts = mail.delivery_status or _status_in_text(mail)
     found = [item for text in status_texts for item in rfc3464.recipients(text, date)]
     if found:
-        return _with_human_replies(mail, found, exclude), "rfc3464"
+        return _with_human_replies(mail, found, base), "rfc3464"
     kind = _message_kind(mail)
+    exclude = _not_recipients(mail, base)
     for format_ in FORMATS:
         if format_.detect(mail):
             found = format_.read(mail, exclude, kind)
@@ -108,15 +110,18 @@ def _status_in_text(mail: Mail) -> list[str]:
     return [body]
 
 
-def _with_human_replies(mail: Mail, found: list[Found], exclude: frozenset[str]) -> list[Found]:
+def _with_human_replies(mail: Mail, found: list[Found], base: MailReport) -> list[Found]:
     """Status fields without a quoted reply get the one the human-readable text gives the
     same recipient (Exchange, Gmail and others put the remote's words only there)."""
-    if all(item.diagnosis and find_reply(item.diagnosis).code for item in found):
+    wanted = [
+        item.email
+        for item in found
+        if item.email and not (item.diagnosis and find_reply(item.diagnosis).code)
+    ]
+    if not wanted:
         return found
-    human = {
-        (item.email or "").lower(): item.diagnosis
-        for item in scan(Region(cut(mail.body, ()), exclude))
-    }
+    region = Region(cut(mail.body, ()), _not_recipients(mail, base))
+    human = diagnoses_for(region, wanted)
     return [_fill_diagnosis(item, human.get((item.email or "").lower())) for item in found]
 
 

@@ -138,6 +138,21 @@ def scan(region: Region, kind: MailKind = "bounce") -> list[Found]:
     ]
 
 
+def diagnoses_for(region: Region, wanted: list[str]) -> dict[str, str]:
+    """The diagnosis the text gives each of the `wanted` addresses (lower-case keys), for
+    status fields that quote none; addresses the text does not name are left out."""
+    found_addresses = candidates(region.text, region.exclude)
+    starts = sorted(p for _, positions in found_addresses for p in positions)
+    keys = {address.lower() for address in wanted}
+    diagnoses: dict[str, str] = {}
+    for address, positions in found_addresses:
+        if address.lower() in keys:
+            text = _diagnosis(region.text, address, positions, starts)
+            if text:
+                diagnoses[address.lower()] = text
+    return diagnoses
+
+
 def _diagnosis(text: str, address: str, positions: list[int], starts: list[int]) -> str | None:
     """The text after the address up to the next other address: the first span with a reply
     code, else the first span with words in it."""

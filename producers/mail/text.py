@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from email.utils import mktime_tz, parsedate_tz
+from functools import lru_cache
 from typing import Final
 
 from bouncewire.producers.smtp_errors import MAX_REPLY_TEXT, enhanced_code
@@ -150,6 +151,10 @@ def find_enhanced(text: str, reply_class: int | None = None) -> str | None:
     return generic
 
 
+# A parse reads the same diagnosis several times (status field, human text, the evidence).
+# parse_message clears the cache per message: only those repeats are saved, not replies of
+# earlier messages (which would flatter a benchmark that parses the same corpus round).
+@lru_cache(maxsize=256)
 def find_reply(text: str) -> Reply:
     """The first SMTP reply quoted in `text`: its code, enhanced code and text from there on."""
     found = (
