@@ -17,8 +17,15 @@ _NOT_COMPLAINTS = frozenset({"not-spam"})
 
 
 def is_feedback(mail: Mail) -> bool:
-    """An ARF report, or a Hotmail/Outlook JMRP forward."""
+    """An ARF report; a Hotmail/Outlook JMRP or Amazon SES complaint forward; Apple's
+    X-Apple-Unsubscribe request."""
     if mail.feedback_report is not None or mail.report_type == "feedback-report":
+        return True
+    if mail.header("x-apple-unsubscribe").strip().lower() == "true":
+        return True
+    if mail.header_has("subject", "complaint about message from") and mail.header_has(
+        "from", "staff@hotmail.com", "complaints@email-abuse.amazonses.com"
+    ):
         return True
     return mail.original is not None and bool(mail.original.get("X-HmXmrOriginalRecipient"))
 
@@ -32,13 +39,9 @@ def complaint(
     if fields.get("feedback-type", "").strip().lower() in _NOT_COMPLAINTS:
         kind = "unknown"
     when = date_ms(fields.get("arrival-date") or fields.get("received-date")) or date
-    rcpt = [
-        a
-        for value in _all_values(mail.feedback_report or "", "original-rcpt-to")
-        for a in addresses(value)
-    ]
+    rcpt = _complainers(mail.feedback_report or mail.body)
     if not rcpt:
-        rcpt = [a for a in (_jmrp_recipient(mail), original.to) if a][:1]
+        rcpt = [a for a in (_jmrp_recipient(mail), original.to, _apple(mail)) if a][:1]
     return kind, [RecipientReport(kind=kind, email=address, event_time_ms=when) for address in rcpt]
 
 
@@ -50,9 +53,22 @@ def _fields(text: str) -> dict[str, str]:
     return message
 
 
-def _all_values(text: str, name: str) -> list[str]:
-    prefix = f"{name}:"
-    return [line[len(prefix) :] for line in text.splitlines() if line.lower().startswith(prefix)]
+def _complainers(text: str) -> list[str]:
+    """Original-Rcpt-To (may repeat) and the older Removal-Recipient, in order, once each."""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip().lower() in ("original-rcpt-to", "removal-recipient"):
+            for address in addresses(value):
+                found.setdefault(address.lower(), address)
+    return list(found.values())
+
+
+def _apple(mail: Mail) -> str | None:
+    """Apple Mail's unsubscribe request names the complainer in From: only."""
+    if mail.header("x-apple-unsubscribe").strip().lower() != "true":
+        return None
+    return first_address(mail.header("from"))
 
 
 def _jmrp_recipient(mail: Mail) -> str | None:

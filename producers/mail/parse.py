@@ -157,11 +157,13 @@ def _overall_kind(reports: tuple[RecipientReport, ...]) -> MailKind:
 
 
 def _bounce_without_recipient(mail: Mail, base: MailReport, date: int | None) -> MailReport:
-    """A bounce whose text names nobody: one recipient without an address, so the edge can
+    """A bounce whose text names nobody: the returned original's To: (Verizon, IMail and
+    others only return the message), else one recipient without an address, so the edge can
     still attribute it by the envelope (a VERP return path) with the reply the text quotes."""
     kind = _message_kind(mail)
     diagnosis = cut(mail.body, ())[:2000] or None
-    report = recipient_report(Found(email=None, diagnosis=diagnosis, kind=kind, event_time_ms=date))
+    email = base.original.to
+    report = recipient_report(Found(email, diagnosis, kind, event_time_ms=date))
     return replace(base, kind=kind, recipients=(report,), format="unrecognised")
 
 

@@ -11,7 +11,9 @@ from bouncewire.producers.mail.message import Mail
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|undelivered|delivery status notification|delivery (?:failure|failed|problem)"
     r"|failure notice|returned mail|mail delivery|could not be delivered|not delivered|non remis"
-    r"|nondeliverable|non-deliverable|unzustellbar|onbestelbaar|no entregado|non recapitato"
+    r"|nondeliverable|non-?deliver|unzustellbar|onbestelbaar|no entregado|non recapitato"
+    r"|niet afgeleverd|non consegnat|no se pudo entregar|échec de (?:la )?remise|zustellung"
+    r"|returned message|failed mail|mail returned|message not delivered|delivery error"
     r"|could not send|delayed mail|delivery delayed|delivery notification|mail system error"
     r"|returned to sender|delivery report|bounce|mail failure|rejected|error sending|ndr\b"
     r"|配信|不達|エラー|недоставлен|не доставлено",

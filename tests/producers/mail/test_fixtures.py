@@ -100,6 +100,17 @@ TABLE = [
         "arf",
     ),
     Expect(
+        "arf/hotmail-jmrp.eml",
+        "complaint",
+        ("annoyed.reader@hotmail.com",),
+        None,
+        None,
+        None,
+        "<hm-orig@sender.example>",
+        "soft",
+        "arf",
+    ),
+    Expect(
         "arf/not-spam.eml",
         "unknown",
         ("happy@provider.example",),
