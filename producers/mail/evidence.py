@@ -52,7 +52,8 @@ _HOST_UNKNOWN_WORDS: Final = re.compile(
     r"host (?:or domain name )?(?:unknown|not found)|unknown host|no such domain"
     r"|domain (?:name )?(?:not found|does ?n[o']?t exist|unknown|is not valid)"
     r"|unrout(?:e)?able (?:address|domain)|non-?existent (?:host|domain)"
-    r"|all relevant mx records point to non-existent hosts|nxdomain",
+    r"|all relevant mx records point to non-existent hosts|nxdomain"
+    r"|couldn't find any host|couldn't find a mail exchanger|no mx or a record",
     re.IGNORECASE,
 )
 # Enhanced codes that say nothing about the recipient: none, and Microsoft consumer mail's

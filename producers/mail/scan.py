@@ -97,8 +97,14 @@ def end_of_error(body: str, start: int = 0, ends: Sequence[str] = ()) -> int:
     return min(found) if found else len(body)
 
 
-def candidates(text: str, exclude: Iterable[str]) -> list[tuple[str, list[int]]]:
-    """Recipient addresses in `text` with the positions of each occurrence, in order."""
+def candidates(
+    text: str, exclude: Iterable[str], *, aliases_too: bool = False
+) -> list[tuple[str, list[int]]]:
+    """Recipient addresses in `text` with the positions of each occurrence, in order.
+
+    An alias ("generated from ADDR") counts only with `aliases_too`: when the text names no
+    other address (Exim's "an undisclosed address (generated from ADDR)").
+    """
     excluded = {address.lower() for address in exclude}
     seen: dict[str, tuple[str, list[int]]] = {}
     for found in ADDRESS.finditer(text):
@@ -106,7 +112,9 @@ def candidates(text: str, exclude: Iterable[str]) -> list[tuple[str, list[int]]]
         key = address.lower()
         if key in excluded or _MACHINERY.match(address) or _in_url(text, found.start()):
             continue
-        if _NOT_RECIPIENT_BEFORE.search(text, max(0, found.start() - 48), found.start()):
+        if not aliases_too and _NOT_RECIPIENT_BEFORE.search(
+            text, max(0, found.start() - 48), found.start()
+        ):
             continue
         seen.setdefault(key, (address, []))[1].append(found.start())
     return list(seen.values())
@@ -119,7 +127,9 @@ def _in_url(text: str, position: int) -> bool:
 
 def scan(region: Region, kind: MailKind = "bounce") -> list[Found]:
     """One Found per recipient address in the region, in order of first appearance."""
-    found_addresses = candidates(region.text, region.exclude)
+    found_addresses = candidates(region.text, region.exclude) or candidates(
+        region.text, region.exclude, aliases_too=True
+    )
     if not found_addresses:
         return []
     starts = sorted(p for _, positions in found_addresses for p in positions)

@@ -86,7 +86,7 @@ TABLE = [
         None,
         None,
         "hard",
-        "qmail",
+        "generic",
     ),
     Expect(
         "arf/abuse.eml",
