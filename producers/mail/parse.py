@@ -21,7 +21,13 @@ from bouncewire.producers.mail.message import Mail, load
 from bouncewire.producers.mail.original import _message_id, original_of
 from bouncewire.producers.mail.report import MailKind, MailReport, RecipientReport
 from bouncewire.producers.mail.scan import Region, cut, diagnoses_for
-from bouncewire.producers.mail.text import addresses, date_ms, find_reply, first_address
+from bouncewire.producers.mail.text import (
+    NO_REPLY,
+    addresses,
+    date_ms,
+    find_reply,
+    first_address,
+)
 
 _DELAY_SUBJECT: Final = re.compile(
     r"delay|warning|still being retried|not yet been delivered|will retry|deferred"
@@ -113,11 +119,7 @@ def _status_in_text(mail: Mail) -> list[str]:
 def _with_human_replies(mail: Mail, found: list[Found], base: MailReport) -> list[Found]:
     """Status fields without a quoted reply get the one the human-readable text gives the
     same recipient (Exchange, Gmail and others put the remote's words only there)."""
-    wanted = [
-        item.email
-        for item in found
-        if item.email and not (item.diagnosis and find_reply(item.diagnosis).code)
-    ]
+    wanted = [item.email for item in found if item.email and _says_little(item)]
     if not wanted:
         return found
     region = Region(cut(mail.body, ()), _not_recipients(mail, base))
@@ -125,11 +127,30 @@ def _with_human_replies(mail: Mail, found: list[Found], base: MailReport) -> lis
     return [_fill_diagnosis(item, human.get((item.email or "").lower())) for item in found]
 
 
+def _says_little(item: Found) -> bool:
+    """No reply code quoted, or neither the reply nor Status gives a specific enhanced code
+    (Exim and Courier write Status: 5.0.0, the human text may say 5.1.1)."""
+    reply = find_reply(item.diagnosis) if item.diagnosis else NO_REPLY
+    if reply.code is None:
+        return True
+    return _generic(reply.enhanced) and _generic(item.status)
+
+
+def _generic(code: str | None) -> bool:
+    return code is None or code.endswith(".0.0")
+
+
 def _fill_diagnosis(item: Found, text: str | None) -> Found:
-    if not text or (item.diagnosis and find_reply(item.diagnosis).code):
+    """The human text's diagnosis when it says more than the status fields' (a reply code
+    where they have none, a specific enhanced code where they have X.0.0)."""
+    if not text or not _says_little(item):
         return item
-    if find_reply(text).code is None:
+    human = find_reply(text)
+    if human.code is None and human.enhanced is None:
         return item if item.diagnosis else replace(item, diagnosis=text)
+    own = find_reply(item.diagnosis) if item.diagnosis else NO_REPLY
+    if own.code is not None and _generic(human.enhanced):
+        return item  # the status part's reply is as good as the text's
     return replace(item, diagnosis=text)
 
 
