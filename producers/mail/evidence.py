@@ -45,7 +45,14 @@ _USER_UNKNOWN_WORDS: Final = re.compile(
     r"|not listed in (?:the )?(?:domino directory|public name|name directory|address book)"
     r"|recip(?:ient)?notfound|no (?:mailbox|account) (?:here )?by that name"
     r"|email account that you tried to reach does not exist|there is no one at this address"
-    r"|user doesn'?t have an? \S+ account|no longer (?:accepts mail|valid)|badrcptto",
+    r"|user doesn'?t have an? \S+ account|no longer (?:accepts mail|valid)|badrcptto"
+    # Domino's translations, and the same in the languages bounces come in most.
+    r"|no se encuentra en el directorio de domino|non répertorié dans l'annuaire domino"
+    r"|domino ディレクトリには見つかりません|benutzer (?:ist )?unbekannt"
+    r"|unbekannte[rn]? (?:benutzer|empfänger)"
+    r"|empfänger(?:adresse)? (?:ist )?unbekannt|utilisateur inconnu|destinataire inconnu"
+    r"|adresse (?:e-?mail )?inexistante|usuario desconocido|utente sconosciuto"
+    r"|usuário desconhecido|onbekende (?:gebruiker|ontvanger)|宛先不明|存在しないアドレス",
     re.IGNORECASE,
 )
 _HOST_UNKNOWN_WORDS: Final = re.compile(
