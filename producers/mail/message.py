@@ -186,7 +186,7 @@ def _fields_text(part: Message) -> str:
     if not isinstance(payload, list):
         return part_text(part)
     blocks = [_block_text(block) for block in payload if isinstance(block, Message)]
-    text = "\n\n".join(blocks)
+    text = _lf("\n\n".join(blocks))
     encoding = str(part.get("content-transfer-encoding", "")).strip().lower()
     return _decode_transfer(text, encoding) if encoding in ("base64", "quoted-printable") else text
 
@@ -214,15 +214,20 @@ def _decode_transfer(text: str, encoding: str) -> str:
 
 
 def part_text(part: Message) -> str:
-    """A leaf part's body as text: transfer-decoded, then charset-decoded with replacement."""
+    """A leaf part's body as text: transfer-decoded, then charset-decoded with replacement,
+    line ends made "\n" (mail arrives with CRLF; the patterns look for blank lines)."""
     try:
         raw = part.get_payload(decode=True)
     except Exception:
         raw = None
     if not isinstance(raw, bytes):
         payload = part.get_payload()
-        return unsurrogate(payload) if isinstance(payload, str) else ""
-    return decode_bytes(raw, _charset(part))
+        return _lf(unsurrogate(payload)) if isinstance(payload, str) else ""
+    return _lf(decode_bytes(raw, _charset(part)))
+
+
+def _lf(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def _charset(part: Message) -> str | None:

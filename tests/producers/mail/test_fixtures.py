@@ -646,3 +646,10 @@ def test_fixture(row: Expect) -> None:
     assert first.remote_mta == row.remote
     if row.bounce is not None:
         assert verdict(report) == row.bounce
+
+
+@pytest.mark.parametrize("row", TABLE, ids=[row.path for row in TABLE])
+def test_crlf_line_ends_read_alike(row: Expect) -> None:
+    """Mail arrives over SMTP with CRLF; fixtures are stored with LF: same report."""
+    raw = (FIXTURES / row.path).read_bytes()
+    assert parse_message(raw.replace(b"\n", b"\r\n")) == parse_message(raw)
