@@ -9,6 +9,7 @@ each with the reply) the first span that quotes a reply code wins.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -202,16 +203,25 @@ def _span(text: str, address: str, position: int, starts: list[int]) -> str:
     line_start = text.rfind("\n", 0, position) + 1
     before = text[line_start:position].strip(" \t<(\"'")
     after = position + len(address)
-    later = [
-        p for p in starts if p > after and text[p : p + len(address)].lower() != address.lower()
-    ]
-    end = min(later[0] if later else len(text), after + _MAX_SPAN)
+    next_other = _next_other(text, address, after, starts)
+    end = min(len(text) if next_other is None else next_other, after + _MAX_SPAN)
     raw = text[after:end]
-    if later and end == later[0]:
+    if next_other is not None and end == next_other:
         # The next address's line starts here: its opening ("<", "Unknown user: ") is its own.
         raw = raw[: raw.rfind("\n") + 1] if "\n" in raw else raw
     span = raw.lstrip(">").strip()
     return f"{before} {span}" if before and not _is_bullet(before) else span
+
+
+def _next_other(text: str, address: str, after: int, starts: list[int]) -> int | None:
+    """Where the next occurrence of another address begins (bisect: bounces can list
+    thousands of recipients)."""
+    own = address.lower()
+    for index in range(bisect.bisect_right(starts, after), len(starts)):
+        position = starts[index]
+        if text[position : position + len(address)].lower() != own:
+            return position
+    return None
 
 
 def _is_bullet(text: str) -> bool:
