@@ -73,7 +73,7 @@ def header_fields(text: str) -> dict[str, str]:
 
 def _from_fields(fields: dict[str, str]) -> OriginalMessage:
     return OriginalMessage(
-        message_id=_message_id(fields.get("message-id")),
+        message_id=message_id_of(fields.get("message-id")),
         campaign_id=_first_value(fields, CAMPAIGN_HEADERS),
         meta=fields.get(META_HEADER.lower()) or None,
         return_path=first_address(fields.get("return-path")),
@@ -89,7 +89,7 @@ def _first_value(fields: dict[str, str], names: tuple[str, ...]) -> str | None:
     return None
 
 
-def _message_id(value: str | None) -> str | None:
+def message_id_of(value: str | None) -> str | None:
     """The Message-ID in angle brackets, as bouncewire's senders write it; None if absent."""
     if not value:
         return None

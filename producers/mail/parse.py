@@ -18,7 +18,7 @@ from bouncewire.producers.mail.evidence import Found, recipient_report
 from bouncewire.producers.mail.lhost import FORMATS
 from bouncewire.producers.mail.lhost.generic import looks_like_bounce
 from bouncewire.producers.mail.message import Mail, load
-from bouncewire.producers.mail.original import _message_id, original_of
+from bouncewire.producers.mail.original import message_id_of, original_of
 from bouncewire.producers.mail.report import MailKind, MailReport, RecipientReport
 from bouncewire.producers.mail.scan import Region, cut, diagnoses_for
 from bouncewire.producers.mail.text import (
@@ -60,7 +60,7 @@ def _parse(raw: bytes) -> MailReport:
     base = MailReport(
         kind="unknown",
         original=original,
-        message_id=_message_id(mail.header("message-id")),
+        message_id=message_id_of(mail.header("message-id")),
         date_ms=date,
         to_header=tuple(addresses(mail.header("to"))),
     )
@@ -159,10 +159,12 @@ def _dated(item: Found, date: int | None) -> Found:
 
 
 def _message_kind(mail: Mail) -> MailKind:
-    """bounce, or delay when the message says delivery is still being tried."""
-    if _DELAY_SUBJECT.search(mail.header("subject")):
-        return "delay"
-    return "bounce"
+    """bounce, or delay when the subject says delivery is still being tried. Only the
+    subject's own words count, not the original subject it quotes after a colon
+    ("Undeliverable: Warning about your account" is no delay)."""
+    subject = mail.header("subject")
+    own_words = subject.split(":", 1)[0] if ":" in subject else subject
+    return "delay" if _DELAY_SUBJECT.search(own_words) else "bounce"
 
 
 def _failed_recipients_header(mail: Mail, kind: MailKind, date: int | None) -> list[Found]:
