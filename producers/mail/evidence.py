@@ -24,7 +24,7 @@ _STATUS: Final = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
 # The generic RFC 5321 reply of each class, standing in when only the class is stated.
 _CODE_OF_CLASS: Final = {2: 250, 4: 450, 5: 550}
 _REMOTE_IN_TEXT: Final = re.compile(
-    r"(?:\bhost|(?<!generating )\bserver|\bMTA|talking to|connect to|remote system|\bfrom)\b"
+    r"(?:\bhost|(?<!generating )\bserver|\bMTA|talking to|connect to|remote system)\b"
     r"\s*:?\s*(?:dns;\s*)?[\[<]?"
     r"((?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,24}|\d{1,3}(?:\.\d{1,3}){3})"
     r"(?![\w-])",
@@ -46,6 +46,7 @@ _USER_UNKNOWN_WORDS: Final = re.compile(
     r"|recip(?:ient)?notfound|no (?:mailbox|account) (?:here )?by that name"
     r"|email account that you tried to reach does not exist|there is no one at this address"
     r"|user doesn'?t have an? \S+ account|no longer (?:accepts mail|valid)|badrcptto"
+    r"|no valid recipients?\b"
     # Domino's translations, and the same in the languages bounces come in most.
     r"|no se encuentra en el directorio de domino|non répertorié dans l'annuaire domino"
     r"|domino ディレクトリには見つかりません|benutzer (?:ist )?unbekannt"
@@ -87,6 +88,9 @@ class Found:
     remote_mta: str | None = None
     event_time_ms: int | None = None
     permanence: int | None = None  # 5 or 4 when the format says so in words
+    # Words around the recipient that may be its only reason (the text before a single
+    # recipient's address): read when the diagnosis quotes no reply, never for the remote.
+    context: str | None = None
 
 
 def status_field(value: str | None) -> str | None:
@@ -106,6 +110,9 @@ def recipient_report(found: Found) -> RecipientReport:
     """The RecipientReport for `found`; never raises."""
     diagnosis = found.diagnosis or ""
     reply = find_reply(diagnosis) if diagnosis.strip() else NO_REPLY
+    if reply.code is None and found.context:
+        diagnosis = f"{diagnosis}\n\n{found.context}" if diagnosis else found.context
+        reply = find_reply(diagnosis)
     status = status_field(found.status)
     enhanced = reply.enhanced if reply.enhanced and _is_specific(reply.enhanced) else None
     enhanced = enhanced or status or reply.enhanced
@@ -125,7 +132,7 @@ def recipient_report(found: Found) -> RecipientReport:
         enhanced_code=enhanced,
         smtp_code=code,
         smtp_message=reply.message or (clean(diagnosis) or None),
-        remote_mta=found.remote_mta or remote_in_text(diagnosis),
+        remote_mta=found.remote_mta or remote_in_text(found.diagnosis),
         event_time_ms=found.event_time_ms,
         error=error,
         inferred=inferred,

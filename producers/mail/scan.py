@@ -137,11 +137,16 @@ def scan(region: Region, kind: MailKind = "bounce") -> list[Found]:
     permanence = permanence_in_words(region.text)
     # A reply no address owns: one quoted before the first address (MailMarshal), or any
     # when there is a single recipient (Mimecast puts it paragraphs below the address).
-    shared = _shared_reply(region.text if len(found_addresses) == 1 else region.text[: starts[0]])
+    single = len(found_addresses) == 1
+    shared = _shared_reply(region.text if single else region.text[: starts[0]])
+    # ... and the words before a single recipient's address, which may be its only reason
+    # (Verizon: "Error: No valid recipients" above the message details).
+    preamble = region.text[: starts[0]].strip() if single else ""
     return [
         Found(
             email=address,
             diagnosis=_prefer_reply(_diagnosis(region.text, address, positions, starts), shared),
+            context=preamble or None,
             kind=kind,
             permanence=permanence,
         )
