@@ -30,6 +30,9 @@ _PER_RECIPIENT: Final = frozenset(
         "final-log-id",
     }
 )
+_PER_MESSAGE: Final = frozenset(
+    {"reporting-mta", "arrival-date", "received-from-mta", "original-envelope-id", "dsn-gateway"}
+)
 # Where a status text names its fields in the body (no multipart/report): enough to try.
 STATUS_MARKERS: Final = ("Final-Recipient:", "Original-Recipient:")
 _ACTIONS: Final[tuple[tuple[str, MailKind], ...]] = (
@@ -51,26 +54,36 @@ def field_groups(text: str) -> tuple[dict[str, str], list[dict[str, str]]]:
     current: dict[str, str] | None = None
     last: tuple[dict[str, str], str] | None = None
     for line in text.splitlines():
-        if line[:1] in (" ", "\t") and last is not None and line.strip():
-            target, name = last  # a folded continuation of the field before
-            target[name] = f"{target[name]} {line.strip()}"
+        field = _field_of(line)
+        if field is None:
+            if line.strip() and line[:1] in (" ", "\t") and last is not None:
+                target, name = last  # a folded continuation of the field before
+                target[name] = f"{target[name]} {line.strip()}"
+            else:
+                current = None if not line.strip() else current
+                last = None
             continue
-        found = _FIELD.fullmatch(line.strip())
-        if found is None:
-            current = None if not line.strip() else current
-            last = None
-            continue
-        name, value = found.group(1).lower(), found.group(2).strip()
-        if name in _PER_RECIPIENT:
-            if current is None or _starts_new_recipient(current, name):
-                current = {}
-                groups.append(current)
-            target = current
-        else:
-            target = message if current is None else current
-        target.setdefault(name, value)
-        last = (target, name)
+        name, value = field
+        if name in _PER_RECIPIENT and (current is None or _starts_new_recipient(current, name)):
+            current = {}
+            groups.append(current)
+        target = current if current is not None and name not in _PER_MESSAGE else message
+        if name not in target:
+            target[name] = value
+            last = (target, name)
     return message, [group for group in groups if _recipient_of(group)]
+
+
+def _field_of(line: str) -> tuple[str, str] | None:
+    """(lower-case name, value) of a field line. An indented line is a field only with a
+    name RFC 3464 defines (some MTAs indent the whole block); else it continues the last."""
+    found = _FIELD.fullmatch(line.strip())
+    if found is None:
+        return None
+    name = found.group(1).lower()
+    if line[:1] in (" ", "\t") and name not in _PER_RECIPIENT and name not in _PER_MESSAGE:
+        return None
+    return name, found.group(2).strip()
 
 
 def _starts_new_recipient(group: dict[str, str], name: str) -> bool:
