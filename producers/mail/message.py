@@ -45,6 +45,7 @@ class Mail:
     feedback_report: str | None = None
     original: Message | None = None  # the returned message/rfc822
     original_headers: str | None = None  # text/rfc822-headers
+    original_sender: str | None = None  # the returned original's From: (set by original_of)
     problems: list[str] = field(default_factory=list)
     _raw_headers: dict[str, str] | None = None
     _decoded: dict[str, str] = field(default_factory=dict)

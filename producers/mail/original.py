@@ -9,7 +9,7 @@ CAMPAIGN_HEADERS found counts); meta in X-CleverTap_META.
 from __future__ import annotations
 
 import re
-from email.message import Message
+from collections.abc import Iterator
 from typing import Final
 
 from bouncewire.producers.mail.message import Mail, decode_header, raw_headers
@@ -19,7 +19,14 @@ from bouncewire.producers.mail.text import first_address
 CAMPAIGN_HEADERS: Final = ("X-CleverTap-Campaign-Id", "X-CleverTap-Campaign", "X-Campaign-Id")
 META_HEADER: Final = "X-CleverTap_META"
 _WANTED: Final = frozenset(
-    {"message-id", "return-path", "to", META_HEADER.lower(), *(h.lower() for h in CAMPAIGN_HEADERS)}
+    {
+        "message-id",
+        "return-path",
+        "to",
+        "from",
+        META_HEADER.lower(),
+        *(h.lower() for h in CAMPAIGN_HEADERS),
+    }
 )
 _HEADER_LINE: Final = re.compile(r"[ \t>]*([A-Za-z][A-Za-z0-9_-]{0,60})[ \t]*:[ \t]*(.*)")
 # Lines that only occur in a header block: one of them makes a run of fields an original's.
@@ -28,21 +35,23 @@ _MESSAGE_ID: Final = re.compile(r"<[^<>\s]+>|[^<>\s]+@[^<>\s]+")
 
 
 def original_of(mail: Mail) -> OriginalMessage:
-    """The returned message's identity, from whichever form it came back in."""
+    """The returned message's identity, from whichever form it came back in. Also notes its
+    sender on `mail` (the scanner must not take it for a recipient)."""
+    for fields in _field_sources(mail):
+        found = _from_fields(fields)
+        if found != OriginalMessage():
+            mail.original_sender = first_address(fields.get("from"))
+            return found
+    return OriginalMessage()
+
+
+def _field_sources(mail: Mail) -> Iterator[dict[str, str]]:
+    """The original's fields: the message/rfc822 part, text/rfc822-headers, inline text."""
     if mail.original is not None:
-        found = _from_message(mail.original)
-        if found != OriginalMessage():
-            return found
+        yield {name: decode_header(value) for name, value in raw_headers(mail.original).items()}
     if mail.original_headers:
-        found = _from_fields(header_fields(mail.original_headers))
-        if found != OriginalMessage():
-            return found
-    return _from_fields(header_fields(mail.body))
-
-
-def _from_message(message: Message) -> OriginalMessage:
-    fields = {name: decode_header(value) for name, value in raw_headers(message).items()}
-    return _from_fields(fields)
+        yield header_fields(mail.original_headers)
+    yield header_fields(mail.body)
 
 
 def header_fields(text: str) -> dict[str, str]:

@@ -86,7 +86,13 @@ def _not_recipients(mail: Mail, base: MailReport) -> frozenset[str]:
     """Addresses the bounce names that are not its failed recipients: its own sender and
     addressee (the original's sender), and the original's return path."""
     excluded = {a.lower() for name in _EXCLUDED_HEADERS for a in addresses(mail.header(name))}
-    for known in (base.original.return_path, base.original.message_id, base.message_id):
+    known_ones = (
+        base.original.return_path,
+        base.original.message_id,
+        base.message_id,
+        mail.original_sender,
+    )
+    for known in known_ones:
         if known:
             excluded.add(known.strip("<>").lower())
     return frozenset(excluded)

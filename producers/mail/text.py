@@ -174,7 +174,7 @@ def find_reply(text: str) -> Reply:
     enhanced = enhanced_code(code, message) or find_enhanced(text, code // 100)
     if not message:
         message = clean(text)
-    return Reply(code, enhanced, message or None)
+    return Reply(code, enhanced, message.rstrip("'\" ") or None)
 
 
 def _until_paragraph_end(text: str) -> str:
