@@ -27,6 +27,7 @@ from bouncewire.producers.mail.text import (
     date_ms,
     find_reply,
     first_address,
+    header_addresses,
 )
 
 _DELAY_SUBJECT: Final = re.compile(
@@ -62,7 +63,7 @@ def _parse(raw: bytes) -> MailReport:
         original=original,
         message_id=message_id_of(mail.header("message-id")),
         date_ms=date,
-        to_header=tuple(addresses(mail.header("to"))),
+        to_header=tuple(header_addresses(mail.header("to"))),
     )
     if arf.is_feedback(mail):
         kind, complaints = arf.complaint(mail, original, date)
