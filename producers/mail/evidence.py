@@ -119,7 +119,7 @@ def recipient_report(found: Found) -> RecipientReport:
     code = reply.code
     inferred: tuple[str, ...] = ()
     error = transport_failure(diagnosis) if code is None and diagnosis else None
-    if code is None:
+    if code is None and _may_infer_code(error, enhanced, found.kind):
         code = _code_of_class(found, enhanced, diagnosis)
         inferred = ("smtp_code",) if code is not None else ()
     if enhanced in _SAYS_NOTHING and code is not None and code >= 500:
@@ -137,6 +137,16 @@ def recipient_report(found: Found) -> RecipientReport:
         error=error,
         inferred=inferred,
     )
+
+
+def _may_infer_code(error: str | None, enhanced: str | None, kind: MailKind) -> bool:
+    """A transport failure stays one (classify reads `error`: timeout, refused, TLS); only
+    a DNS failure in a final bounce ("Host or domain name not found", "Unrouteable address")
+    keeps the class, since that one says the domain does not exist."""
+    if error is None:
+        return True
+    temporary = enhanced is not None and enhanced.startswith("4")
+    return error == "dns_failure" and kind == "bounce" and not temporary
 
 
 def _code_of_class(found: Found, enhanced: str | None, diagnosis: str) -> int | None:

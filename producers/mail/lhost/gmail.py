@@ -4,8 +4,14 @@ because ...", "The response from the remote server was: 550 5.1.1 ..."; older on
 to the following recipient failed permanently:" and "Technical details of permanent failure:".
 """
 
+import re
+from dataclasses import replace
+
+from bouncewire.producers.mail.evidence import Found
 from bouncewire.producers.mail.lhost.base import Format, between, sent_by
 from bouncewire.producers.mail.message import Mail
+from bouncewire.producers.mail.report import MailKind
+from bouncewire.producers.mail.text import find_reply
 
 _MARKERS = (
     "delivery to the following recipient failed",
@@ -24,16 +30,36 @@ def _detect(mail: Mail) -> bool:
     return mail.mentions(*_MARKERS)
 
 
-FORMAT = Format(
-    name="gmail",
-    detect=_detect,
-    read=between(
-        (
-            "delivery to the following recipient",
-            "your message wasn't delivered to",
-            "** ",
-            "technical details of",
-        ),
-        ("----- original message -----", "----- message header follows -----"),
+_REGION = between(
+    (
+        "delivery to the following recipient",
+        "your message wasn't delivered to",
+        "** ",
+        "technical details of",
     ),
+    ("----- original message -----", "----- message header follows -----"),
 )
+# The remote's words come paragraphs below the address: "The response was:" (or "The
+# response from the remote server was:", "The error that the other server returned was:").
+_RESPONSE = re.compile(
+    r"(?:the response(?: from the remote server)? was|the error that the other server returned"
+    r" was|server response)\s*:\s*(.+?)(?:\n[ \t]*\n[ \t]*\n|-----|\Z)",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _read(mail: Mail, exclude: frozenset[str], kind: MailKind) -> list[Found]:
+    found = _REGION(mail, exclude, kind)
+    response = _RESPONSE.search(mail.body)
+    if response is None:
+        return found
+    words = response.group(1).strip()
+    return [
+        item
+        if item.diagnosis and find_reply(item.diagnosis).code
+        else replace(item, diagnosis=words)
+        for item in found
+    ]
+
+
+FORMAT = Format(name="gmail", detect=_detect, read=_read)

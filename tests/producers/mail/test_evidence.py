@@ -52,13 +52,13 @@ from bouncewire.producers.mail.text import find_reply
             "connect to mx.y[192.0.2.1]:25: Connection timed out",
             "4.4.1",
             "delay",
-            (450, "4.4.1", "timeout", ("smtp_code",)),
+            (None, "4.4.1", "timeout", ()),
         ),
         (
             "connect to mx.y[192.0.2.1]:25: Connection refused",
             "4.4.1",
             "delay",
-            (450, "4.4.1", "connection_refused", ("smtp_code",)),
+            (None, "4.4.1", "connection_refused", ()),
         ),
         (
             "Host or domain name not found. Name service error for name=x.invalid type=MX",
@@ -70,13 +70,13 @@ from bouncewire.producers.mail.text import find_reply
             "lost connection with mx.y[192.0.2.1] while receiving the initial server greeting",
             "4.4.2",
             "delay",
-            (450, "4.4.2", "connection_reset", ("smtp_code",)),
+            (None, "4.4.2", "connection_reset", ()),
         ),
         (
             "TLS is required, but was not offered by host mx.y[192.0.2.1]",
             "4.7.4",
             "delay",
-            (450, "4.7.4", "tls_failure", ("smtp_code",)),
+            (None, "4.7.4", "tls_failure", ()),
         ),
         (
             "User jo (jo@x) not listed in Domino Directory",
