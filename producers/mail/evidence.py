@@ -119,7 +119,10 @@ def recipient_report(found: Found) -> RecipientReport:
     code = reply.code
     inferred: tuple[str, ...] = ()
     error = transport_failure(diagnosis) if code is None and diagnosis else None
-    if code is None and _may_infer_code(error, enhanced, found.kind):
+    # Without a quoted reply the class the message states stands in (550/450/250), named in
+    # `inferred`; a transport failure keeps its `error` beside it, so the permanence the
+    # message states (Status 4.4.1 vs 5.4.7, "permanent error") is not lost.
+    if code is None:
         code = _code_of_class(found, enhanced, diagnosis)
         inferred = ("smtp_code",) if code is not None else ()
     if enhanced in _SAYS_NOTHING and code is not None and code >= 500:
@@ -137,16 +140,6 @@ def recipient_report(found: Found) -> RecipientReport:
         error=error,
         inferred=inferred,
     )
-
-
-def _may_infer_code(error: str | None, enhanced: str | None, kind: MailKind) -> bool:
-    """A transport failure stays one (classify reads `error`: timeout, refused, TLS); only
-    a DNS failure in a final bounce ("Host or domain name not found", "Unrouteable address")
-    keeps the class, since that one says the domain does not exist."""
-    if error is None:
-        return True
-    temporary = enhanced is not None and enhanced.startswith("4")
-    return error == "dns_failure" and kind == "bounce" and not temporary
 
 
 def _code_of_class(found: Found, enhanced: str | None, diagnosis: str) -> int | None:

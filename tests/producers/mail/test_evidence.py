@@ -52,13 +52,13 @@ from bouncewire.producers.mail.text import find_reply
             "connect to mx.y[192.0.2.1]:25: Connection timed out",
             "4.4.1",
             "delay",
-            (None, "4.4.1", "timeout", ()),
+            (450, "4.4.1", "timeout", ("smtp_code",)),
         ),
         (
             "connect to mx.y[192.0.2.1]:25: Connection refused",
             "4.4.1",
             "delay",
-            (None, "4.4.1", "connection_refused", ()),
+            (450, "4.4.1", "connection_refused", ("smtp_code",)),
         ),
         (
             "Host or domain name not found. Name service error for name=x.invalid type=MX",
@@ -70,13 +70,13 @@ from bouncewire.producers.mail.text import find_reply
             "lost connection with mx.y[192.0.2.1] while receiving the initial server greeting",
             "4.4.2",
             "delay",
-            (None, "4.4.2", "connection_reset", ()),
+            (450, "4.4.2", "connection_reset", ("smtp_code",)),
         ),
         (
             "TLS is required, but was not offered by host mx.y[192.0.2.1]",
             "4.7.4",
             "delay",
-            (None, "4.7.4", "tls_failure", ()),
+            (450, "4.7.4", "tls_failure", ("smtp_code",)),
         ),
         (
             "User jo (jo@x) not listed in Domino Directory",
