@@ -8,6 +8,8 @@ import re
 from bouncewire.producers.mail.lhost.base import Format, between
 from bouncewire.producers.mail.message import Mail
 
+# Subjects only bounces have: words a person might use ("rejected", "bounce") are left out,
+# so an unsubscribe request or a reply is not read as one.
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|undelivered|delivery status notification|delivery (?:failure|failed|problem)"
     r"|failure notice|returned mail|mail delivery|could not be delivered|not delivered|non remis"
@@ -15,7 +17,7 @@ _BOUNCE_SUBJECT = re.compile(
     r"|niet afgeleverd|non consegnat|no se pudo entregar|échec de (?:la )?remise|zustellung"
     r"|returned message|failed mail|mail returned|message not delivered|delivery error"
     r"|could not send|delayed mail|delivery delayed|delivery notification|mail system error"
-    r"|returned to sender|delivery report|bounce|mail failure|rejected|error sending|ndr\b"
+    r"|returned to sender|delivery report|mail failure|error sending"
     r"|配信|不達|エラー|недоставлен|не доставлено",
     re.IGNORECASE,
 )
