@@ -122,6 +122,11 @@ def candidates(
 
 
 def _in_url(text: str, position: int) -> bool:
+    """Inside a link ("https://help.example/?u=x@y"): "/" and "?" are valid in a local part,
+    so the address pattern alone would take "//help.example/?u=x@y" for one."""
+    local = text[position : text.find("@", position)]
+    if "/" in local or "?" in local:
+        return True
     line_start = text.rfind("\n", 0, position) + 1
     return _URL_CONTEXT.search(text, line_start, position) is not None
 
