@@ -17,7 +17,8 @@ _BOUNCE_SUBJECT = re.compile(
     r"|niet afgeleverd|non consegnat|no se pudo entregar|échec de (?:la )?remise|zustellung"
     r"|returned message|failed mail|mail returned|message not delivered|delivery error"
     r"|could not send|delayed mail|delivery delayed|delivery notification|mail system error"
-    r"|returned to sender|delivery report|mail failure|error sending"
+    r"|returned to sender|delivery report|mail failure|error sending|delivery has failed"
+    r"|\[bounce\]|fail(?:ed|ure) delivery|message frozen|could not deliver"
     r"|配信|不達|エラー|недоставлен|не доставлено",
     re.IGNORECASE,
 )
