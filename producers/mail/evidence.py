@@ -56,6 +56,13 @@ _USER_UNKNOWN_WORDS: Final = re.compile(
     r"|usuário desconhecido|onbekende (?:gebruiker|ontvanger)|宛先不明|存在しないアドレス",
     re.IGNORECASE,
 )
+# The wordings of a mailbox that does not exist that say neither "unknown" nor "not found".
+_UNAVAILABLE_WORDS: Final = re.compile(
+    r"mailbox (?:is )?(?:unavailable|not available)|not listed in (?:the )?(?:domino directory"
+    r"|public name)|not a valid (?:recipient|mailbox)|no valid recipients?\b"
+    r"|user doesn'?t have an? \S+ account",
+    re.IGNORECASE,
+)
 _HOST_UNKNOWN_WORDS: Final = re.compile(
     r"host (?:or domain name )?(?:unknown|not found)|unknown host|no such domain"
     r"|domain (?:name )?(?:not found|does ?n[o']?t exist|unknown|is not valid)"
@@ -125,8 +132,8 @@ def recipient_report(found: Found) -> RecipientReport:
     if code is None:
         code = _code_of_class(found, enhanced, diagnosis)
         inferred = ("smtp_code",) if code is not None else ()
-    if enhanced in _SAYS_NOTHING and code is not None and code >= 500:
-        in_words = _status_in_words(diagnosis)
+    if code is not None and code >= 500:
+        in_words = _status_in_words(diagnosis, enhanced)
         if in_words is not None:
             enhanced, inferred = in_words, (*inferred, "enhanced_code")
     return RecipientReport(
@@ -156,12 +163,16 @@ def _code_of_class(found: Found, enhanced: str | None, diagnosis: str) -> int | 
     return _CODE_OF_CLASS[permanence]
 
 
-def _status_in_words(text: str) -> str | None:
-    """5.1.1 or 5.1.2 when a permanent failure's words say the mailbox or domain is unknown."""
-    if _USER_UNKNOWN_WORDS.search(text):
+def _status_in_words(text: str, stated: str | None) -> str | None:
+    """5.1.1 or 5.1.2 when a permanent failure's words say the mailbox or domain is unknown
+    and no code says more: none at all (any such words), or a generic X.0.0 (only the words
+    that say it without "unknown": "mailbox unavailable", "not listed in Domino Directory")."""
+    if stated in _SAYS_NOTHING:
+        if _USER_UNKNOWN_WORDS.search(text):
+            return "5.1.1"
+        return "5.1.2" if _HOST_UNKNOWN_WORDS.search(text) else None
+    if stated is not None and stated.endswith(".0.0") and _UNAVAILABLE_WORDS.search(text):
         return "5.1.1"
-    if _HOST_UNKNOWN_WORDS.search(text):
-        return "5.1.2"
     return None
 
 

@@ -104,6 +104,21 @@ from bouncewire.producers.mail.text import find_reply
         ),
         (None, "5.1.1", "bounce", (550, "5.1.1", None, ("smtp_code",))),
         (None, None, "delivered", (250, None, None, ("smtp_code",))),
+        # X.0.0 says nothing; "mailbox unavailable" says the mailbox is not there. Words that
+        # classify reads by itself ("no such user") leave a stated code alone.
+        (
+            "550 Requested action not taken: mailbox unavailable",
+            "5.0.0",
+            "bounce",
+            (550, "5.1.1", None, ("enhanced_code",)),
+        ),
+        ("550 No such user here", "5.0.0", "bounce", (550, "5.0.0", None, ())),
+        (
+            "452 Requested action not taken: mailbox unavailable",
+            "4.0.0",
+            "delay",
+            (452, "4.0.0", None, ()),
+        ),
     ],
 )
 def test_recipient_report(
