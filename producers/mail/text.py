@@ -172,12 +172,10 @@ def find_enhanced(text: str, reply_class: int | None = None) -> str | None:
 # earlier messages (which would flatter a benchmark that parses the same corpus round).
 @lru_cache(maxsize=256)
 def find_reply(text: str) -> Reply:
-    """The first SMTP reply quoted in `text`: its code, enhanced code and text from there on."""
-    found = (
-        _CODE_AND_ENHANCED.search(text)
-        or _CODE_AFTER_MARKER.search(text)
-        or _CODE_AT_LINE_START.search(text)
-    )
+    """The first failure reply quoted in `text` (a 2xx only when there is none: a transcript
+    quotes "<<< 250 2.1.0 Sender ok" before the "<<< 550 5.1.1" that failed): its code,
+    enhanced code and text from there on."""
+    found = _first_failure(text)
     if found is None:
         enhanced = find_enhanced(text)
         opening = _ENHANCED_AT_LINE_START.search(text) if enhanced else None
@@ -191,6 +189,17 @@ def find_reply(text: str) -> Reply:
     if not message:
         message = clean(text)
     return Reply(code, enhanced, message.rstrip("'\" ") or None)
+
+
+def _first_failure(text: str) -> re.Match[str] | None:
+    """The first reply by the surest pattern that finds one, preferring 4xx/5xx to 2xx."""
+    success: re.Match[str] | None = None
+    for pattern in (_CODE_AND_ENHANCED, _CODE_AFTER_MARKER, _CODE_AT_LINE_START):
+        for found in pattern.finditer(text):
+            if found.group(1)[0] != "2":
+                return found
+            success = success or found
+    return success
 
 
 def _until_paragraph_end(text: str) -> str:

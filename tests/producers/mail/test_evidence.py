@@ -141,3 +141,13 @@ def test_reply_text_ends_with_its_paragraph() -> None:
 
 def test_numbers_that_are_no_reply_codes() -> None:
     assert find_reply("Your message of 2500 bytes to 10.5.1.1 port 25 was returned").code is None
+
+
+def test_a_transcript_reply_is_the_failure_not_the_accepted_command() -> None:
+    transcript = (
+        "... while talking to mx.y.example.:\n>>> MAIL From:<x@ours.example>\n"
+        "<<< 250 2.1.0 Sender ok\n>>> RCPT To:<y@y.example>\n"
+        "<<< 550 5.1.1 <y@y.example>... User unknown"
+    )
+    reply = find_reply(transcript)
+    assert (reply.code, reply.enhanced) == (550, "5.1.1")
