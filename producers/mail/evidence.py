@@ -109,8 +109,10 @@ def status_field(value: str | None) -> str | None:
 
 
 def _is_specific(code: str) -> bool:
-    """X.0.0 and 4.4.7 (expired) say less than the code the remote gave, when there is one."""
-    return not code.endswith(".0.0") and code != "4.4.7"
+    """Whether a code in the reply says more than the Status field: not X.Y.0 (an "other"
+    detail) nor 4.4.7 (expired, the MTA's own verdict), which a Status outranks."""
+    _, subject, detail = code.split(".")
+    return subject != "0" and detail != "0" and code != "4.4.7"
 
 
 def recipient_report(found: Found) -> RecipientReport:
