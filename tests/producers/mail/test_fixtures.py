@@ -556,6 +556,17 @@ TABLE = [
         "qmail",
     ),
     Expect(
+        "rfc3464/delivered-and-relayed.eml",
+        "delivered",
+        ("happy@target.example", "second@target.example"),
+        "2.0.0",
+        250,
+        "mx.target.example",
+        "<receipt-1@sender.example>",
+        "none",
+        "rfc3464",
+    ),
+    Expect(
         "rfc6533/global-dsn.eml",
         "bounce",
         ("用户@例子.example",),
