@@ -109,7 +109,7 @@ def _bounce(mail: Mail, date: int | None, base: MailReport) -> tuple[list[Found]
     exclude = _not_recipients(mail, base)
     for format_ in FORMATS:
         if format_.detect(mail):
-            found = format_.read(mail, exclude, kind)
+            found = _listed_ones(mail, format_.read(mail, exclude, kind))
             if found:
                 return [_dated(item, date) for item in found], format_.name
     return _failed_recipients_header(mail, kind, date), "x-failed-recipients"
@@ -172,6 +172,14 @@ def _message_kind(mail: Mail) -> MailKind:
     subject = mail.header("subject")
     own_words = subject.split(":", 1)[0] if ":" in subject else subject
     return "delay" if _DELAY_SUBJECT.search(own_words) else "bounce"
+
+
+def _listed_ones(mail: Mail, found: list[Found]) -> list[Found]:
+    """Only the recipients X-Failed-Recipients lists, when it lists any the text names: the
+    header is the MTA's own list, the text may quote other addresses."""
+    listed = {address.lower() for address in addresses(mail.header("x-failed-recipients"))}
+    kept = [item for item in found if (item.email or "").lower() in listed]
+    return kept or found
 
 
 def _failed_recipients_header(mail: Mail, kind: MailKind, date: int | None) -> list[Found]:
