@@ -75,10 +75,12 @@ def _parse(raw: bytes) -> MailReport:
     if found:
         reports = tuple(recipient_report(item) for item in found)
         return replace(base, kind=_overall_kind(reports), recipients=reports, format=format_name)
-    if autoreply.is_auto_reply(mail):
-        return replace(base, kind="auto_reply", format="rfc3834")
+    # A bounce naming nobody before the auto-reply headers: Postfix and others put
+    # Auto-Submitted: auto-replied on their bounces too.
     if looks_like_bounce(mail):
         return _bounce_without_recipient(mail, base, date)
+    if autoreply.is_auto_reply(mail):
+        return replace(base, kind="auto_reply", format="rfc3834")
     plain: MailKind = "unsubscribe" if _asks_to_unsubscribe(mail) else "unknown"
     return replace(base, kind=plain, sender=first_address(mail.header("from")), format="plain")
 
