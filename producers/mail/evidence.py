@@ -39,7 +39,7 @@ _USER_UNKNOWN_WORDS: Final = re.compile(
     r"|(?:user|recipient|mailbox|account|address|addressee)(?: name)? (?:is )?(?:unknown"
     r"|not found|not known|does ?n[o']?t exist|not exist|not listed)"
     r"|no such (?:user|recipient|mailbox|account|address|person)"
-    r"|(?:invalid|bad|non-?existent) (?:recipient|mailbox|address|user|account)"
+    r"|(?:invalid|bad|non-?existent) (?:recipient|mailbox|address|user|account)(?! syntax)"
     r"|not a valid (?:recipient|user|mailbox|address)|is not a valid mailbox"
     r"|mailbox (?:is )?(?:unavailable|not available|not present|invalid)"
     r"|not listed in (?:the )?(?:domino directory|public name|name directory|address book)"
