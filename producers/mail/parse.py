@@ -69,6 +69,8 @@ def _parse(raw: bytes) -> MailReport:
         kind, complaints = arf.complaint(mail, original, date)
         return replace(base, kind=kind, recipients=tuple(complaints), format="arf")
     base = replace(base, problems=tuple(mail.problems))
+    if mail.report_type == "disposition-notification":  # a read receipt (RFC 8098): no bounce
+        return replace(base, kind="unknown", format="mdn")
     if autoreply.says_auto_reply(mail):
         return replace(base, kind="auto_reply", format="rfc3834")
     found, format_name = _bounce(mail, date, base)

@@ -423,6 +423,7 @@ TABLE = [
         "soft",
         "rfc3464",
     ),
+    Expect("mdn/read-receipt.eml", "unknown", (), message_id=None, format="mdn"),
     Expect(
         "messagingserver/oracle.eml",
         "bounce",
