@@ -24,7 +24,8 @@ _STATUS: Final = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
 # The generic RFC 5321 reply of each class, standing in when only the class is stated.
 _CODE_OF_CLASS: Final = {2: 250, 4: 450, 5: 550}
 _REMOTE_IN_TEXT: Final = re.compile(
-    r"(?:\bhost|(?<!generating )\bserver|\bMTA|talking to|connect to|remote system)\b"
+    r"(?:\bhost|(?<!generating )\bserver|(?<!reporting-)\bMTA|talking to|connect to"
+    r"|remote system)\b"
     r"\s*:?\s*(?:dns;\s*)?[\[<]?"
     r"((?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,24}|\d{1,3}(?:\.\d{1,3}){3})"
     r"(?![\w-])",

@@ -13,9 +13,10 @@ from bouncewire.producers.mail.message import Mail
 from bouncewire.producers.mail.report import MailKind
 from bouncewire.producers.mail.text import find_reply
 
+# Google's own wordings ("Delivery to the following recipients failed." alone is Microsoft's).
 _MARKERS = (
-    "delivery to the following recipient failed",
-    "delivery to the following recipients failed",
+    "delivery to the following recipient failed permanently",
+    "delivery to the following recipients failed permanently",
     "delivery to the following recipient has been delayed",
     "your message wasn't delivered to",
     "the response from the remote server was",

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bouncewire.producers.mail import MailReport, parse_message
+from bouncewire.producers.mail.lhost import FORMATS
 from bouncewire.schemas.classification import classify
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -158,6 +159,17 @@ TABLE = [
         "<cr-1@sender.example>",
         "hard",
         "rfc3464",
+    ),
+    Expect(
+        "courier/plain-delayed.eml",
+        "delay",
+        ("busy@courier-target.example",),
+        "4.2.2",
+        452,
+        "mx.courier-target.example",
+        None,
+        "soft",
+        "courier",
     ),
     Expect(
         "domino/not-listed.eml",
@@ -502,6 +514,17 @@ TABLE = [
         "rfc3464",
     ),
     Expect(
+        "outlook/hotmail-plain.eml",
+        "bounce",
+        ("closed.mailbox@hotmail.com",),
+        None,
+        550,
+        None,
+        None,
+        "soft",
+        "outlook",
+    ),
+    Expect(
         "postfix/dsn-user-unknown.eml",
         "bounce",
         ("jane.doe@recipient.example",),
@@ -588,6 +611,17 @@ TABLE = [
         "<sg-77@sender.example>",
         "soft",
         "rfc3464",
+    ),
+    Expect(
+        "sendgrid/plain.eml",
+        "bounce",
+        ("kitty@sg-target.example",),
+        "5.1.1",
+        550,
+        "mx.sg-target.example",
+        None,
+        "hard",
+        "sendgrid",
     ),
     Expect(
         "sendmail/dsn-host-unknown.eml",
@@ -702,6 +736,10 @@ def verdict(report: MailReport) -> str:
     return classify(
         first.email or "", first.smtp_code, first.enhanced_code, first.smtp_message, first.error
     ).bounce
+
+
+def test_every_format_module_reads_a_fixture_of_its_own() -> None:
+    assert {f.name for f in FORMATS} <= {row.format for row in TABLE}
 
 
 def test_every_fixture_has_a_row() -> None:
