@@ -163,8 +163,11 @@ def _keep_original(part: Message, mail: Mail) -> None:
     if isinstance(payload, list) and payload and isinstance(payload[0], Message):
         mail.original = payload[0]
     else:  # an encoded or unparsed original: parse its text
-        text = part_text(part)
-        mail.original = email.message_from_string(text, policy=email.policy.compat32)
+        try:
+            text = part_text(part)
+            mail.original = email.message_from_string(text, policy=email.policy.compat32)
+        except Exception:  # an original we cannot read costs the original, not the report
+            mail.problems.append("unreadable_original")
 
 
 def _keep_original_headers(part: Message, mail: Mail) -> None:

@@ -30,7 +30,13 @@ def between(begins: Sequence[str], ends: Sequence[str] = ()) -> Reader:
 
     def read(mail: Mail, exclude: frozenset[str], kind: MailKind) -> list[Found]:
         text = cut(mail.body, begins, ends)
-        return scan(Region(text, exclude), kind) if text else []
+        found = scan(Region(text, exclude), kind) if text else []
+        if found or not text:
+            return found
+        # An end marker may sit above the addresses ("a copy of the original message headers
+        # is attached below"): read on to the end before giving up.
+        start = mail.body.find(text)
+        return scan(Region(mail.body[start:], exclude), kind)
 
     return read
 
