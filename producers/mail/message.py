@@ -145,7 +145,7 @@ def _collect(part: Message, mail: Mail, depth: int, top: bool = False) -> None:
         for sub in _subparts(part):
             _collect(sub, mail, depth + 1)
     elif ctype == "text/html":
-        if not mail.texts:  # only when no plain text came first (multipart/alternative)
+        if not any(text.strip() for text in mail.texts):  # unless plain text said it first
             mail.texts.append(html_to_text(part_text(part)))
     elif ctype.startswith(("text/", "message/")) or top:
         mail.texts.append(part_text(part))
