@@ -205,6 +205,17 @@ TABLE = [
         "exchange",
     ),
     Expect(
+        "exchange/ndr-french.eml",
+        "bounce",
+        ("jean.dupont@entreprise.example",),
+        "5.1.1",
+        550,
+        None,
+        "<fr-1@sender.example>",
+        "hard",
+        "exchange",
+    ),
+    Expect(
         "exchange/undeliverable-warning-subject.eml",
         "bounce",
         ("former.employee@corp.example",),
