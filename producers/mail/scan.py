@@ -63,7 +63,8 @@ _MACHINERY: Final = re.compile(
 # or the original's sender quoted in the report ("From: ...", "MAIL FROM:<...>").
 _NOT_RECIPIENT_BEFORE: Final = re.compile(
     r"(?:(?:expanded|generated|forwarded|redirected) from|original(?:ly)? (?:recipient|address|to)"
-    r"|^[ \t]*(?:from|sender|reply-to|return-path|original sender|envelope-from|message-id"
+    r"|^[ \t]*(?:from|sender|sender address|reply-to|return-path|original sender|envelope-from"
+    r"|message-id"
     r"|in-reply-to|references|x-original-message-id)\s*:"
     r"|mail from\s*:?|sent by|\bfrom(?= <))\s*:?\s*[<(\"']?(?:rfc822;\s*)?$",
     re.IGNORECASE | re.MULTILINE,
