@@ -39,6 +39,8 @@ ORIGINAL_STARTS: Final = (
     "Original Message Headers",
     "----- Unsent message follows -----",
     "----- Message header follows -----",
+    "Message header follows:",  # Smail 3 and T-Online's banners
+    "Message text follows:",
     "----- The header of the original message is following",
     "------ Original message header",
     "Content-Type: message/rfc822",

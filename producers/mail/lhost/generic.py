@@ -18,7 +18,7 @@ _BOUNCE_SUBJECT = re.compile(
     r"|returned message|failed mail|mail returned|message not delivered|delivery error"
     r"|could not send|delayed mail|delivery delayed|delivery notification|mail system error"
     r"|returned to sender|delivery report|mail failure|error sending|delivery has failed"
-    r"|\[bounce\]|fail(?:ed|ure) delivery|message frozen|could not deliver"
+    r"|\[bounce\]|fail(?:ed|ure) delivery|message frozen|could not deliver|mail failed"
     r"|配信|不達|エラー|недоставлен|не доставлено",
     re.IGNORECASE,
 )

@@ -667,6 +667,17 @@ TABLE = [
         "soft",
         "sendmail",
     ),
+    Expect(
+        "smail/telekom-quota.eml",
+        "bounce",
+        ("full.user@telekom-like.example",),
+        "5.2.2",
+        552,
+        None,
+        "<tk-1@sender.example>",
+        "soft",
+        "generic",
+    ),
     Expect("unsubscribe/plain-unknown.eml", "unknown", (), message_id=None, format="plain"),
     Expect("unsubscribe/subject.eml", "unsubscribe", (), message_id=None, format="plain"),
     Expect(
