@@ -179,11 +179,13 @@ def _message_kind(mail: Mail) -> MailKind:
 
 
 def _listed_ones(mail: Mail, found: list[Found]) -> list[Found]:
-    """Only the recipients X-Failed-Recipients lists, when it lists any the text names: the
-    header is the MTA's own list, the text may quote other addresses."""
+    """Only the recipients X-Failed-Recipients lists, when it lists any: the header is the
+    MTA's own list, the text may quote other addresses ("Hello SENDER," in Google Groups'
+    bounces). None of them named: nothing, and the header itself is read last."""
     listed = {address.lower() for address in addresses(mail.header("x-failed-recipients"))}
-    kept = [item for item in found if (item.email or "").lower() in listed]
-    return kept or found
+    if not listed:
+        return found
+    return [item for item in found if (item.email or "").lower() in listed]
 
 
 def _failed_recipients_header(mail: Mail, kind: MailKind, date: int | None) -> list[Found]:

@@ -370,6 +370,17 @@ TABLE = [
         "gmx",
     ),
     Expect(
+        "googlegroups/no-such-group.eml",
+        "bounce",
+        ("no-such-group@googlegroups.com",),
+        None,
+        550,
+        None,
+        "<gg-1@sender.example>",
+        "soft",
+        "generic",
+    ),
+    Expect(
         "imailserver/unknown-user.eml",
         "bounce",
         ("nobody@imail.example",),
