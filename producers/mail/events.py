@@ -71,9 +71,10 @@ NOTES: Final[tuple[Note, ...]] = (
 _EVENT_ID_NAMESPACE: Final = uuid.UUID("0c9f3a5e-6d1b-4f7a-8e2c-3b5d7f9a1c24")
 _PUBLISHED_RECIPIENT_KINDS: Final = frozenset({"bounce", "delivered"})
 # A DSN may give only its Status (RFC 3463): the reply class it implies, for classify, which
-# reads the enhanced code beside it. "554 Transaction failed" is RFC 5321's generic 5yz.
-_CODE_BY_STATUS_CLASS: Final = {"2": 250, "4": 451, "5": 554}
-_CODE_BY_KIND: Final = {"bounce": 554, "delivered": 250}
+# reads the enhanced code beside it (the parser fills the same codes when it sees the Status;
+# these cover a report that reached here without one).
+_CODE_BY_STATUS_CLASS: Final = {"2": 250, "4": 450, "5": 550}
+_CODE_BY_KIND: Final = {"bounce": 550, "delivered": 250}
 _MAX_REMOTE_MTA_BYTES: Final = 255
 # Event times outside these bounds (ms) are garbage in the message: the receipt time stands in.
 _MIN_TIME_MS, _MAX_TIME_MS = 946_684_800_000, 7_258_118_400_000

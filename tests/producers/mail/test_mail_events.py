@@ -84,8 +84,8 @@ def test_each_recipient_in_order_and_a_delay_among_them_is_only_counted() -> Non
 
 @pytest.mark.parametrize(
     ("status", "code", "bounce"),
-    [("5.1.1", 554, "hard"), ("5.2.2", 554, "soft"), ("4.4.7", 451, "soft"), (None, 554, "soft"),
-     ("garbage", 554, "soft")],
+    [("5.1.1", 550, "hard"), ("5.2.2", 550, "soft"), ("4.4.7", 450, "soft"), (None, 550, "soft"),
+     ("garbage", 550, "soft")],
 )
 def test_status_only_reports_get_the_reply_class_the_status_implies(
     status: str | None, code: int, bounce: str
@@ -144,7 +144,7 @@ def test_verp_in_the_returned_originals_return_path_or_the_to_header() -> None:
 
 def test_verp_without_any_recipient_report_uses_the_messages_kind() -> None:
     [event] = convert(report("bounce"), (verp("jane@example.com", None, None),)).events
-    assert (event.record["email"], event.record["smtp_code"]) == ("jane@example.com", 554)
+    assert (event.record["email"], event.record["smtp_code"]) == ("jane@example.com", 550)
     assert event.record["campaign_id"] == "camp-from-header"  # the token had none
 
 
