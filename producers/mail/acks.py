@@ -37,12 +37,24 @@ class _Delivery:
 
 
 class AcknowledgedPublisher:
-    """`publish_all(events, timeout)` returns once the cluster acknowledged every one."""
+    """`publish_all(events, timeout)` returns once the cluster acknowledged every one.
+
+    One background thread serves delivery callbacks; a waiting session sleeps on its own
+    records' events and wakes the moment they are set (polling from every session instead
+    made each wait up to a poll interval longer than the acknowledgement).
+    """
 
     def __init__(self, producer: KafkaProducer, codec: Codec, topics: TopicNames) -> None:
         self._producer = producer
         self._codec = codec
         self._topics = {"send_result": topics.send_results, "unsubscribe": topics.unsubscribes}
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll, name="mail-acks", daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self._producer.poll(_POLL_INTERVAL_S)
 
     def publish_all(self, events: Sequence[MailEvent], timeout: float) -> None:
         """Produce all, then wait for all; PublishError if any is refused or still unanswered
@@ -57,21 +69,19 @@ class AcknowledgedPublisher:
                     timestamp_ms=event.record["event_time"],
                     on_delivery=delivery,
                 )
-            self._wait(deliveries, timeout)
         except KafkaClientError as exc:
             raise PublishError(str(exc)) from exc
+        deadline = time.monotonic() + timeout
+        for delivery in deliveries:
+            if not delivery.done.wait(max(deadline - time.monotonic(), 0.0)):
+                raise PublishError(f"no acknowledgement within {timeout:g}s")
         errors = [d.error for d in deliveries if d.error is not None]
         if errors:
             raise PublishError("the cluster refused a record: " + errors[0])
 
-    def _wait(self, deliveries: Sequence[_Delivery], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        for delivery in deliveries:
-            while not delivery.done.is_set():
-                if time.monotonic() >= deadline:
-                    raise PublishError(f"no acknowledgement within {timeout:g}s")
-                self._producer.poll(_POLL_INTERVAL_S)  # serves every pending callback
-
     def close(self, timeout: float = 10.0) -> int:
         """Wait for what is still in flight; returns how many records stayed unacknowledged."""
-        return self._producer.flush(timeout)
+        remaining = self._producer.flush(timeout)
+        self._stop.set()
+        self._poller.join(timeout)
+        return remaining
