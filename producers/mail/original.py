@@ -14,7 +14,7 @@ from typing import Final
 
 from bouncewire.producers.mail.message import Mail, decode_header
 from bouncewire.producers.mail.report import OriginalMessage
-from bouncewire.producers.mail.text import first_address
+from bouncewire.producers.mail.text import header_addresses
 
 CAMPAIGN_HEADERS: Final = ("X-CleverTap-Campaign-Id", "X-CleverTap-Campaign", "X-Campaign-Id")
 META_HEADER: Final = "X-CleverTap_META"
@@ -76,8 +76,8 @@ def _from_fields(fields: dict[str, str]) -> OriginalMessage:
         message_id=_message_id(fields.get("message-id")),
         campaign_id=_first_value(fields, CAMPAIGN_HEADERS),
         meta=fields.get(META_HEADER.lower()) or None,
-        return_path=first_address(fields.get("return-path")),
-        to=first_address(fields.get("to")),
+        return_path=next(iter(header_addresses(fields.get("return-path"))), None),
+        to=next(iter(header_addresses(fields.get("to"))), None),
     )
 
 

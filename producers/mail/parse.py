@@ -21,7 +21,13 @@ from bouncewire.producers.mail.message import Mail, load
 from bouncewire.producers.mail.original import _message_id, original_of
 from bouncewire.producers.mail.report import MailKind, MailReport, RecipientReport
 from bouncewire.producers.mail.scan import Region, cut, scan
-from bouncewire.producers.mail.text import addresses, date_ms, find_reply, first_address
+from bouncewire.producers.mail.text import (
+    addresses,
+    date_ms,
+    find_reply,
+    first_address,
+    header_addresses,
+)
 
 _DELAY_SUBJECT: Final = re.compile(
     r"delay|warning|still being retried|not yet been delivered|will retry|deferred"
@@ -55,7 +61,7 @@ def _parse(raw: bytes) -> MailReport:
         original=original,
         message_id=_message_id(mail.header("message-id")),
         date_ms=date,
-        to_header=tuple(addresses(mail.header("to"))),
+        to_header=tuple(header_addresses(mail.header("to"))),
     )
     if arf.is_feedback(mail):
         kind, complaints = arf.complaint(mail, original, date)

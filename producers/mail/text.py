@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from email.utils import mktime_tz, parsedate_tz
+from email.utils import getaddresses, mktime_tz, parsedate_tz
 from typing import Final
 
 from bouncewire.producers.smtp_errors import MAX_REPLY_TEXT, enhanced_code
@@ -129,6 +129,22 @@ def first_address(text: str | None) -> str | None:
         return None
     found = ADDRESS.search(text)
     return found.group(1).strip(".") if found else None
+
+
+def header_addresses(text: str | None) -> list[str]:
+    """The addresses of an address header (To:, Return-Path:). A signed VERP or mailto address
+    has a local part longer than the 64 octets ADDRESS allows (docs/mail.md) and is ours to
+    recognise: when ADDRESS misses an "@", RFC 5322 parsing (email.utils) reads the header."""
+    if not text:
+        return []
+    found = addresses(text)
+    if text.count("@") <= len(found):
+        return found  # the usual case, without stdlib's slower (pure Python) parser
+    try:
+        parsed = [a for _, a in getaddresses([text]) if "@" in a and " " not in a]
+    except Exception:  # stdlib's header parsing on hostile input: keep what the pattern found
+        parsed = []
+    return parsed or found
 
 
 def find_enhanced(text: str, reply_class: int | None = None) -> str | None:
