@@ -47,6 +47,7 @@ ACCEPTED: Final = "250 2.0.0 Message accepted"
 RECIPIENT_OK: Final = "250 2.1.5 Recipient OK"
 NOT_OURS: Final = "550 5.7.1 Relaying denied: this server takes mail for its own domain only"
 TOO_MANY: Final = "452 4.5.3 Too many recipients"
+_RELAY_MARKS: Final = ("@", "%", "!", '"')
 NOT_ACKNOWLEDGED: Final = "451 4.3.0 Temporary failure storing the message, try again later"
 
 
@@ -99,8 +100,13 @@ class MailHandler:
         return RECIPIENT_OK
 
     def is_ours(self, address: str) -> bool:
+        """An address at a served domain. Local parts with relay syntax (``a%b``, ``a!b``,
+        ``"a@b"``) are refused too: nothing here is ever forwarded, but such a RCPT is a relay
+        probe, and none of our own addresses looks like that."""
         local, at, domain = address.strip().strip("<>").rpartition("@")
-        return bool(at and local) and domain.lower().rstrip(".") in self._config.domains
+        if not (at and local) or any(mark in local for mark in _RELAY_MARKS):
+            return False
+        return domain.lower().rstrip(".") in self._config.domains
 
     async def handle_DATA(  # noqa: N802 -- aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: Envelope
