@@ -166,9 +166,12 @@ def delivered_to(raw: bytes) -> tuple[str, ...]:
     """A stored message's envelope recipients, as the delivering MTA recorded them
     (`Delivered-To:` by Postfix, Exim, qmail; `X-Original-To:` by Postfix): the VERP or
     mailto address even when To: names another (a Bcc, a forward)."""
-    headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
-    values = [str(v) for name in _ENVELOPE_HEADERS for v in headers.get_all(name, [])]
-    return tuple(address for _, address in getaddresses(values) if "@" in address)
+    try:
+        headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
+        values = [str(v) for name in _ENVELOPE_HEADERS for v in headers.get_all(name, [])]
+        return tuple(address for _, address in getaddresses(values) if "@" in address)
+    except Exception:  # hostile headers: the message's own To: still stands in
+        return ()
 
 
 def _conversions(
