@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
@@ -86,3 +86,21 @@ def test_a_parser_that_raises_costs_the_message_its_events_not_the_server(tmp_pa
     assert mail_handler.receive(b"Subject: x\r\n\r\nx\r\n", (f"p@{DOMAIN}",)) == ACCEPTED
     assert len(list(tmp_path.iterdir())) == 1
     assert registry.get_sample_value("bouncewire_mail_parse_failures_total") == 1
+
+
+_HEADS = [b"Content-Type: multipart/report; report-type=delivery-status; boundary=B",
+          b"Content-Type: multipart/report; report-type=feedback-report; boundary=B",
+          b"Auto-Submitted: auto-replied\r\nTo: " + verp_address("a@b.example").encode()]
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw=st.binary(max_size=3000) | st.builds(
+    lambda head, body: head + b"\r\n\r\n" + body, st.sampled_from(_HEADS),
+    st.binary(max_size=2000)))
+def test_any_bytes_are_answered_250_and_whatever_they_publish_is_valid(raw: bytes) -> None:
+    publisher = FakePublisher()
+    mail_handler, _ = handler(publisher)
+    assert mail_handler.receive(raw, (f"p@{DOMAIN}", verp_address("v@b.example"))) == ACCEPTED
+    for event in publisher.published:
+        assert event.kind in ("send_result", "unsubscribe")
+        assert event.mail_kind != "delay"
