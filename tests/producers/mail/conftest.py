@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from bouncewire._mail import _parse_at
+from bouncewire._mail import parse_received
 from bouncewire.kafka_client import KafkaProducer, KafkaSettings, TopicNames, create_topics
 from bouncewire.producers.mail.acks import AcknowledgedPublisher
 from bouncewire.producers.mail.metrics import MailMetrics
@@ -75,7 +75,7 @@ def serving(bootstrap: str, topics: TopicNames, quarantine: Path, *,
     registry = CollectorRegistry()
     config = ServeConfig(frozenset({DOMAIN}), RING, ack_timeout_s=ack_timeout_s,
                          quarantine=quarantine)
-    handler = MailHandler(config, _parse_at, publisher, MailMetrics.create(registry))
+    handler = MailHandler(config, parse_received, publisher, MailMetrics.create(registry))
     port = free_port()
     readers = {kind: LiveService("", topic, bootstrap, codec) for kind, topic in
                (("send_result", topics.send_results), ("unsubscribe", topics.unsubscribes))}

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from bouncewire._mail import _parse_at
+from bouncewire._mail import parse_received
 from bouncewire.producers.exceptions import PublishError
 from bouncewire.producers.mail.events import MailEvent
 from bouncewire.producers.mail.metrics import MailMetrics
@@ -38,7 +38,7 @@ class FakePublisher:
 
 
 def handler(publisher: FakePublisher, quarantine: Path | None = None,
-            parse=_parse_at) -> tuple[MailHandler, CollectorRegistry]:  # type: ignore[no-untyped-def]
+            parse=parse_received) -> tuple[MailHandler, CollectorRegistry]:  # type: ignore[no-untyped-def]
     registry = CollectorRegistry()
     config = ServeConfig(frozenset({DOMAIN}), RING, quarantine=quarantine)
     return MailHandler(config, parse, publisher, MailMetrics.create(registry)), registry
