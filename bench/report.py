@@ -286,6 +286,8 @@ SCENARIOS: tuple[tuple[str, str, str, str], ...] = (
      "one CPU, process wall clock less start-up; ~1 result per 9 lines"),
     ("mta_log", "published", "bouncewire mta-log postfix, published (log lines)",
      "one CPU, wall clock less start-up, to the last acknowledgement"),
+    ("mail_serve", "serve", "bouncewire mail serve, DSNs each acknowledged (messages)",
+     "first to last 250 over 8 SMTP sessions; CPU of the server process"),
 )  # fmt: skip
 
 

@@ -27,6 +27,7 @@ from bench import (
     consumer_bench,
     latency,
     mail_parse_bench,
+    mail_serve_bench,
     mta_log_bench,
     producer_bench,
     profiling,
@@ -62,6 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=5,
         help="runs of each scenario the ratios compare (taken in turns; the median is kept)",
     )
+    p.add_argument("--mail-messages", type=int, default=5000, help="bounces sent to mail serve")
     p.add_argument("--no-profile", action="store_true")
     p.add_argument("--no-perf-test", action="store_true", help="skip Kafka's ProducerPerformance")
     p.add_argument("--keep-broker", action="store_true", help="leave the bench broker running")
@@ -73,6 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.smoke:
         args.records, args.profile_records, args.rates = 3000, 0, "500"
+        args.mail_messages = 80
         args.latency_seconds, args.outage_seconds = 2.0, 3.0
         args.no_profile = args.no_perf_test = True
         args.trials = 1
@@ -151,6 +154,11 @@ class Run:
             "mta-log (log lines, one CPU)",
             lambda: mta_log_bench.scenarios(env, topic["mta-log"], n),
         )
+        self.results["mail_serve"] = {
+            "serve": self.step(
+                "mail serve", lambda: mail_serve_bench.run(env, self.args.mail_messages)
+            )
+        }
         with running_sink(env) as sink:
             self.consumers(sink, callbacks)
             self.results["latency"] = self.step(

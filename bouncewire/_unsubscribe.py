@@ -15,6 +15,7 @@ from pathlib import Path
 from bouncewire._flags import add_flag, add_kafka_flags, kafka_settings, topic_names
 from bouncewire._produce import build_codec
 from bouncewire.kafka_client import BrokerUnavailableError, KafkaProducer
+from bouncewire.producers.signed_addresses import signed_address
 from bouncewire.producers.unsubscribe import (
     Claims,
     KeyConfigError,
@@ -62,6 +63,12 @@ def add_unsubscribe_commands(sub: argparse._SubParsersAction[argparse.ArgumentPa
     _add_link_flags(link)
     add_flag(link, "--campaign", help="campaign id carried by the link")
     add_flag(link, "--meta", help="X-CleverTap_META value carried by the link")
+    add_flag(
+        link,
+        "--mailto-domain",
+        help="also print a signed mailto: address at this domain (served by `mail serve`) "
+        "for the List-Unsubscribe header",
+    )
     link.set_defaults(handler=cmd_unsubscribe_link)
 
 
@@ -72,12 +79,7 @@ def _add_link_flags(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="base URL the service is reachable at, e.g. https://mail.example.com",
     )
-    add_flag(
-        parser,
-        "--secret-file",
-        type=Path,
-        help=f"file holding the signing keys kid:secret,... (or set {SECRET_ENV})",
-    )
+    add_secret_file_flag(parser)
 
 
 def _fail(message: str) -> int:
@@ -90,6 +92,22 @@ def _link_setup(args: argparse.Namespace) -> tuple[Keyring, str] | str:
     problem = public_url_problem(args.public_url)
     if problem is not None:
         return f"--public-url {problem}"
+    keyring = load_keyring(args)
+    return keyring if isinstance(keyring, str) else (keyring, args.public_url)
+
+
+def add_secret_file_flag(parser: argparse.ArgumentParser) -> None:
+    add_flag(
+        parser,
+        "--secret-file",
+        type=Path,
+        help=f"file holding the signing keys kid:secret,... (or set {SECRET_ENV})",
+    )
+
+
+def load_keyring(args: argparse.Namespace) -> Keyring | str:
+    """The signing keys from --secret-file or the environment, or an error message that
+    names no secret."""
     if args.secret_file is not None:
         try:
             text = args.secret_file.read_text()
@@ -100,7 +118,7 @@ def _link_setup(args: argparse.Namespace) -> tuple[Keyring, str] | str:
     if not text.strip():
         return f"no signing key: set {SECRET_ENV} or --secret-file"
     try:
-        return Keyring.parse(text), args.public_url
+        return Keyring.parse(text)
     except KeyConfigError as exc:
         return f"signing keys: {exc}"
 
@@ -110,13 +128,18 @@ def cmd_unsubscribe_link(args: argparse.Namespace) -> int:
     if isinstance(setup, str):
         return _fail(setup)
     keyring, public_url = setup
+    claims = Claims(args.email.strip(), args.campaign, args.meta)
     try:
-        token = sign(keyring, Claims(args.email.strip(), args.campaign, args.meta))
+        url = unsubscribe_url(public_url, sign(keyring, claims))
+        mailto = None
+        if args.mailto_domain:
+            mailto = "mailto:" + signed_address(keyring, claims, args.mailto_domain, "unsubscribe")
     except TokenError as exc:
         return _fail(f"cannot sign a link: {exc.reason}")
-    url = unsubscribe_url(public_url, token)
     print(url)
-    for line in header_lines(url):
+    if mailto is not None:
+        print(mailto)
+    for line in header_lines(url, mailto):
         print(line)
     return 0
 

@@ -27,7 +27,7 @@ SMTP_ERRORS = frozenset(
         "auth_failure",
     }
 )
-UNSUBSCRIBE_SOURCES = frozenset({"link", "one_click", "mailto", "api"})
+UNSUBSCRIBE_SOURCES = frozenset({"link", "one_click", "mailto", "api", "complaint"})
 MAX_ADDRESS_BYTES = 1024
 MAX_TEXT_BYTES = 64 * 1024
 _ENHANCED = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")

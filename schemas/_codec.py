@@ -309,7 +309,8 @@ def _appended_defaults(
     reader_fields = reader.declaration["fields"]
     if len(reader_fields) < len(writer_fields):
         return None
-    prefix = dict(reader.declaration, fields=reader_fields[: len(writer_fields)])
+    kept = [_unwidened(w, r) for w, r in zip(writer_fields, reader_fields, strict=False)]
+    prefix = dict(reader.declaration, fields=kept)
     if to_parsing_canonical_form(parse_schema(prefix)) != writer.canonical_form:
         return None
     defaults = []
@@ -319,6 +320,21 @@ def _appended_defaults(
             return None
         defaults.append((field["name"], default))
     return tuple(defaults)
+
+
+def _unwidened(writer_field: dict[str, Any], reader_field: dict[str, Any]) -> dict[str, Any]:
+    """`reader_field` with an enum the reader widened by appending symbols (unsubscribe v2's
+    `complaint`) cut back to the writer's symbols: the writer's bytes then read the same with
+    the writer schema alone, since symbols resolve by name and the old ones keep their index."""
+    written, read = writer_field.get("type"), reader_field.get("type")
+    if not (isinstance(written, dict) and isinstance(read, dict)):
+        return reader_field
+    if written.get("type") != "enum" or read.get("type") != "enum":
+        return reader_field
+    symbols = written.get("symbols", [])
+    if read.get("symbols", [])[: len(symbols)] != symbols:
+        return reader_field
+    return dict(reader_field, type=dict(read, symbols=symbols))
 
 
 def _self_decoding_default(field: dict[str, Any]) -> Any:

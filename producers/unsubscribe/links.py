@@ -36,6 +36,8 @@ def unsubscribe_url(public_url: str, token: str) -> str:
     return public_url.rstrip("/") + ROUTE_PREFIX + token
 
 
-def header_lines(url: str) -> tuple[str, str]:
-    """The two headers for outgoing mail (RFC 8058 §3.1); DKIM must sign both."""
-    return (f"List-Unsubscribe: <{url}>", f"List-Unsubscribe-Post: {ONE_CLICK_BODY}")
+def header_lines(url: str, mailto: str | None = None) -> tuple[str, str]:
+    """The two headers for outgoing mail (RFC 8058 §3.1); DKIM must sign both. A `mailto:`
+    URI joins the https one in List-Unsubscribe (RFC 2369) for clients without one-click."""
+    uris = f"<{url}>" if mailto is None else f"<{url}>, <{mailto}>"
+    return (f"List-Unsubscribe: {uris}", f"List-Unsubscribe-Post: {ONE_CLICK_BODY}")

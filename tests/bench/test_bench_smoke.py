@@ -86,6 +86,12 @@ def test_mta_log_read_the_whole_log_both_ways(smoke: Path) -> None:
     assert mta_log["dry_run"]["rate"] > 0 and mta_log["published"]["rate"] > 0
 
 
+def test_mail_serve_accepted_every_bounce(smoke: Path) -> None:
+    serve = results(smoke)["mail_serve"]["serve"]
+    assert serve["records"] == 80 and serve["rate"] > 0
+    assert "bouncewire mail serve" in (smoke / "results.md").read_text()
+
+
 def test_latency_and_outage_were_measured(smoke: Path) -> None:
     data = results(smoke)
     (row,) = data["latency"]

@@ -67,8 +67,8 @@ def delivered(email: str, ts: int = NOW_S) -> dict[str, Any]:
     return bounce(email, code=250, enhanced="2.0.0", ts=ts)
 
 
-def unsubscribe(email: str, ts: int = NOW_S) -> dict[str, Any]:
-    return parse_unsubscribe({"email": email, "ts": ts}, now_ms=ts * 1000)
+def unsubscribe(email: str, ts: int = NOW_S, source: str = "api") -> dict[str, Any]:
+    return parse_unsubscribe({"email": email, "ts": ts, "source": source}, now_ms=ts * 1000)
 
 
 def publish(bootstrap: str, topics: TopicNames, kind: str, records: list[dict[str, Any]]) -> None:

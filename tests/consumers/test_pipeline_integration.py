@@ -40,7 +40,9 @@ def test_delivers_every_bounce_and_unsubscribe_in_seed_format_and_commits(
     hard = [bounce(f"hard{i}@example.com") for i in range(1500)]
     softs = [soft(f"soft{i}@example.com") for i in range(1000)]
     fine = [delivered(f"ok{i}@example.com") for i in range(300)]
-    unsubs = [unsubscribe(f"un{i}@example.com") for i in range(200)]
+    # Every source, the mail sources included, is one unsubscribe callback alike.
+    sources = ("link", "one_click", "mailto", "api", "complaint")
+    unsubs = [unsubscribe(f"un{i}@example.com", source=sources[i % 5]) for i in range(200)]
     publish(kafka_bootstrap, topics, "send_result", hard + softs + fine)
     publish(kafka_bootstrap, topics, "unsubscribe", unsubs)
     config = config_for(topics, receiver.base_url + "/bounce?token=s3cret",

@@ -108,6 +108,23 @@ def test_send_result_v1_data_decodes_with_v2_defaults() -> None:
     assert list(event.record) == [field["name"] for field in v2.declaration["fields"]]
 
 
+def test_unsubscribe_v2_complaint_reads_as_api_for_a_v1_reader() -> None:
+    """A consumer still on v1 (deployed before the mail sources) keeps working: the enum's
+    default stands in for the symbol it does not know, and the record is still delivered."""
+    v1, v2 = STORE.versions("unsubscribe")[:2]
+    record = {
+        "event_id": "0b7c8a2e-8f4e-4a57-9f0e-1d2c3b4a5f61",
+        "event_time": 1_435_322_805_000,
+        "email": "u@example.com",
+        "source": "complaint",
+        "campaign_id": None,
+        "meta": None,
+    }
+    body = write_body(v2, record)
+    assert schemaless_reader(io.BytesIO(body), v2.plain, v1.plain) == {**record, "source": "api"}
+    assert Codec(STORE).decode(v2.single_object_header + body).record == record
+
+
 def _store_with_v2_unsubscribe(tmp_path: Path, change: Any) -> SchemaStore:
     root = tmp_path / "avsc"
     shutil.copytree(DEFAULT_DIRECTORY, root)

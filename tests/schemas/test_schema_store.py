@@ -36,7 +36,8 @@ def _declaration(path: Path) -> dict[str, Any]:
 
 def test_the_contracted_files_exist() -> None:
     names = {f"{path.parent.name}/{path.name}" for path in AVSC_FILES}
-    assert {"send_result/v1.avsc", "send_result/v2.avsc", "unsubscribe/v1.avsc"} <= names
+    assert {"send_result/v1.avsc", "send_result/v2.avsc", "unsubscribe/v1.avsc",
+            "unsubscribe/v2.avsc"} <= names
     assert {path.parent.name for path in AVSC_FILES} == set(KINDS)
 
 
@@ -94,13 +95,20 @@ def test_send_result_v1_fields_and_v2_adds_remote_mta(store: SchemaStore) -> Non
     )
 
 
-def test_unsubscribe_v1_fields(store: SchemaStore) -> None:
-    fields = {field["name"]: field for field in store.latest("unsubscribe").declaration["fields"]}
+def test_unsubscribe_v1_fields_and_v2_adds_the_complaint_source(store: SchemaStore) -> None:
+    v1, v2 = store.versions("unsubscribe")
+    fields = {field["name"]: field for field in v1.declaration["fields"]}
     assert list(fields) == ["event_id", "event_time", "email", "source", "campaign_id", "meta"]
     source = fields["source"]["type"]
     assert source["name"] == "UnsubscribeSource"
     assert source["symbols"] == ["link", "one_click", "mailto", "api"]
     assert source["default"] == fields["source"]["default"] == "api"
+    # v2 only appends a symbol (existing indexes keep their meaning); the default stays api.
+    v2_fields = {field["name"]: field for field in v2.declaration["fields"]}
+    assert list(v2_fields) == list(fields)
+    v2_source = v2_fields["source"]["type"]
+    assert v2_source["symbols"] == [*source["symbols"], "complaint"]
+    assert v2_source["default"] == v2_fields["source"]["default"] == "api"
 
 
 @pytest.mark.parametrize(
@@ -130,7 +138,7 @@ def test_fingerprints_match_an_independent_crc64_avro(store: SchemaStore) -> Non
 def test_store_lookups(store: SchemaStore) -> None:
     assert [v.version for v in store.versions("send_result")] == [1, 2]
     assert store.latest("send_result").version == 2
-    assert store.latest("unsubscribe").version == 1
+    assert store.latest("unsubscribe").version == 2
     for version in store:
         assert store.by_fingerprint(version.fingerprint) is version
         assert store.by_fingerprint(version.single_object_header[2:]) is version
@@ -156,30 +164,30 @@ def _copy_schemas(tmp_path: Path) -> Path:
 
 def test_load_from_a_directory_finds_new_versions(tmp_path: Path) -> None:
     root = _copy_schemas(tmp_path)
-    declaration = _declaration(root / "unsubscribe" / "v1.avsc")
+    declaration = _declaration(root / "unsubscribe" / "v2.avsc")
     declaration["fields"].append({"name": "ip", "type": ["null", "string"], "default": None})
-    (root / "unsubscribe" / "v2.avsc").write_text(json.dumps(declaration), encoding="utf-8")
+    (root / "unsubscribe" / "v3.avsc").write_text(json.dumps(declaration), encoding="utf-8")
     store = SchemaStore.load(root)
-    assert store.latest("unsubscribe").version == 2
+    assert store.latest("unsubscribe").version == 3
 
 
 @pytest.mark.parametrize(
     ("breakage", "message"),
     [
         (lambda root: shutil.rmtree(root / "unsubscribe"), "missing"),
-        (lambda root: (root / "unsubscribe" / "v1.avsc").unlink(), "no v<N>.avsc"),
+        (lambda root: [p.unlink() for p in (root / "unsubscribe").glob("v*.avsc")], "no v<N>.avsc"),
         (lambda root: (root / "unsubscribe" / "version3.avsc").write_text("{}"), "v<N>.avsc"),
-        (lambda root: (root / "unsubscribe" / "v2.avsc").write_text("{not json"), "valid Avro"),
-        (lambda root: (root / "unsubscribe" / "v2.avsc").write_text('"string"'), "record"),
+        (lambda root: (root / "unsubscribe" / "v3.avsc").write_text("{not json"), "valid Avro"),
+        (lambda root: (root / "unsubscribe" / "v3.avsc").write_text('"string"'), "record"),
         # A doc-only edit keeps the fingerprint: it is not a new version.
         (
-            lambda root: (root / "unsubscribe" / "v2.avsc").write_text(
+            lambda root: (root / "unsubscribe" / "v3.avsc").write_text(
                 (root / "unsubscribe" / "v1.avsc").read_text().replace("Version 1.", "Edited.")
             ),
             "same fingerprint",
         ),
         (
-            lambda root: (root / "unsubscribe" / "v2.avsc").write_text(
+            lambda root: (root / "unsubscribe" / "v3.avsc").write_text(
                 (root / "unsubscribe" / "v1.avsc").read_text().replace("Unsubscribe", "Unsub")
             ),
             "record name",

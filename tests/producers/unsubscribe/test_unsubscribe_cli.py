@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from bouncewire.kafka_client import KafkaSettings, create_topics
+from bouncewire.producers.signed_addresses import verify_address
 from bouncewire.producers.unsubscribe import Keyring, verify
 from bouncewire.schemas import Codec, SchemaStore
 from tests.producers.unsubscribe.unsubscribe_harness import PARTITIONS, LiveService, free_port
@@ -55,6 +56,20 @@ def test_link_prints_url_and_both_header_lines() -> None:
     assert post == "List-Unsubscribe-Post: List-Unsubscribe=One-Click"
     claims = verify(Keyring.parse(KEYS), url.rsplit("/", 1)[1])
     assert (claims.email, claims.campaign_id, claims.meta) == ("reader@example.com", "c9", "m1")
+
+
+def test_link_with_a_mailto_domain_adds_a_signed_mailto_to_list_unsubscribe() -> None:
+    env = clean_env(BOUNCEWIRE_UNSUBSCRIBE_SECRET=KEYS)
+    result = bouncewire("unsubscribe-link", "reader@example.com", "--public-url",
+                        "https://mail.example.com", "--campaign", "c9",
+                        "--mailto-domain", "Unsub.Example.com", env=env)
+    assert result.returncode == 0, result.stderr
+    url, mailto, unsubscribe, post = result.stdout.splitlines()
+    assert mailto.startswith("mailto:unsubscribe+v1.k7.") and mailto.endswith("@unsub.example.com")
+    assert unsubscribe == f"List-Unsubscribe: <{url}>, <{mailto}>"
+    assert post == "List-Unsubscribe-Post: List-Unsubscribe=One-Click"
+    claims = verify_address(Keyring.parse(KEYS), mailto.removeprefix("mailto:"), "unsubscribe")
+    assert (claims.email, claims.campaign_id) == ("reader@example.com", "c9")
 
 
 def test_link_reads_keys_from_a_secret_file(tmp_path: Path) -> None:
