@@ -43,6 +43,9 @@ INVALID_ADDRESS: Final = Classification("hard", "invalid_email_id", "invalid_syn
 _HARD_USER_UNKNOWN: Final = Classification("hard", "invalid_email_id", "user_unknown")
 _HARD_HOST_UNKNOWN: Final = Classification("hard", "dispatching_failed", "host_unknown")
 _HARD_NULL_MX: Final = Classification("hard", "dispatching_failed", "null_mx")
+# Text naming another cause than a missing address vetoes hard, whatever the code says:
+# our own sender refused, a mail loop, or a DNS lookup that only failed for now.
+_VETO_SIGNALS: Final = frozenset({"sender_rejected", "routing_failure", "dns_failure"})
 _HARD_BY_SIGNAL: Final = {
     "user_unknown": _HARD_USER_UNKNOWN,
     "host_unknown": _HARD_HOST_UNKNOWN,
@@ -89,12 +92,17 @@ _USER_UNKNOWN_PHRASES: Final = (
         f"{who} {verb}{what}"
         for who in ("user", "recipient", "addressee", "mailbox", "account")
         for verb in ("", "is ")
-        for what in ("unknown", "not found")
+        for what in ("unknown", "not found", "not known")
     ),
     *(
         f"{who} {what}"
-        for who in ("user", "recipient", "mailbox", "account")
+        for who in ("user", "recipient", "mailbox", "account", "address")
         for what in ("does not exist", "doesn't exist")
+    ),
+    *(
+        f"{adjective} {who}"
+        for adjective in ("nonexistent", "non-existent")
+        for who in ("user", "recipient", "mailbox", "address")
     ),
     "unknown user",
     "unknown recipient",
@@ -103,6 +111,8 @@ _USER_UNKNOWN_PHRASES: Final = (
     "no such mailbox",
     "no such account",
     "no mailbox here by that name",
+    "no user by that name",
+    "invalid final delivery userid",  # IMail's answer for a local part it does not know
     "recipientnotfound",
     "recipnotfound",
     "exrecipnotfound",
@@ -125,7 +135,33 @@ _SIGNAL_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "domain of sender",
         ),
     ),
+    # A mail loop: the address is defined (an alias, a forward) but misrouted; the receiver
+    # can fix that, so it is no proof that the address does not exist, whatever follows.
+    (
+        "routing_failure",
+        (
+            "forwarding loop",
+            "aliasing loop",
+            "suspected mail loop",
+            "routing loop",
+            "loop detected",
+            "loops back to myself",
+            "too many hops",
+        ),
+    ),
     ("null_mx", ("null mx",)),
+    # The resolver's TRY_AGAIN (SERVFAIL, no answer in time), not NXDOMAIN: the domain may
+    # well exist. Listed before host_unknown, whose "host not found" these texts contain.
+    (
+        "dns_failure",
+        (
+            "host not found try again",
+            "name service error … try again",
+            "host name lookup failure",
+            "temporary failure in name resolution",
+            "host lookup did not complete",
+        ),
+    ),
     (
         "host_unknown",
         (
@@ -417,7 +453,7 @@ def _from_reply(code: int, enhanced: tuple[int, int] | None, text: str) -> Class
     if code >= 500:
         if code in _AUTH_REPLY_CODES or enhanced == (7, 8):
             return AUTH_FAILURE
-        hard = _hard_bounce(code, enhanced, signal)
+        hard = _hard_bounce(code, enhanced, signal, text)
         if hard is not None:
             return hard
     # RFC 5321 §4.2.1: 4yz is transient, whatever its text says; 3yz is no final answer.
@@ -425,11 +461,11 @@ def _from_reply(code: int, enhanced: tuple[int, int] | None, text: str) -> Class
 
 
 def _hard_bounce(
-    code: int, enhanced: tuple[int, int] | None, signal: str | None
+    code: int, enhanced: tuple[int, int] | None, signal: str | None, text: str
 ) -> Classification | None:
     """The hard result for a 5xx reply when the address or its domain does not exist."""
-    if signal == "sender_rejected":
-        return None  # text about our MAIL FROM, even if a recipient code sits next to it
+    if signal in _VETO_SIGNALS:
+        return None  # the text names another cause, even if a recipient code sits next to it
     if enhanced is None and code == 556:
         return _HARD_NULL_MX  # RFC 7504/7505: 556 = domain does not accept mail
     if enhanced is not None:
@@ -441,18 +477,43 @@ def _hard_bounce(
             # not found". Both say the target does not exist; the text picks the class.
             return _HARD_USER_UNKNOWN if signal == "user_unknown" else _HARD_NULL_MX
     hard_by_text = _HARD_BY_SIGNAL.get(signal) if signal is not None else None
-    if hard_by_text is not None and _text_may_decide(enhanced, hard_by_text):
+    if (
+        hard_by_text is not None
+        and _text_may_decide(enhanced, hard_by_text)
+        and not _sounds_temporary(text)
+    ):
         return hard_by_text
     return None
 
 
+# Enhanced codes under which a server still says "user unknown" in words, so the words
+# decide: X.2.1 (sendmail/milter setups answer "5.2.1 ... User Unknown"), X.7.1 (Postfix's
+# default code for an access-map REJECT, which admins fill with "Nonexistent user") and
+# X.7.17 (RFC 7293: the mailbox's owner has changed, so the person we knew is gone anyway).
+_USER_UNKNOWN_TEXT_DECIDES: Final = frozenset({(2, 1), (7, 1), (7, 17)})
+
+
 def _text_may_decide(enhanced: tuple[int, int] | None, hard_by_text: Classification) -> bool:
     """Reply text may make a hard bounce only when no specific enhanced code contradicts it:
-    none, X.0.x or X.1.0; host-unknown text also under X.4.x (routing: "5.4.4 Host or domain
-    name not found", Microsoft's "5.4.310 DNS domain ... does not exist")."""
-    if enhanced is None or enhanced[0] == 0 or enhanced == (1, 0):
+    none, X.0.x or X.Y.0 (RFC 3463: "other or undefined" within its subject); host-unknown
+    text also under X.4.x (routing: "5.4.4 Host or domain name not found", Microsoft's
+    "5.4.310 DNS domain ... does not exist"); user-unknown text also under the codes of
+    _USER_UNKNOWN_TEXT_DECIDES. Never under X.2.2 (full), X.3.4 (size), X.6.x (content)."""
+    if enhanced is None or enhanced[0] == 0 or enhanced[1] == 0:
         return True
-    return enhanced[0] == 4 and hard_by_text.error_class == "dispatching_failed"
+    if hard_by_text.error_class == "dispatching_failed":
+        return enhanced[0] == 4
+    return enhanced in _USER_UNKNOWN_TEXT_DECIDES
+
+
+# Words by which a server says its refusal is temporary ("Host not found, try again").
+_TEMPORARY_WORDS: Final = (b" try again ", b" try later ", b" temporary ", b" temporarily ")
+
+
+def _sounds_temporary(text: str) -> bool:
+    """Whether the reply text itself calls the failure temporary: then text is no proof."""
+    padded = b" %b " % b" ".join(_words(text))
+    return any(words in padded for words in _TEMPORARY_WORDS)
 
 
 def _soft_reason(code: int, enhanced: tuple[int, int] | None, signal: str | None) -> str:

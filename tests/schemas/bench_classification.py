@@ -1,6 +1,6 @@
 """Print classify()'s cost per call (µs/op); not a test, pytest does not collect it.
 
-Run: .venv/bin/python -m tests.consumers.bench_classification
+Run: .venv/bin/python -m tests.schemas.bench_classification
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import timeit
 from collections.abc import Callable
 
 from bouncewire.schemas.classification import classify
-from tests.consumers.test_classification import REAL_REPLIES
+from tests.schemas.test_classification import REAL_REPLIES
 
 EMAIL = "someone@example.com"
 ROUNDS = 20_000
