@@ -96,7 +96,7 @@ _USER_UNKNOWN_PHRASES: Final = (
     ),
     *(
         f"{who} {what}"
-        for who in ("user", "recipient", "mailbox", "account", "address")
+        for who in ("user", "recipient", "mailbox", "account")
         for what in ("does not exist", "doesn't exist")
     ),
     *(
@@ -141,7 +141,6 @@ _SIGNAL_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
         "routing_failure",
         (
             "forwarding loop",
-            "aliasing loop",
             "suspected mail loop",
             "routing loop",
             "loop detected",
@@ -149,19 +148,19 @@ _SIGNAL_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "too many hops",
         ),
     ),
-    ("null_mx", ("null mx",)),
     # The resolver's TRY_AGAIN (SERVFAIL, no answer in time), not NXDOMAIN: the domain may
     # well exist. Listed before host_unknown, whose "host not found" these texts contain.
+    # sender_rejected, routing_failure and dns_failure veto hard (_VETO_SIGNALS): they come
+    # first, so that no other phrase in the same text can outrank them.
     (
         "dns_failure",
         (
             "host not found try again",
-            "name service error … try again",
             "host name lookup failure",
-            "temporary failure in name resolution",
             "host lookup did not complete",
         ),
     ),
+    ("null_mx", ("null mx",)),
     (
         "host_unknown",
         (
@@ -449,11 +448,12 @@ def _parse_enhanced_field(field: str) -> tuple[int, int, int] | None:
 
 
 def _from_reply(code: int, enhanced: tuple[int, int] | None, text: str) -> Classification:
-    signal = _first_signal(text)
+    words = _words(text) if text else []
+    signal = _first_signal(words)
     if code >= 500:
         if code in _AUTH_REPLY_CODES or enhanced == (7, 8):
             return AUTH_FAILURE
-        hard = _hard_bounce(code, enhanced, signal, text)
+        hard = _hard_bounce(code, enhanced, signal, words)
         if hard is not None:
             return hard
     # RFC 5321 §4.2.1: 4yz is transient, whatever its text says; 3yz is no final answer.
@@ -461,7 +461,7 @@ def _from_reply(code: int, enhanced: tuple[int, int] | None, text: str) -> Class
 
 
 def _hard_bounce(
-    code: int, enhanced: tuple[int, int] | None, signal: str | None, text: str
+    code: int, enhanced: tuple[int, int] | None, signal: str | None, words: list[bytes]
 ) -> Classification | None:
     """The hard result for a 5xx reply when the address or its domain does not exist."""
     if signal in _VETO_SIGNALS:
@@ -480,7 +480,7 @@ def _hard_bounce(
     if (
         hard_by_text is not None
         and _text_may_decide(enhanced, hard_by_text)
-        and not _sounds_temporary(text)
+        and not _sounds_temporary(words)
     ):
         return hard_by_text
     return None
@@ -506,14 +506,19 @@ def _text_may_decide(enhanced: tuple[int, int] | None, hard_by_text: Classificat
     return enhanced in _USER_UNKNOWN_TEXT_DECIDES
 
 
-# Words by which a server says its refusal is temporary ("Host not found, try again").
-_TEMPORARY_WORDS: Final = (b" try again ", b" try later ", b" temporary ", b" temporarily ")
+# Words by which a server says its refusal is temporary ("try again later", "temporarily").
+_TEMPORARY_WORDS: Final = frozenset({b"temporary", b"temporarily"})
+_TRY_AGAIN: Final = (b" try again ", b" try later ")
 
 
-def _sounds_temporary(text: str) -> bool:
+def _sounds_temporary(words: list[bytes]) -> bool:
     """Whether the reply text itself calls the failure temporary: then text is no proof."""
-    padded = b" %b " % b" ".join(_words(text))
-    return any(words in padded for words in _TEMPORARY_WORDS)
+    if not _TEMPORARY_WORDS.isdisjoint(words):
+        return True
+    if b"try" not in words:
+        return False
+    padded = b" %b " % b" ".join(words)
+    return any(phrase in padded for phrase in _TRY_AGAIN)
 
 
 def _soft_reason(code: int, enhanced: tuple[int, int] | None, signal: str | None) -> str:
@@ -530,11 +535,8 @@ def _soft_reason(code: int, enhanced: tuple[int, int] | None, signal: str | None
     return "temporary_failure" if 400 <= code < 500 else "unknown"
 
 
-def _first_signal(text: str) -> str | None:
-    """The highest-priority reason the text names, if any."""
-    if not text:
-        return None
-    words = _words(text)
+def _first_signal(words: list[bytes]) -> str | None:
+    """The highest-priority reason the text's words name, if any."""
     first_words = _SIGNALS_BY_FIRST_WORD.keys() & words
     if not first_words:
         return None

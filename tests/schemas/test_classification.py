@@ -344,8 +344,6 @@ def test_no_reply_errors(error: str | None, expected: tuple[str, ...]) -> None:
                      id="other-or-undefined-detail-lets-text-decide"),
         pytest.param(EMAIL, 550, "5.7.0", "550 5.7.0 Unrouteable address", None, HARD_HOST,
                      id="x70-lets-host-text-decide"),
-        pytest.param(EMAIL, 550, None, "550 that address does not exist here", None,
-                     HARD_USER, id="address-does-not-exist"),
         pytest.param(EMAIL, 550, None, "550 Sender address does not exist", None,
                      soft("sender_rejected"), id="sender-address-does-not-exist"),
         pytest.param(EMAIL, 550, None, "550 (u@example.com) user not known here", None,
@@ -401,6 +399,37 @@ def test_edge_cases(
 ) -> None:
     result = classify(email, smtp_code, enhanced_code, smtp_message, error)
     assert (result.bounce, result.error_class, result.reason) == expected
+
+
+HARD_ROWS = [row for row in REAL_REPLIES if row[4][0] == "hard"]
+_ENHANCED_IN_TEXT = re.compile(r"\b5\.[0-9]{1,3}\.[0-9]{1,3}\b")
+
+
+@pytest.mark.parametrize(
+    ("smtp_code", "enhanced_code", "smtp_message"),
+    [pytest.param(*row[1:4], id=row[0]) for row in HARD_ROWS],
+)
+def test_loop_or_dns_try_again_wording_vetoes_every_hard_reply(
+    smtp_code: int, enhanced_code: str | None, smtp_message: str | None
+) -> None:
+    for cause in ("mail forwarding loop for u@example.com;", "Host not found, try again;"):
+        result = classify(EMAIL, smtp_code, enhanced_code, f"{cause} {smtp_message}", None)
+        assert result.bounce == "soft", cause
+
+
+@pytest.mark.parametrize(
+    ("smtp_code", "smtp_message"),
+    [
+        pytest.param(row[1], row[3], id=row[0])
+        for row in HARD_ROWS
+        if row[2] is None and row[1] != 556 and not _ENHANCED_IN_TEXT.search(row[3] or "")
+    ],
+)
+def test_temporary_wording_vetoes_hard_by_text_alone(smtp_code: int, smtp_message: str) -> None:
+    assert classify(EMAIL, smtp_code, None, smtp_message, None).bounce == "hard"
+    for words in ("please try again later", "try later", "temporarily"):
+        result = classify(EMAIL, smtp_code, None, f"{smtp_message} ({words})", None)
+        assert result.bounce == "soft", words
 
 
 def test_result_is_immutable() -> None:
