@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from bouncewire._mta_log import MtaLogMetrics
 from bouncewire.consumers.metrics import ConsumerMetrics
+from bouncewire.producers.mail.metrics import MailMetrics
 
 # Labels Prometheus attaches to every scraped series (static config, PodMonitor, SD).
 TARGET_LABELS = frozenset({"job", "instance", "namespace", "pod", "container", "service"})
@@ -59,6 +61,24 @@ def consumer_exports() -> Exported:
         else:
             names[base] = labels
     return Exported(names)
+
+
+def registry_exports(registry: CollectorRegistry) -> Exported:
+    """Every sample name the collectors registered in `registry` can export, with its labels
+    (declared ones: labelled series appear only once used)."""
+    names: dict[str, frozenset[str]] = {}
+    for name, collector in registry._names_to_collectors.items():
+        labels = frozenset(getattr(collector, "_labelnames", ()))
+        names[name] = labels | {"le"} if name.endswith("_bucket") else labels
+    return Exported(names)
+
+
+def source_exports() -> Exported:
+    """What the event sources' servers and readers export (mail serve, mta-log)."""
+    registry = CollectorRegistry()
+    MailMetrics.create(registry)
+    MtaLogMetrics(registry)
+    return registry_exports(registry)
 
 
 def identifiers(expr: str) -> set[str]:

@@ -18,6 +18,7 @@ from tests.deploy.promql_names import (
     identifiers,
     problems,
     recorded_labels,
+    source_exports,
 )
 from tests.deploy.tools import DEPLOY
 
@@ -41,8 +42,8 @@ def recording_rules() -> dict[str, str]:
 
 def known_series() -> dict[str, frozenset[str]]:
     """Exported series plus the recorded ones (and Prometheus' own `up`)."""
-    return {**consumer_exports().labels, **recorded_labels(recording_rules()),
-            "up": frozenset()}
+    return {**consumer_exports().labels, **source_exports().labels,
+            **recorded_labels(recording_rules()), "up": frozenset()}
 
 
 def panels() -> list[dict[str, Any]]:
