@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from bouncewire import __version__, _consume, _demo, _produce, _replay, receiver
 from bouncewire._flags import add_flag, add_kafka_flags, unknown_env
+from bouncewire._gateway import add_gateway_commands
 from bouncewire._mail import add_mail_commands
 from bouncewire._mta_log import add_mta_log_command
 from bouncewire._unsubscribe import add_unsubscribe_commands
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     _producer_commands(sub)
     _consumer_commands(sub)
     add_unsubscribe_commands(sub)
+    add_gateway_commands(sub)
     _replay.add_replay_commands(sub)
     add_mta_log_command(sub)
     add_mail_commands(sub)

@@ -204,9 +204,18 @@ class RelaySession:
         return self._guard(self.open_or_raise)
 
     def mail(self, sender: str, options: Sequence[str] = ()) -> Evidence:
-        """MAIL FROM; a refusal ends the session (it is the sender's, for every recipient)."""
-        envelope = Envelope(sender, (), b"", "", tuple(options))
-        return self._guard(lambda: _mail_from(self._require_client(), envelope))
+        """MAIL FROM; a refusal ends the session (it is the sender's, for every recipient).
+
+        Of `options` (a client's MAIL parameters), only those of an extension the relay
+        advertised are passed on: SIZE=, BODY= (8BITMIME), SMTPUTF8.
+        """
+
+        def mail_from() -> Evidence:
+            client = self._require_client()
+            kept = tuple(option for option in options if _advertised(client, option))
+            return _mail_from(client, Envelope(sender, (), b"", "", kept))
+
+        return self._guard(mail_from)
 
     def rcpt(self, recipient: str) -> Evidence:
         return self._guard(lambda: _rcpt_one(self._require_client(), recipient))
@@ -439,6 +448,14 @@ def _mail_from(client: smtplib.SMTP, envelope: Envelope) -> Evidence:
     if code >= 500:
         reply = replace(reply, smtp_message=_SENDER_REFUSED + (reply.smtp_message or ""))
     raise _SessionEnded(reply)
+
+
+_EXTENSION_OF_OPTION = {"SIZE": "size", "BODY": "8bitmime", "SMTPUTF8": "smtputf8"}
+
+
+def _advertised(client: smtplib.SMTP, option: str) -> bool:
+    extension = _EXTENSION_OF_OPTION.get(option.partition("=")[0].upper())
+    return extension is not None and client.has_extn(extension)
 
 
 def _rcpt_one(client: smtplib.SMTP, recipient: str) -> Evidence:

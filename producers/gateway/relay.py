@@ -1,0 +1,300 @@
+"""Relay one client transaction upstream, command by command, and publish its results.
+
+Blocking (smtplib, a Kafka acknowledgement): the aiosmtpd edge calls each method from a
+worker thread, one at a time per transaction.
+
+Upstream transactions ("legs"): without personalization, one leg carries every recipient,
+as the client sent them. With a VERP domain or a List-Unsubscribe URL each recipient needs
+its own return path or header, so each gets its own leg (an upstream session opened at its
+RCPT): the client's per-RCPT answers stay the upstream's own, at the cost of one upstream
+connection per recipient (bounded by the recipients-per-message limit).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bouncewire.producers.exceptions import InvalidEventError, PublishError
+from bouncewire.producers.gateway import replies
+from bouncewire.producers.gateway.dedup import RecentlyRelayed, Unpublished, transaction_digest
+from bouncewire.producers.gateway.headers import (
+    MessageFacts,
+    UnsubscribeDecision,
+    message_facts,
+    with_unsubscribe_headers,
+)
+from bouncewire.producers.gateway.metrics import GatewayMetrics, upstream_result
+from bouncewire.producers.signed_addresses import signed_address
+from bouncewire.producers.smtp_capture import (
+    RelayConfig,
+    RelaySession,
+    SendOutcome,
+    check_publishable,
+    log_outcome,
+    outcome_of,
+)
+from bouncewire.producers.smtp_errors import Evidence
+from bouncewire.producers.unsubscribe.links import unsubscribe_url
+from bouncewire.producers.unsubscribe.tokens import Claims, Keyring, TokenError, sign
+
+log = logging.getLogger(__name__)
+# Event ids are uuid5 of what the transaction was: a kept result republished keeps its id.
+_EVENT_NAMESPACE = uuid.UUID("2f4c1b8e-6f0a-5e8b-9a7c-3d2e1f0a9b8c")
+BAD_ADDRESS = "553 5.1.3 Recipient address cannot be recorded ({reason})"
+BAD_MESSAGE = "554 5.6.0 Message cannot be recorded ({reason})"
+
+
+class ResultPublisher(Protocol):
+    def publish(self, records: Sequence[dict[str, Any]], timeout: float) -> None:
+        """Return once the cluster acknowledged every record; raise PublishError otherwise."""
+
+
+@dataclass(frozen=True, slots=True)
+class Personalization:
+    """Per-recipient changes; both need the unsubscribe keyring."""
+
+    keyring: Keyring = field(repr=False)
+    verp_domain: str | None = None
+    unsubscribe_base_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RelayPolicy:
+    relay: RelayConfig
+    personalization: Personalization | None = None
+    publish_timeout_s: float = 10.0
+
+
+@dataclass
+class _Leg:
+    session: RelaySession
+    return_path: str
+    recipients: list[str] = field(default_factory=list)
+
+
+class Transaction:
+    """One client transaction (MAIL FROM to the end of DATA) and its upstream legs."""
+
+    def __init__(self, policy: RelayPolicy, sender: str, options: Sequence[str]) -> None:
+        self.policy = policy
+        self.sender = sender
+        self.options = tuple(options)
+        self.id = uuid.uuid4().hex
+        self.legs: list[_Leg] = []
+
+    @property
+    def recipients(self) -> list[str]:
+        return [recipient for leg in self.legs for recipient in leg.recipients]
+
+    def rcpt(self, recipient: str) -> Evidence:
+        leg = self._leg_for(recipient)
+        evidence = leg.session.rcpt(recipient)
+        if evidence.accepted:
+            leg.recipients.append(recipient)
+        return evidence
+
+    def deliver(self, data: bytes, facts: MessageFacts) -> list[tuple[str, Evidence]]:
+        """DATA on every leg with recipients; one evidence per recipient, in RCPT order."""
+        results: list[tuple[str, Evidence]] = []
+        for leg in self.legs:
+            if leg.recipients:
+                for recipient, evidence in self._deliver_leg(leg, data, facts):
+                    results.append((recipient, evidence))
+        return results
+
+    def abandon(self) -> None:
+        """RSET every leg: the message is not sent (already relayed once)."""
+        for leg in self.legs:
+            leg.session.reset()
+
+    def close(self) -> None:
+        for leg in self.legs:
+            leg.session.close()
+
+    def _leg_for(self, recipient: str) -> _Leg:
+        if self.legs and self.policy.personalization is None:
+            return self.legs[0]
+        return_path = self._return_path(recipient, MessageFacts())
+        leg = _Leg(RelaySession(self.policy.relay), return_path)
+        self.legs.append(leg)
+        if leg.session.open() is None:
+            leg.session.mail(return_path, self.options)
+        return leg
+
+    def _deliver_leg(
+        self, leg: _Leg, data: bytes, facts: MessageFacts
+    ) -> list[tuple[str, Evidence]]:
+        personal = self.policy.personalization
+        if personal is not None:
+            recipient = leg.recipients[0]
+            refused = self._reenvelope(leg, recipient, facts)
+            if refused is not None:
+                return [(recipient, refused)]
+            data = self._personal_data(personal, recipient, data, facts)
+        evidence = leg.session.data(data)
+        return [(recipient, evidence) for recipient in leg.recipients]
+
+    def _reenvelope(self, leg: _Leg, recipient: str, facts: MessageFacts) -> Evidence | None:
+        """The VERP path signed at RCPT knew no campaign or meta; now the headers do."""
+        return_path = self._return_path(recipient, facts)
+        if return_path == leg.return_path:
+            return None
+        for step in (
+            leg.session.reset,
+            lambda: leg.session.mail(return_path, self.options),
+            lambda: leg.session.rcpt(recipient),
+        ):
+            evidence = step()
+            if not evidence.accepted:
+                return evidence
+        leg.return_path = return_path
+        return None
+
+    def _return_path(self, recipient: str, facts: MessageFacts) -> str:
+        personal = self.policy.personalization
+        if personal is None or personal.verp_domain is None:
+            return self.sender
+        claims = Claims(recipient, facts.campaign_id, facts.meta)
+        try:
+            return signed_address(personal.keyring, claims, personal.verp_domain, "bounce")
+        except TokenError as exc:
+            # Too long or unsignable: the message still goes, bounces just map back less.
+            log.warning("no VERP return path", extra={"reason": exc.reason})
+            return self.sender
+
+    @staticmethod
+    def _personal_data(
+        personal: Personalization, recipient: str, data: bytes, facts: MessageFacts
+    ) -> bytes:
+        base = personal.unsubscribe_base_url
+        if base is None or facts.unsubscribe_decision() is not UnsubscribeDecision.ADD:
+            return data
+        claims = Claims(recipient, facts.campaign_id, facts.meta)
+        return with_unsubscribe_headers(data, unsubscribe_url(base, sign(personal.keyring, claims)))
+
+
+class GatewayRelay:
+    """Turns a transaction's upstream outcomes into published results and client replies."""
+
+    def __init__(
+        self,
+        policy: RelayPolicy,
+        publisher: ResultPublisher,
+        metrics: GatewayMetrics,
+        *,
+        recent: RecentlyRelayed | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.policy = policy
+        self._publisher = publisher
+        self._metrics = metrics
+        self._recent = recent or RecentlyRelayed()
+        self._clock = clock
+
+    def begin(self, sender: str, options: Sequence[str]) -> Transaction:
+        return Transaction(self.policy, sender, options)
+
+    def rcpt(self, transaction: Transaction, recipient: str) -> str:
+        """Relay one RCPT; a refused recipient's result is published before the reply."""
+        try:
+            check_publishable(self.policy.relay.host, [recipient], {})
+        except InvalidEventError as exc:
+            return BAD_ADDRESS.format(reason=exc.field)
+        started = time.perf_counter()
+        evidence = transaction.rcpt(recipient)
+        self._metrics.relay_seconds.labels("RCPT").observe(time.perf_counter() - started)
+        if evidence.accepted:
+            return replies.client_reply(evidence)
+        event_id = _event_id("rcpt", transaction.id, recipient)
+        outcome = self._outcome(recipient, evidence, {"event_id": event_id})
+        if not self._published([outcome.record]):
+            return replies.NOT_PUBLISHED
+        self._count_recipients([outcome])
+        return replies.client_reply(evidence)
+
+    def data(self, transaction: Transaction, data: bytes) -> str:
+        """Relay DATA (unless this transaction was relayed before), publish, then reply."""
+        digest = transaction_digest(transaction.sender, transaction.recipients, data)
+        kept = self._recent.find(digest, self._clock())
+        if kept is not None:
+            return self._republish(transaction, digest, kept)
+        facts = message_facts(data)
+        extra = {
+            "message_id": facts.message_id,
+            "campaign_id": facts.campaign_id,
+            "meta": facts.meta,
+        }
+        try:
+            check_publishable(self.policy.relay.host, transaction.recipients, extra)
+        except InvalidEventError as exc:
+            transaction.abandon()
+            return BAD_MESSAGE.format(reason=exc.field)
+        started = time.perf_counter()
+        delivered = transaction.deliver(data, facts)
+        self._metrics.relay_seconds.labels("DATA").observe(time.perf_counter() - started)
+        outcomes = [
+            self._outcome(
+                rcpt, evidence, {**extra, "event_id": _event_id("data", digest, rcpt, evidence)}
+            )
+            for rcpt, evidence in delivered
+        ]
+        reply = replies.data_reply([evidence for _, evidence in delivered])
+        self._count_message(outcomes, len(data))
+        if not self._published([outcome.record for outcome in outcomes]):
+            self._recent.keep(
+                digest, Unpublished(tuple(o.record for o in outcomes), reply, self._clock())
+            )
+            self._metrics.unpublished.inc()
+            return replies.NOT_PUBLISHED
+        return reply
+
+    def _republish(self, transaction: Transaction, digest: str, kept: Unpublished) -> str:
+        transaction.abandon()
+        if not self._published(list(kept.records)):
+            return replies.NOT_PUBLISHED
+        self._recent.forget(digest)
+        self._metrics.replayed.inc()
+        log.info("smtp-gateway: retried transaction not relayed again; kept results published")
+        return replies.ALREADY_RELAYED if kept.reply.startswith("2") else kept.reply
+
+    def _outcome(
+        self, recipient: str, evidence: Evidence, extra: dict[str, str | None]
+    ) -> SendOutcome:
+        now_ms = int(self._clock() * 1000)
+        outcome = outcome_of(self.policy.relay.host, recipient, evidence, extra, now_ms)
+        log_outcome(outcome)
+        return outcome
+
+    def _published(self, records: list[dict[str, Any]]) -> bool:
+        try:
+            self._publisher.publish(records, self.policy.publish_timeout_s)
+        except PublishError as exc:
+            log.warning(
+                "smtp-gateway: results not published; answering 451", extra={"reason": str(exc)}
+            )
+            return False
+        return True
+
+    def _count_message(self, outcomes: list[SendOutcome], size: int) -> None:
+        delivered = sum(outcome.delivered for outcome in outcomes)
+        first_code = outcomes[0].record["smtp_code"] if outcomes else None
+        self._metrics.messages.labels(upstream_result(250 if delivered else first_code)).inc()
+        # Bytes sent upstream: one copy per leg that took the message.
+        copies = delivered if self.policy.personalization is not None else min(delivered, 1)
+        self._metrics.bytes.inc(size * copies)
+        self._count_recipients(outcomes)
+
+    def _count_recipients(self, outcomes: list[SendOutcome]) -> None:
+        for outcome in outcomes:
+            result = upstream_result(outcome.record["smtp_code"])
+            error_class = outcome.classification.error_class or "none"
+            self._metrics.recipients.labels(result, error_class).inc()
+
+
+def _event_id(*parts: object) -> str:
+    return str(uuid.uuid5(_EVENT_NAMESPACE, "|".join(str(part) for part in parts)))

@@ -1,0 +1,282 @@
+"""The aiosmtpd edge: listeners, sessions, AUTH, limits. Relaying is `relay.GatewayRelay`.
+
+Two listeners share one event loop (and so one set of limits): the submission port, which
+offers STARTTLS, and optionally an implicit-TLS port (465 style). AUTH (PLAIN, LOGIN) is
+offered only under TLS; MAIL without AUTH gets 530 5.7.0. Every limit answers with a reply
+before the connection closes: too many sessions (421), a command or the whole session taking
+too long (421 4.4.2), too many recipients (452 4.5.3), too big (552), repeated AUTH failures
+from one address (a pause, then 421 4.7.0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from bouncewire.producers.gateway import limits as replies_of_limits
+from bouncewire.producers.gateway.limits import AuthThrottle, GatewayLimits, SessionSlots
+from bouncewire.producers.gateway.metrics import GatewayMetrics
+from bouncewire.producers.gateway.relay import GatewayRelay, Transaction
+from bouncewire.producers.gateway.users import UserStore
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+# aiosmtpd logs every command line at INFO (an AUTH PLAIN line is masked, a LOGIN answer and
+# the addresses are not) and a deprecation of its own at WARNING on every AUTH: the gateway
+# logs its own masked lines instead, and aiosmtpd's errors only.
+logging.getLogger("mail.log").setLevel(logging.ERROR)
+
+
+@dataclass
+class GatewayState:
+    """What every session of both listeners shares (all touched on the event loop only)."""
+
+    relay: GatewayRelay
+    users: UserStore
+    limits: GatewayLimits
+    metrics: GatewayMetrics
+    hostname: str = "bouncewire-gateway"
+    clock: Callable[[], float] = time.monotonic
+    slots: SessionSlots = field(init=False)
+    throttle: AuthThrottle = field(init=False)
+    executor: ThreadPoolExecutor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.slots = SessionSlots(self.limits.max_sessions)
+        self.throttle = AuthThrottle(self.limits.auth_failures_allowed, self.limits.auth_window_s)
+        # A worker per session, each blocked on the upstream or the broker at most.
+        self.executor = ThreadPoolExecutor(
+            self.limits.max_sessions + 2, thread_name_prefix="gateway-relay"
+        )
+
+    async def blocking(self, action: Callable[[], _T]) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, action)
+
+
+class GatewaySMTP(SMTP):
+    """One client connection."""
+
+    def __init__(self, state: GatewayState, listener: str, **options: Any) -> None:
+        super().__init__(
+            GatewayHandler(state),
+            hostname=state.hostname,
+            ident="bouncewire smtp-gateway",
+            data_size_limit=state.limits.max_message_bytes,
+            timeout=state.limits.command_timeout_s,
+            auth_required=True,
+            authenticator=_authenticator(state),
+            **options,
+        )
+        self.state = state
+        self.listener = listener
+        self.transaction: Transaction | None = None
+        self._admitted: bool | None = None
+        self._session_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._admitted is None:  # not the second call STARTTLS makes
+            self._admitted = self.state.slots.take()
+            if self._admitted:
+                self.state.metrics.sessions.labels(self.listener).inc()
+                self.state.metrics.active_sessions.inc()
+                self._session_timer = self.loop.call_later(
+                    self.state.limits.session_timeout_s, self._session_expired
+                )
+            else:
+                self.state.metrics.refusals.labels("sessions").inc()
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._admitted:
+            self._admitted = False
+            self.state.slots.give_back()
+            self.state.metrics.active_sessions.dec()
+        if self._session_timer is not None:
+            self._session_timer.cancel()
+        self.end_transaction()
+        super().connection_lost(error)
+
+    async def _handle_client(self) -> None:
+        if not self._admitted:
+            await self.push(replies_of_limits.TOO_MANY_SESSIONS)
+            self._close()
+            return
+        await super()._handle_client()
+
+    def _timeout_cb(self) -> None:
+        self.state.metrics.refusals.labels("command_timeout").inc()
+        self._say_and_close(replies_of_limits.COMMAND_TIMEOUT)
+
+    def _session_expired(self) -> None:
+        self.state.metrics.refusals.labels("session_timeout").inc()
+        self._say_and_close(replies_of_limits.SESSION_TIMEOUT)
+
+    def _say_and_close(self, reply: str) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self._writer.write(reply.encode("ascii") + b"\r\n")
+            self._close()
+
+    def _close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def reset_command_timer(self) -> None:
+        """The client waits on the upstream, not idling: restart its command timer."""
+        self._reset_timeout()
+
+    async def smtp_AUTH(self, arg: str) -> None:
+        client = self.client_address()
+        if self.state.throttle.throttled(client, self.state.clock()):
+            self.state.metrics.auth_failures.labels(_mechanism(arg), "throttled").inc()
+            log.warning("smtp-gateway: AUTH throttled", extra={"client": client})
+            await asyncio.sleep(self.state.limits.auth_pause_s)
+            await self.push(replies_of_limits.AUTH_THROTTLED)
+            self._close()
+            return
+        await super().smtp_AUTH(arg)
+
+    def client_address(self) -> str:
+        peer = self.session.peer if self.session is not None else None
+        return str(peer[0]) if isinstance(peer, tuple) else "unknown"
+
+    def begin_transaction(self, transaction: Transaction) -> None:
+        self.end_transaction()
+        self.transaction = transaction
+
+    def end_transaction(self) -> None:
+        transaction, self.transaction = self.transaction, None
+        if transaction is not None:
+            # QUIT upstream off the loop; nothing waits for it.
+            self.state.executor.submit(transaction.close)
+
+
+def _mechanism(arg: str | None) -> str:
+    mechanism = (arg or "").split(" ", 1)[0].upper()
+    return mechanism if mechanism in {"PLAIN", "LOGIN"} else "other"
+
+
+def _authenticator(state: GatewayState) -> Callable[..., AuthResult]:
+    def authenticate(
+        server: GatewaySMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        if not isinstance(data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        name = data.login.decode("utf-8", "replace")
+        # scrypt on the loop (~50 ms): AUTH happens once per session.
+        if state.users.check(name, data.password.decode("utf-8", "replace")):
+            state.throttle.succeeded(server.client_address())
+            return AuthResult(success=True, auth_data=name)
+        throttled = state.throttle.failed(server.client_address(), state.clock())
+        state.metrics.auth_failures.labels(mechanism, "refused").inc()
+        # Logged without the password, and with the client's address (an IP, not a person).
+        log.warning(
+            "smtp-gateway: AUTH failed",
+            extra={
+                "client": server.client_address(),
+                "mechanism": mechanism,
+                "now_throttled": throttled,
+            },
+        )
+        return AuthResult(success=False, handled=False)
+
+    return authenticate
+
+
+class GatewayHandler:
+    """aiosmtpd hooks: each relays its command upstream (in a worker thread)."""
+
+    def __init__(self, state: GatewayState) -> None:
+        self.state = state
+
+    async def handle_MAIL(  # noqa: N802 -- aiosmtpd's hook names
+        self,
+        server: GatewaySMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        server.begin_transaction(self.state.relay.begin(address, mail_options))
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
+
+    async def handle_RCPT(  # noqa: N802
+        self,
+        server: GatewaySMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        transaction = server.transaction
+        assert transaction is not None  # aiosmtpd answers 503 to RCPT before MAIL
+        if len(envelope.rcpt_tos) >= self.state.limits.max_recipients:
+            self.state.metrics.refusals.labels("recipients").inc()
+            return replies_of_limits.TOO_MANY_RECIPIENTS
+        server.reset_command_timer()
+        reply = await self.state.blocking(lambda: self.state.relay.rcpt(transaction, address))
+        server.reset_command_timer()
+        if reply.startswith("25"):
+            envelope.rcpt_tos.append(address)
+        return reply
+
+    async def handle_DATA(  # noqa: N802
+        self, server: GatewaySMTP, session: Session, envelope: Envelope
+    ) -> str:
+        transaction = server.transaction
+        assert transaction is not None
+        data = bytes(envelope.original_content or b"")
+        server.reset_command_timer()
+        reply = await self.state.blocking(lambda: self.state.relay.data(transaction, data))
+        server.reset_command_timer()
+        server.end_transaction()
+        return reply
+
+    async def handle_RSET(self, server: GatewaySMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        server.end_transaction()
+        return "250 2.0.0 OK"
+
+    async def handle_QUIT(self, server: GatewaySMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        server.end_transaction()
+        return "221 2.0.0 Bye"
+
+
+@dataclass(frozen=True, slots=True)
+class Listeners:
+    host: str
+    port: int
+    tls_context: ssl.SSLContext = field(repr=False)
+    implicit_tls_port: int | None = None
+
+
+async def start_listeners(state: GatewayState, listeners: Listeners) -> list[asyncio.Server]:
+    """The STARTTLS listener, and the implicit-TLS one if a port is given."""
+    loop = asyncio.get_running_loop()
+    context = listeners.tls_context
+    servers = [
+        await loop.create_server(
+            lambda: GatewaySMTP(state, "starttls", tls_context=context, loop=loop),
+            listeners.host,
+            listeners.port,
+        )
+    ]
+    if listeners.implicit_tls_port is not None:
+        # The transport is TLS from the first byte: AUTH needs no STARTTLS there.
+        servers.append(
+            await loop.create_server(
+                lambda: GatewaySMTP(state, "implicit_tls", auth_require_tls=False, loop=loop),
+                listeners.host,
+                listeners.implicit_tls_port,
+                ssl=context,
+            )
+        )
+    return servers
