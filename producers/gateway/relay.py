@@ -80,12 +80,20 @@ class _Leg:
 class Transaction:
     """One client transaction (MAIL FROM to the end of DATA) and its upstream legs."""
 
-    def __init__(self, policy: RelayPolicy, sender: str, options: Sequence[str]) -> None:
+    def __init__(
+        self,
+        policy: RelayPolicy,
+        sender: str,
+        options: Sequence[str],
+        spare: RelaySession | None = None,
+    ) -> None:
         self.policy = policy
         self.sender = sender
         self.options = tuple(options)
         self.id = uuid.uuid4().hex
         self.legs: list[_Leg] = []
+        # An upstream session the client's previous transaction left open and clean.
+        self._spare = spare
 
     @property
     def recipients(self) -> list[str]:
@@ -115,16 +123,45 @@ class Transaction:
     def close(self) -> None:
         for leg in self.legs:
             leg.session.close()
+        if self._spare is not None:
+            self._spare.close()
+
+    def finish(self) -> RelaySession | None:
+        """Close every leg but one healthy session, returned (reset) for the next transaction:
+        a client sending many messages in one session costs one upstream connection."""
+        keep = self._spare
+        if keep is None and self.legs and self.legs[0].session.ended is None:
+            keep = self.legs.pop(0).session
+        self._spare = None
+        self.close()
+        if keep is not None and not keep.reset().accepted:
+            keep.close()
+            return None
+        return keep
 
     def _leg_for(self, recipient: str) -> _Leg:
         if self.legs and self.policy.personalization is None:
             return self.legs[0]
         return_path = self._return_path(recipient, MessageFacts())
-        leg = _Leg(RelaySession(self.policy.relay), return_path)
+        spare = self._take_spare()
+        leg = _Leg(spare or RelaySession(self.policy.relay), return_path)
         self.legs.append(leg)
-        if leg.session.open() is None:
-            leg.session.mail(return_path, self.options)
+        if spare is None:
+            self._open_and_mail(leg)
+        elif leg.session.mail(return_path, self.options).error is not None:
+            # The kept session went stale (the upstream hung up while idle): one fresh try.
+            leg.session.close()
+            leg.session = RelaySession(self.policy.relay)
+            self._open_and_mail(leg)
         return leg
+
+    def _take_spare(self) -> RelaySession | None:
+        spare, self._spare = self._spare, None
+        return spare
+
+    def _open_and_mail(self, leg: _Leg) -> None:
+        if leg.session.open() is None:
+            leg.session.mail(leg.return_path, self.options)
 
     def _deliver_leg(
         self, leg: _Leg, data: bytes, facts: MessageFacts
@@ -196,8 +233,10 @@ class GatewayRelay:
         self._recent = recent or RecentlyRelayed()
         self._clock = clock
 
-    def begin(self, sender: str, options: Sequence[str]) -> Transaction:
-        return Transaction(self.policy, sender, options)
+    def begin(
+        self, sender: str, options: Sequence[str], spare: RelaySession | None = None
+    ) -> Transaction:
+        return Transaction(self.policy, sender, options, spare)
 
     def rcpt(self, transaction: Transaction, recipient: str) -> str:
         """Relay one RCPT; a refused recipient's result is published before the reply."""

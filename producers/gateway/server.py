@@ -26,6 +26,7 @@ from bouncewire.producers.gateway.limits import AuthThrottle, GatewayLimits, Ses
 from bouncewire.producers.gateway.metrics import GatewayMetrics
 from bouncewire.producers.gateway.relay import GatewayRelay, Transaction
 from bouncewire.producers.gateway.users import UserStore
+from bouncewire.producers.smtp_capture import RelaySession
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -78,6 +79,8 @@ class GatewaySMTP(SMTP):
         self.state = state
         self.listener = listener
         self.transaction: Transaction | None = None
+        # The last transaction's upstream session, being reset for the next one.
+        self._finishing: asyncio.Future[RelaySession | None] | None = None
         self._admitted: bool | None = None
         self._session_timer: asyncio.TimerHandle | None = None
 
@@ -101,7 +104,7 @@ class GatewaySMTP(SMTP):
             self.state.metrics.active_sessions.dec()
         if self._session_timer is not None:
             self._session_timer.cancel()
-        self.end_transaction()
+        self.drop_upstream()
         super().connection_lost(error)
 
     async def _handle_client(self) -> None:
@@ -147,15 +150,31 @@ class GatewaySMTP(SMTP):
         peer = self.session.peer if self.session is not None else None
         return str(peer[0]) if isinstance(peer, tuple) else "unknown"
 
-    def begin_transaction(self, transaction: Transaction) -> None:
+    async def begin_transaction(self, sender: str, options: list[str]) -> None:
         self.end_transaction()
-        self.transaction = transaction
+        finishing, self._finishing = self._finishing, None
+        spare = await finishing if finishing is not None else None
+        self.transaction = self.state.relay.begin(sender, options, spare)
 
     def end_transaction(self) -> None:
+        """Finish upstream off the loop, after the reply went out; the next MAIL waits."""
         transaction, self.transaction = self.transaction, None
         if transaction is not None:
-            # QUIT upstream off the loop; nothing waits for it.
-            self.state.executor.submit(transaction.close)
+            # begin_transaction took the previous one: nothing else is finishing now.
+            self._finishing = self.loop.run_in_executor(self.state.executor, transaction.finish)
+
+    def drop_upstream(self) -> None:
+        """The client is gone: close everything upstream (QUIT), off the loop."""
+        self.end_transaction()
+        finishing, self._finishing = self._finishing, None
+        if finishing is not None:
+            finishing.add_done_callback(self._close_kept)
+
+    def _close_kept(self, finishing: asyncio.Future[RelaySession | None]) -> None:
+        if not finishing.cancelled() and finishing.exception() is None:
+            kept = finishing.result()
+            if kept is not None:
+                self.state.executor.submit(kept.close)  # QUIT, bounded by the relay timeout
 
 
 def _mechanism(arg: str | None) -> str:
@@ -204,7 +223,7 @@ class GatewayHandler:
         address: str,
         mail_options: list[str],
     ) -> str:
-        server.begin_transaction(self.state.relay.begin(address, mail_options))
+        await server.begin_transaction(address, mail_options)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 OK"

@@ -224,3 +224,27 @@ def test_broker_unreachable_answers_451_after_relaying_once(
     assert first == second == {"refused": {}, "error": not_recorded}
     # Relayed once: the retry is recognised and not sent to the upstream again.
     assert len(transcript.messages) == seen + 1
+
+
+def test_several_messages_in_one_session(
+    gateway: LiveGateway, upstream: tuple[int, Script, Transcript], results: ResultTopic
+) -> None:
+    """The upstream session is kept (reset) between the client's transactions."""
+    _, script, transcript = upstream
+    script.rcpt = {"bob": USER_UNKNOWN}
+    start, seen = results.end(), len(transcript.messages)
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with smtplib.SMTP("127.0.0.1", gateway.port, timeout=20) as client:
+        client.starttls(context=context)
+        client.login(USER, PASSWORD)
+        refused = [client.send_message(message_to(name)) for name in ("alice", "carol")]
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            client.send_message(message_to("bob"))
+        client.rset()
+        refused.append(client.send_message(message_to("dave")))
+    assert refused == [{}, {}, {}]
+    assert len(transcript.messages) == seen + 3
+    assert summary(results.since(start)) == [
+        ("alice", 250, "2.0.0", None), ("carol", 250, "2.0.0", None),
+        ("bob", 550, "5.1.1", None), ("dave", 250, "2.0.0", None)]
