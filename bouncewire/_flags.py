@@ -20,7 +20,12 @@ def env_name(flag: str) -> str:
 
 # Read directly, not through a flag: secrets must not sit on a command line (`ps` shows it).
 SECRET_ENV = frozenset(
-    {"BOUNCEWIRE_SASL_PASSWORD", "BOUNCEWIRE_UNSUBSCRIBE_SECRET", "BOUNCEWIRE_UPSTREAM_PASSWORD"}
+    {
+        "BOUNCEWIRE_SASL_PASSWORD",
+        "BOUNCEWIRE_UNSUBSCRIBE_SECRET",
+        "BOUNCEWIRE_UPSTREAM_PASSWORD",
+        "BOUNCEWIRE_GATEWAY_PASSWORD",
+    }
 )
 
 

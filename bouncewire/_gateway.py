@@ -21,6 +21,7 @@ from bouncewire.producers.gateway.metrics import GatewayMetrics
 from bouncewire.producers.gateway.publish import AcknowledgedResults
 from bouncewire.producers.gateway.relay import GatewayRelay, Personalization, RelayPolicy
 from bouncewire.producers.gateway.server import GatewayState, Listeners, start_listeners
+from bouncewire.producers.gateway.traffic import GatewayLogin, GatewayTraffic
 from bouncewire.producers.gateway.users import UsersFileError, UserStore, set_user
 from bouncewire.producers.smtp_capture import RelayConfig
 from bouncewire.producers.unsubscribe import KeyConfigError, Keyring, public_url_problem
@@ -30,6 +31,7 @@ log = logging.getLogger("bouncewire.smtp_gateway")
 # Not a credential: the names of the variables holding the keys and the upstream password.
 SECRET_ENV = "BOUNCEWIRE_UNSUBSCRIBE_SECRET"  # noqa: S105
 UPSTREAM_PASSWORD_ENV = "BOUNCEWIRE_UPSTREAM_PASSWORD"  # noqa: S105
+GATEWAY_PASSWORD_ENV = "BOUNCEWIRE_GATEWAY_PASSWORD"  # noqa: S105
 DEFAULTS = GatewayLimits()
 
 
@@ -49,6 +51,28 @@ def add_gateway_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     user.add_argument("name", help="the user name CleverTap will log in with")
     add_flag(user, "--users-file", type=Path, required=True)
     user.set_defaults(handler=cmd_smtp_gateway_user)
+
+
+def add_simulate_gateway_flags(p: argparse.ArgumentParser) -> None:
+    """`simulate --via-gateway`: send results go as mail through a running gateway."""
+    add_flag(p, "--via-gateway", help="HOST:PORT of a smtp-gateway (STARTTLS) to send through")
+    add_flag(p, "--gateway-username")
+    add_flag(p, "--gateway-password-file", type=Path, help=f"(or set {GATEWAY_PASSWORD_ENV})")
+    add_flag(p, "--gateway-ca-file", help="CA to verify the gateway with (default: no check)")
+
+
+def simulated_traffic(args: argparse.Namespace) -> GatewayTraffic | None:
+    """The SMTP sender `simulate` uses with --via-gateway, else None."""
+    if not args.via_gateway:
+        return None
+    host, _, port = args.via_gateway.rpartition(":")
+    password = os.environ.get(GATEWAY_PASSWORD_ENV, "")
+    if args.gateway_password_file:
+        password = args.gateway_password_file.read_text().strip()
+    login = GatewayLogin(
+        host, int(port), args.gateway_username or "", password, args.gateway_ca_file
+    )
+    return GatewayTraffic(login)
 
 
 def _listener_flags(p: argparse.ArgumentParser) -> None:
