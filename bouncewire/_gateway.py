@@ -198,7 +198,7 @@ def _limits(args: argparse.Namespace) -> GatewayLimits:
 def _producer(args: argparse.Namespace) -> KafkaProducer:
     ack_ms = max(1000, int(args.publish_timeout * 1000))
     # Give up on a record about when its reply does (451): one landing later is a repeat.
-    producer = KafkaProducer(kafka_settings(args), {"linger.ms": 2, "message.timeout.ms": ack_ms})
+    producer = KafkaProducer(kafka_settings(args), {"linger.ms": 0, "message.timeout.ms": ack_ms})
     try:
         producer.check_broker(timeout=min(args.publish_timeout, 5.0))
     except BrokerUnavailableError as exc:

@@ -94,12 +94,14 @@ class Transaction:
         self.legs: list[_Leg] = []
         # An upstream session the client's previous transaction left open and clean.
         self._spare = spare
+        self._clean = True  # the upstream has no open transaction (after DATA or RSET)
 
     @property
     def recipients(self) -> list[str]:
         return [recipient for leg in self.legs for recipient in leg.recipients]
 
     def rcpt(self, recipient: str) -> Evidence:
+        self._clean = False
         leg = self._leg_for(recipient)
         evidence = leg.session.rcpt(recipient)
         if evidence.accepted:
@@ -113,12 +115,14 @@ class Transaction:
             if leg.recipients:
                 for recipient, evidence in self._deliver_leg(leg, data, facts):
                     results.append((recipient, evidence))
+        self._clean = all(leg.recipients for leg in self.legs)  # else a leg is mid-transaction
         return results
 
     def abandon(self) -> None:
         """RSET every leg: the message is not sent (already relayed once)."""
         for leg in self.legs:
             leg.session.reset()
+        self._clean = True
 
     def close(self) -> None:
         for leg in self.legs:
@@ -134,7 +138,7 @@ class Transaction:
             keep = self.legs.pop(0).session
         self._spare = None
         self.close()
-        if keep is not None and not keep.reset().accepted:
+        if keep is not None and not self._clean and not keep.reset().accepted:
             keep.close()
             return None
         return keep

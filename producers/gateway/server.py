@@ -163,6 +163,13 @@ class GatewaySMTP(SMTP):
             # begin_transaction took the previous one: nothing else is finishing now.
             self._finishing = self.loop.run_in_executor(self.state.executor, transaction.finish)
 
+    def keep_upstream(self, kept: RelaySession | None) -> None:
+        """The finished transaction's upstream session, for the next MAIL."""
+        self.transaction = None
+        done: asyncio.Future[RelaySession | None] = self.loop.create_future()
+        done.set_result(kept)
+        self._finishing = done
+
     def drop_upstream(self) -> None:
         """The client is gone: close everything upstream (QUIT), off the loop."""
         self.end_transaction()
@@ -255,9 +262,15 @@ class GatewayHandler:
         assert transaction is not None
         data = bytes(envelope.original_content or b"")
         server.reset_command_timer()
-        reply = await self.state.blocking(lambda: self.state.relay.data(transaction, data))
+
+        def relay_and_finish() -> tuple[str, RelaySession | None]:
+            # One worker hop, not two: after DATA the upstream session is clean and
+            # finishing it is bookkeeping, no network round trip.
+            return self.state.relay.data(transaction, data), transaction.finish()
+
+        reply, kept = await self.state.blocking(relay_and_finish)
         server.reset_command_timer()
-        server.end_transaction()
+        server.keep_upstream(kept)
         return reply
 
     async def handle_RSET(self, server: GatewaySMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
