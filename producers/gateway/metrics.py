@@ -58,6 +58,11 @@ class GatewayMetrics:
             "transactions answered 451 because their results could not be published",
             registry=r,
         )
+        self.repeats = Counter(
+            "bouncewire_gateway_repeated_transactions",
+            "transactions already delivered and recorded minutes ago: answered, not relayed",
+            registry=r,
+        )
         self.replayed = Counter(
             "bouncewire_gateway_replayed_transactions",
             "retried transactions whose kept results were published without relaying again",

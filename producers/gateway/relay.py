@@ -235,6 +235,9 @@ class GatewayRelay:
         self._publisher = publisher
         self._metrics = metrics
         self._recent = recent or RecentlyRelayed()
+        # Delivered and published, the reply perhaps lost (the client hung up before it): a
+        # retry of the very same bytes within minutes is that, not a new send.
+        self._answered = RecentlyRelayed(max_entries=50_000, max_age_s=900.0)
         self._clock = clock
 
     def begin(
@@ -266,6 +269,11 @@ class GatewayRelay:
         kept = self._recent.find(digest, self._clock())
         if kept is not None:
             return self._republish(transaction, digest, kept)
+        answered = self._answered.find(digest, self._clock())
+        if answered is not None:
+            transaction.abandon()
+            self._metrics.repeats.inc()
+            return answered.reply
         facts = message_facts(data)
         extra = {
             "message_id": facts.message_id,
@@ -294,7 +302,12 @@ class GatewayRelay:
             )
             self._metrics.unpublished.inc()
             return replies.NOT_PUBLISHED
+        self._remember_answered(digest, outcomes, reply)
         return reply
+
+    def _remember_answered(self, digest: str, outcomes: list[SendOutcome], reply: str) -> None:
+        if any(outcome.delivered for outcome in outcomes):  # else a retry must be relayed
+            self._answered.keep(digest, Unpublished((), reply, self._clock()))
 
     def _republish(self, transaction: Transaction, digest: str, kept: Unpublished) -> str:
         transaction.abandon()
@@ -303,7 +316,10 @@ class GatewayRelay:
         self._recent.forget(digest)
         self._metrics.replayed.inc()
         log.info("smtp-gateway: retried transaction not relayed again; kept results published")
-        return replies.ALREADY_RELAYED if kept.reply.startswith("2") else kept.reply
+        reply = replies.ALREADY_RELAYED if kept.reply.startswith("2") else kept.reply
+        if reply.startswith("2"):
+            self._answered.keep(digest, Unpublished((), reply, self._clock()))
+        return reply
 
     def _outcome(
         self, recipient: str, evidence: Evidence, extra: dict[str, str | None]

@@ -15,6 +15,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from email.utils import make_msgid
 from typing import Any
 
 from bouncewire.producers.simulate import SimulatedEvent, simulated_reply
@@ -89,6 +90,7 @@ def _message(fields: dict[str, Any]) -> EmailMessage:
     message["From"] = f"Demo shop <{SENDER}>"
     message["To"] = fields["email"]
     message["Subject"] = "Simulated campaign"
+    message["Message-ID"] = make_msgid(domain="demo.bouncewire.test")  # unique, like CleverTap's
     message["X-Campaign-ID"] = fields.get("campaign_id") or "demo-campaign"
     message["X-CleverTap_META"] = fields.get("meta") or "demo-meta"
     message.set_content("Simulated traffic from bouncewire simulate --via-gateway.\n")

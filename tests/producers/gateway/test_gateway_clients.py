@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import uuid
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -49,7 +50,8 @@ def message_to(*local_parts: str, meta: str | None = "m:42") -> EmailMessage:
     message = EmailMessage()
     message["From"] = f"Shop <{SENDER}>"
     message["To"] = ", ".join(f"{part}@mail.example.org" for part in local_parts)
-    message["Message-ID"] = "<gw-1@shop.example.com>"
+    # Unique, as every real send is: the same bytes again within minutes are a repeat.
+    message["Message-ID"] = f"<gw-{uuid.uuid4().hex[:12]}@shop.example.com>"
     message["Subject"] = "Your weekly deals"
     if meta is not None:
         message["X-CleverTap_META"] = meta
@@ -149,13 +151,14 @@ def test_upstream_answer_reaches_client_and_kafka(
     _, script, transcript = upstream
     script.rcpt, script.data = rcpt, data
     start, seen = results.end(), len(transcript.messages)
-    assert smtplib_send(gateway.port, message_to("alice", "bob")) == client_saw
+    message = message_to("alice", "bob")
+    assert smtplib_send(gateway.port, message) == client_saw
     received = transcript.messages[seen:]
     assert len(received) == (1 if data == QUEUED else 0)
     records = results.since(start)
     assert summary(records) == published
     assert {(r["message_id"], r["campaign_id"], r["meta"]) for r in records if r["smtp_code"] != 550
-            } <= {("<gw-1@shop.example.com>", "cmp-7", "m:42")}
+            } <= {(message["Message-ID"], "cmp-7", "m:42")}
     assert all(r["remote_mta"] == "127.0.0.1" for r in records)
 
 
@@ -218,8 +221,9 @@ def test_broker_unreachable_answers_451_after_relaying_once(
                          upstream_port=port, cert=cert, users_file=users_file,
                          extra=("--publish-timeout", "1")) as live:
         seen = len(transcript.messages)
-        first = smtplib_send(live.port, message_to("frank"))
-        second = smtplib_send(live.port, message_to("frank"))  # CleverTap's retry
+        message = message_to("frank")
+        first = smtplib_send(live.port, message)
+        second = smtplib_send(live.port, message)  # CleverTap's retry: the same message
     not_recorded = (451, "4.3.0 Result not recorded (event broker unavailable), try again later")
     assert first == second == {"refused": {}, "error": not_recorded}
     # Relayed once: the retry is recognised and not sent to the upstream again.

@@ -134,5 +134,22 @@ def test_retry_after_unpublished_relays_once_and_publishes_the_kept_results(
     [record] = results.since(start)
     assert (record["email"], record["smtp_code"], record["message_id"]) == (
         "carol@mail.example.org", 250, "<r-1@shop.example.com>")
-    third = transact(relay, ["carol@mail.example.org"], MESSAGE)  # a new send of the same bytes
-    assert third[1].startswith("250 2.0.0 Ok") and len(transcript.messages) == 2
+    # Once more (its reply lost again): still the same transaction, still not relayed.
+    third = transact(relay, ["carol@mail.example.org"], MESSAGE)
+    assert third == (["250 2.1.5 OK"], replies.ALREADY_RELAYED)
+    assert len(transcript.messages) == 1 and results.end() == start + 1
+
+
+def test_a_deferred_message_is_relayed_again_on_retry(
+    publisher: AcknowledgedResults, results: ResultTopic
+) -> None:
+    script = Script(data="452 4.3.1 Insufficient system storage")
+    with scripted_smtp(script) as (port, transcript):
+        relay = relay_for(port, publisher)
+        first = transact(relay, ["gina@mail.example.org"], MESSAGE)
+        script.data = "250 2.0.0 Ok: queued"
+        second = transact(relay, ["gina@mail.example.org"], MESSAGE)
+        third = transact(relay, ["gina@mail.example.org"], MESSAGE)  # reply lost: a repeat
+    assert first[1].startswith("452") and second[1].startswith("250 2.0.0 Ok")
+    assert third[1] == second[1]
+    assert len(transcript.messages) == 1  # the 452 received nothing; the repeat not relayed
