@@ -4,6 +4,7 @@ received, what reached Kafka."""
 
 from __future__ import annotations
 
+import signal
 import smtplib
 import ssl
 import uuid
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from reliability.support import wait_until
 from tests.producers.gateway.gateway_harness import (
     PASSWORD,
     SENDER,
@@ -21,6 +23,7 @@ from tests.producers.gateway.gateway_harness import (
     LiveGateway,
     ResultTopic,
     auth_args,
+    make_users_file,
     running_gateway,
     swaks,
 )
@@ -252,3 +255,15 @@ def test_several_messages_in_one_session(
     assert summary(results.since(start)) == [
         ("alice", 250, "2.0.0", None), ("carol", 250, "2.0.0", None),
         ("bob", 550, "5.1.1", None), ("dave", 250, "2.0.0", None)]
+
+
+def test_a_user_added_while_running_logs_in_after_sighup(
+    gateway: LiveGateway, users_file: Path
+) -> None:
+    make_users_file(users_file, "second-sender", "Second-pass-77")
+    gateway.process.send_signal(signal.SIGHUP)
+    run = swaks(gateway.port, "--tls", "--auth", "LOGIN", "--auth-user", "second-sender",
+                "--auth-password", "Second-pass-77", "--to", "henry@mail.example.org")
+    assert "235 2.7.0 Authentication successful" in run.replies(), run.transcript
+    assert wait_until(lambda: "SIGHUP: users file re-read" in gateway.log_text(), timeout=10)
+    assert "Second-pass-77" not in gateway.log_text()
