@@ -165,7 +165,10 @@ def _relay_config(args: argparse.Namespace) -> RelayConfig | str:
         return "--upstream must be HOST:PORT"
     password = os.environ.get(UPSTREAM_PASSWORD_ENV)
     if args.upstream_password_file:
-        password = args.upstream_password_file.read_text().strip()
+        try:
+            password = args.upstream_password_file.read_text().strip()
+        except OSError as exc:
+            return f"cannot read --upstream-password-file: {exc.strerror}"
     if (args.upstream_username is None) != (password is None):
         return "--upstream-username and the upstream password go together"
     context = None
@@ -214,13 +217,10 @@ def cmd_smtp_gateway(args: argparse.Namespace) -> int:
         return _fail(relay)
     if isinstance(personal, str):
         return _fail(personal)
-    try:
-        users = UserStore(args.users_file)
-        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        tls.load_cert_chain(args.tls_cert, args.tls_key)
-        limits = _limits(args)
-    except (OSError, UsersFileError, ValueError, ssl.SSLError) as exc:
-        return _fail(str(exc))
+    setup = _server_setup(args)
+    if isinstance(setup, str):
+        return _fail(setup)
+    users, tls, limits = setup
     producer = _producer(args)
     results = AcknowledgedResults(
         AcknowledgedSender(
@@ -241,6 +241,26 @@ def cmd_smtp_gateway(args: argparse.Namespace) -> int:
         if unacknowledged:
             log.warning("records unacknowledged at exit", extra={"count": unacknowledged})
     return 0
+
+
+def _server_setup(
+    args: argparse.Namespace,
+) -> tuple[UserStore, ssl.SSLContext, GatewayLimits] | str:
+    """Users, TLS and limits, or what is wrong with them (naming the flag)."""
+    try:
+        users = UserStore(args.users_file)
+    except (OSError, UsersFileError) as exc:
+        return f"--users-file {args.users_file}: {getattr(exc, 'strerror', None) or exc}"
+    try:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        return f"--tls-cert {args.tls_cert} / --tls-key {args.tls_key}: {reason}"
+    try:
+        return users, tls, _limits(args)
+    except ValueError as exc:
+        return f"limits: {exc}"
 
 
 async def _serve(
