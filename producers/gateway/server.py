@@ -30,6 +30,9 @@ from bouncewire.producers.smtp_capture import RelaySession
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
+# What _authenticate hands back to aiosmtpd's auth_PLAIN/auth_LOGIN: replaced by the real
+# result in GatewaySMTP._verify before smtp_AUTH sees it.
+_DEFERRED = AuthResult(success=False, handled=True)
 # aiosmtpd logs every command line at INFO (an AUTH PLAIN line is masked, a LOGIN answer and
 # the addresses are not) and a deprecation of its own at WARNING on every AUTH: the gateway
 # logs its own masked lines instead, and aiosmtpd's errors only.
@@ -73,7 +76,7 @@ class GatewaySMTP(SMTP):
             data_size_limit=state.limits.max_message_bytes,
             timeout=state.limits.command_timeout_s,
             auth_required=True,
-            authenticator=_authenticator(state),
+            authenticator=_refuse_all,
             **options,
         )
         self.state = state
@@ -82,6 +85,7 @@ class GatewaySMTP(SMTP):
         # The last transaction's upstream session, being reset for the next one.
         self._finishing: asyncio.Future[RelaySession | None] | None = None
         self._admitted: bool | None = None
+        self._pending_auth: tuple[str, Any] | None = None
         self._session_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -146,6 +150,47 @@ class GatewaySMTP(SMTP):
             return
         await super().smtp_AUTH(arg)
 
+    # AUTH: aiosmtpd parses PLAIN and LOGIN (and challenges for LOGIN), then calls
+    # _authenticate synchronously. scrypt takes ~50 ms: on the event loop it would stall every
+    # session, so _authenticate only notes the credentials and the check runs in a worker.
+
+    async def auth_PLAIN(self, _: Any, args: list[str]) -> AuthResult:  # noqa: N802
+        return await self._verify(await super().auth_PLAIN(_, args))
+
+    async def auth_LOGIN(self, _: Any, args: list[str]) -> AuthResult:  # noqa: N802
+        return await self._verify(await super().auth_LOGIN(_, args))
+
+    def _authenticate(self, mechanism: str, auth_data: Any) -> AuthResult:
+        self._pending_auth = (mechanism, auth_data)
+        return _DEFERRED
+
+    async def _verify(self, parsed: AuthResult) -> AuthResult:
+        pending, self._pending_auth = self._pending_auth, None
+        if parsed is not _DEFERRED or pending is None:
+            return parsed  # a syntax error aiosmtpd already answered, or an abandoned exchange
+        mechanism, data = pending
+        if not isinstance(data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        name = data.login.decode("utf-8", "replace")
+        password = data.password.decode("utf-8", "replace")
+        ok = await self.state.blocking(lambda: self.state.users.check(name, password))
+        return self._auth_outcome(mechanism, name, ok)
+
+    def _auth_outcome(self, mechanism: str, name: str, ok: bool) -> AuthResult:
+        client = self.client_address()
+        if ok:
+            self.state.throttle.succeeded(client)
+            return AuthResult(success=True, auth_data=name)
+        throttled = self.state.throttle.failed(client, self.state.clock())
+        self.state.metrics.auth_failures.labels(mechanism, "refused").inc()
+        # Logged without the password, with the client's IP (a machine, not a person).
+        log.warning(
+            "smtp-gateway: AUTH failed",
+            extra={"client": client, "mechanism": mechanism, "now_throttled": throttled},
+        )
+        # handled=False: aiosmtpd answers 535 5.7.8 itself.
+        return AuthResult(success=False, handled=False)
+
     def client_address(self) -> str:
         peer = self.session.peer if self.session is not None else None
         return str(peer[0]) if isinstance(peer, tuple) else "unknown"
@@ -189,31 +234,9 @@ def _mechanism(arg: str | None) -> str:
     return mechanism if mechanism in {"PLAIN", "LOGIN"} else "other"
 
 
-def _authenticator(state: GatewayState) -> Callable[..., AuthResult]:
-    def authenticate(
-        server: GatewaySMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
-    ) -> AuthResult:
-        if not isinstance(data, LoginPassword):
-            return AuthResult(success=False, handled=False)
-        name = data.login.decode("utf-8", "replace")
-        # scrypt on the loop (~50 ms): AUTH happens once per session.
-        if state.users.check(name, data.password.decode("utf-8", "replace")):
-            state.throttle.succeeded(server.client_address())
-            return AuthResult(success=True, auth_data=name)
-        throttled = state.throttle.failed(server.client_address(), state.clock())
-        state.metrics.auth_failures.labels(mechanism, "refused").inc()
-        # Logged without the password, and with the client's address (an IP, not a person).
-        log.warning(
-            "smtp-gateway: AUTH failed",
-            extra={
-                "client": server.client_address(),
-                "mechanism": mechanism,
-                "now_throttled": throttled,
-            },
-        )
-        return AuthResult(success=False, handled=False)
-
-    return authenticate
+def _refuse_all(*_: Any) -> AuthResult:
+    """aiosmtpd's authenticator slot: never reached (GatewaySMTP._authenticate replaces it)."""
+    return AuthResult(success=False, handled=False)
 
 
 class GatewayHandler:
