@@ -184,7 +184,7 @@ def summarize(
     dead = {
         dict(lbl)["reason"]: v
         for (n, lbl), v in samples.items()
-        if n == "bouncewire_dead_letters_total"
+        if n == "bouncewire_dead_letters_total" and v  # every reason is exported, zeros too
     }
     lines = [
         "── bouncewire demo summary ──",
