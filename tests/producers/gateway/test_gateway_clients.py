@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import smtplib
 import ssl
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -267,3 +268,19 @@ def test_a_user_added_while_running_logs_in_after_sighup(
     assert "235 2.7.0 Authentication successful" in run.replies(), run.transcript
     assert wait_until(lambda: "SIGHUP: users file re-read" in gateway.log_text(), timeout=10)
     assert "Second-pass-77" not in gateway.log_text()
+
+
+def test_metrics_count_recipients_by_result_and_error_class(gateway: LiveGateway) -> None:
+    url = f"http://127.0.0.1:{gateway.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 -- loopback
+        text = response.read().decode()
+    for sample in ('bouncewire_gateway_recipients_total{error_class="invalid_email_id",'
+                   'result="rejected"}',
+                   'bouncewire_gateway_recipients_total{error_class="none",result="accepted"}',
+                   'bouncewire_gateway_recipients_total{error_class="timeout",result="failed"}',
+                   'bouncewire_gateway_messages_total{result="accepted"}',
+                   'bouncewire_gateway_relay_seconds_bucket{command="DATA"',
+                   'bouncewire_gateway_message_bytes_total',
+                   'bouncewire_gateway_sessions_total{listener="implicit_tls"}'):
+        assert sample in text, sample
+    assert "@" not in text

@@ -207,3 +207,22 @@ def test_zz_logs_hold_no_secret(strict: LiveGateway) -> None:
     for secret in secrets:
         assert secret not in logs
     assert not re.search(r"[a-z0-9]{2,}@mail\.example\.org", logs)  # addresses masked
+
+
+def test_a_client_trickling_its_message_is_cut_at_the_command_timeout(
+    strict: LiveGateway, upstream: tuple[int, Script, Transcript]
+) -> None:
+    _, _, transcript = upstream
+    seen = len(transcript.messages)
+    with tls_client(strict.port) as client:
+        client.login(USER, PASSWORD)
+        client.mail("news@shop.example.com")
+        client.rcpt("slow@mail.example.org")
+        assert reply(client, "DATA")[0] == 354
+        started = time.monotonic()
+        with pytest.raises((smtplib.SMTPServerDisconnected, OSError)):
+            while time.monotonic() - started < 10:
+                client.send(b"a line every half second\r\n")
+                time.sleep(0.5)
+        assert time.monotonic() - started < 5
+    assert len(transcript.messages) == seen  # nothing half-received was relayed
