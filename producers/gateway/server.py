@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from bouncewire.producers.gateway import limits as replies_of_limits
+from bouncewire.producers.gateway import limits as limit_replies
 from bouncewire.producers.gateway.limits import AuthThrottle, GatewayLimits, SessionSlots
 from bouncewire.producers.gateway.metrics import GatewayMetrics
 from bouncewire.producers.gateway.relay import GatewayRelay, Transaction
@@ -113,18 +113,18 @@ class GatewaySMTP(SMTP):
 
     async def _handle_client(self) -> None:
         if not self._admitted:
-            await self.push(replies_of_limits.TOO_MANY_SESSIONS)
+            await self.push(limit_replies.TOO_MANY_SESSIONS)
             self._close()
             return
         await super()._handle_client()
 
     def _timeout_cb(self) -> None:
         self.state.metrics.refusals.labels("command_timeout").inc()
-        self._say_and_close(replies_of_limits.COMMAND_TIMEOUT)
+        self._say_and_close(limit_replies.COMMAND_TIMEOUT)
 
     def _session_expired(self) -> None:
         self.state.metrics.refusals.labels("session_timeout").inc()
-        self._say_and_close(replies_of_limits.SESSION_TIMEOUT)
+        self._say_and_close(limit_replies.SESSION_TIMEOUT)
 
     def _say_and_close(self, reply: str) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -145,7 +145,7 @@ class GatewaySMTP(SMTP):
             self.state.metrics.auth_failures.labels(_mechanism(arg), "throttled").inc()
             log.warning("smtp-gateway: AUTH throttled", extra={"client": client})
             await asyncio.sleep(self.state.limits.auth_pause_s)
-            await self.push(replies_of_limits.AUTH_THROTTLED)
+            await self.push(limit_replies.AUTH_THROTTLED)
             self._close()
             return
         await super().smtp_AUTH(arg)
@@ -270,7 +270,7 @@ class GatewayHandler:
         assert transaction is not None  # aiosmtpd answers 503 to RCPT before MAIL
         if len(envelope.rcpt_tos) >= self.state.limits.max_recipients:
             self.state.metrics.refusals.labels("recipients").inc()
-            return replies_of_limits.TOO_MANY_RECIPIENTS
+            return limit_replies.TOO_MANY_RECIPIENTS
         server.reset_command_timer()
         reply = await self.state.blocking(lambda: self.state.relay.rcpt(transaction, address))
         server.reset_command_timer()
