@@ -284,3 +284,19 @@ def test_metrics_count_recipients_by_result_and_error_class(gateway: LiveGateway
                    'bouncewire_gateway_sessions_total{listener="implicit_tls"}'):
         assert sample in text, sample
     assert "@" not in text
+
+
+def test_upstream_over_starttls_verified_with_the_given_ca(
+    workdir: Path, kafka_bootstrap: str, results: ResultTopic, cert: SelfSignedCert,
+    users_file: Path,
+) -> None:
+    script = Script(tls_context=cert.server_context())
+    with scripted_smtp(script) as (port, transcript), running_gateway(
+        workdir, bootstrap=kafka_bootstrap, topic=results.name, upstream_port=port, cert=cert,
+        users_file=users_file,
+        extra=("--upstream-security", "starttls", "--upstream-ca-file", str(cert.certfile)),
+    ) as live:
+        start = results.end()
+        assert smtplib_send(live.port, message_to("ivy")) == {"refused": {}, "error": None}
+    assert len(transcript.messages) == 1
+    assert summary(results.since(start)) == [("ivy", 250, "2.0.0", None)]
