@@ -13,6 +13,7 @@ connection per recipient (bounded by the recipients-per-message limit).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -95,6 +96,10 @@ class Transaction:
         # An upstream session the client's previous transaction left open and clean.
         self._spare = spare
         self._clean = True  # the upstream has no open transaction (after DATA or RSET)
+        # One worker at a time: a client that hangs up mid-command has its transaction
+        # finished by another worker, which must wait for the command's own to end.
+        self.lock = threading.RLock()
+        self.client_gone = False  # set from the event loop; read by the workers
 
     @property
     def recipients(self) -> list[str]:
@@ -132,7 +137,16 @@ class Transaction:
 
     def finish(self) -> RelaySession | None:
         """Close every leg but one healthy session, returned (reset) for the next transaction:
-        a client sending many messages in one session costs one upstream connection."""
+        a client sending many messages in one session costs one upstream connection. None
+        (everything closed) once the client is gone."""
+        with self.lock:
+            keep = self._keep_one()
+            if keep is not None and self.client_gone:
+                keep.close()
+                return None
+            return keep
+
+    def _keep_one(self) -> RelaySession | None:
         keep = self._spare
         if keep is None and self.legs and self.legs[0].session.ended is None:
             keep = self.legs.pop(0).session
@@ -247,6 +261,15 @@ class GatewayRelay:
 
     def rcpt(self, transaction: Transaction, recipient: str) -> str:
         """Relay one RCPT; a refused recipient's result is published before the reply."""
+        with transaction.lock:
+            return self._rcpt(transaction, recipient)
+
+    def data(self, transaction: Transaction, data: bytes) -> str:
+        """Relay DATA (unless this transaction was relayed before), publish, then reply."""
+        with transaction.lock:
+            return self._data(transaction, data)
+
+    def _rcpt(self, transaction: Transaction, recipient: str) -> str:
         try:
             check_publishable(self.policy.relay.host, [recipient], {})
         except InvalidEventError as exc:
@@ -263,8 +286,7 @@ class GatewayRelay:
         self._count_recipients([outcome])
         return replies.client_reply(evidence)
 
-    def data(self, transaction: Transaction, data: bytes) -> str:
-        """Relay DATA (unless this transaction was relayed before), publish, then reply."""
+    def _data(self, transaction: Transaction, data: bytes) -> str:
         digest = transaction_digest(transaction.sender, transaction.recipients, data)
         kept = self._recent.find(digest, self._clock())
         if kept is not None:

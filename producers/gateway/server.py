@@ -216,7 +216,11 @@ class GatewaySMTP(SMTP):
         self._finishing = done
 
     def drop_upstream(self) -> None:
-        """The client is gone: close everything upstream (QUIT), off the loop."""
+        """The client is gone: close everything upstream (QUIT), off the loop. A worker may
+        still be relaying a command of the transaction: finish waits for it (its lock), and
+        a session it would keep is closed instead (client_gone)."""
+        if self.transaction is not None:
+            self.transaction.client_gone = True
         self.end_transaction()
         finishing, self._finishing = self._finishing, None
         if finishing is not None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import smtplib
 import ssl
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -300,3 +301,27 @@ def test_upstream_over_starttls_verified_with_the_given_ca(
         assert smtplib_send(live.port, message_to("ivy")) == {"refused": {}, "error": None}
     assert len(transcript.messages) == 1
     assert summary(results.since(start)) == [("ivy", 250, "2.0.0", None)]
+
+
+def test_a_client_hanging_up_mid_data_still_gets_its_result_recorded(
+    gateway: LiveGateway, upstream: tuple[int, Script, Transcript], results: ResultTopic
+) -> None:
+    _, script, _ = upstream
+    script.data = STALL  # the upstream takes its 1 s timeout; the client does not wait
+    start = results.end()
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    client = smtplib.SMTP("127.0.0.1", gateway.port, timeout=20)
+    client.starttls(context=context)
+    client.login(USER, PASSWORD)
+    client.mail(SENDER)
+    client.rcpt("jack@mail.example.org")
+    client.putcmd("DATA")
+    assert client.getreply()[0] == 354
+    client.send(b"Subject: gone\r\n\r\nbye\r\n.\r\n")
+    time.sleep(0.3)  # the gateway is relaying it now (the upstream stalls for 1 s)
+    client.close()  # hangs up before the reply
+    assert wait_until(lambda: results.end() > start, timeout=15)
+    assert summary(results.since(start)) == [("jack", None, None, "timeout")]
+    script.data = QUEUED
+    assert smtplib_send(gateway.port, message_to("kim")) == {"refused": {}, "error": None}
