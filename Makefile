@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 KAFKA := deploy/kafka/kafka.sh
 DEMO_SECONDS ?= 60
+# Send results travel as mail: simulated CleverTap → smtp-gateway → stand-in relay → Kafka.
+# DEMO_FLAGS= (empty) publishes them straight to Kafka instead.
+DEMO_FLAGS ?= --via-gateway
 
 .DEFAULT_GOAL := help
 .PHONY: help install lint format test test-unit test-tools reliability bench kafka-fetch kafka-up kafka-down kafka-reset demo clean
@@ -61,7 +64,7 @@ kafka-reset: ## stop the local broker and wipe its data
 	$(KAFKA) reset
 
 demo: install kafka-fetch ## the whole pipeline for DEMO_SECONDS (0 = until Ctrl-C), then a summary
-	$(BIN)/bouncewire demo --seconds $(DEMO_SECONDS)
+	$(BIN)/bouncewire demo --seconds $(DEMO_SECONDS) $(DEMO_FLAGS)
 
 clean: ## remove caches (keeps the Maven download cache in ~/.m2)
 	rm -rf .cache .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -25,6 +25,7 @@ import orjson
 
 from bench import (
     consumer_bench,
+    gateway_bench,
     latency,
     mail_parse_bench,
     mail_serve_bench,
@@ -57,6 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rates", default="1000,10000", help="offered loads for latency, events/s")
     p.add_argument("--latency-seconds", type=float, default=20.0)
     p.add_argument("--outage-seconds", type=float, default=40.0)
+    p.add_argument("--gateway-messages", type=int, default=3000, help="per smtp-gateway run")
     p.add_argument(
         "--trials",
         type=int,
@@ -77,6 +79,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.records, args.profile_records, args.rates = 3000, 0, "500"
         args.mail_messages = 80
         args.latency_seconds, args.outage_seconds = 2.0, 3.0
+        args.gateway_messages = 40
         args.no_profile = args.no_perf_test = True
         args.trials = 1
     return args
@@ -112,6 +115,7 @@ class Run:
                 "profile",
                 "warm-up",
                 "mta-log",
+                "gateway",
             )
         }
         self.results: dict[str, Any] = {
@@ -159,6 +163,10 @@ class Run:
                 "mail serve", lambda: mail_serve_bench.run(env, self.args.mail_messages)
             )
         }
+        self.results["gateway"] = self.step(
+            "smtp-gateway",
+            lambda: gateway_bench.gateway_bench(env, topic["gateway"], self.args.gateway_messages),
+        )
         with running_sink(env) as sink:
             self.consumers(sink, callbacks)
             self.results["latency"] = self.step(

@@ -17,10 +17,12 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from bouncewire._demo_gateway import DemoGateway, demo_gateway
 from bouncewire._produce import build_codec
 from bouncewire.kafka_client import KafkaProducer, KafkaSettings, TopicNames, create_topics
 from bouncewire.producers import EventPublisher, TrafficGenerator, paced
 from bouncewire.producers.events import PARSERS
+from bouncewire.producers.gateway.traffic import GatewayTraffic
 from bouncewire.receiver import CallbackReceiver
 
 KAFKA_SH = Path(__file__).resolve().parents[1] / "deploy" / "kafka" / "kafka.sh"
@@ -101,10 +103,14 @@ def _wait(predicate_url: str, seconds: float) -> bool:
     return False
 
 
-def _simulate(bootstrap: str, args: argparse.Namespace) -> dict[str, int]:
+def _simulate(
+    bootstrap: str, args: argparse.Namespace, gateway: DemoGateway | None = None
+) -> dict[str, int]:
+    """Publish the traffic; with `gateway`, send results go as mail through it instead."""
     counts = {"send_result": 0, "unsubscribe": 0}
     producer = KafkaProducer(KafkaSettings(bootstrap_servers=bootstrap))
     duration = args.seconds if args.seconds > 0 else float("inf")
+    traffic = GatewayTraffic(gateway.login) if gateway is not None else None
     with EventPublisher(producer, build_codec(args), TopicNames()) as publisher:
         with suppress(KeyboardInterrupt):
             for chunk in paced(
@@ -112,8 +118,18 @@ def _simulate(bootstrap: str, args: argparse.Namespace) -> dict[str, int]:
             ):
                 now_ms = time.time_ns() // 1_000_000
                 for event in chunk:
+                    if traffic is not None and event.kind == "send_result":
+                        traffic.submit(event)
+                        continue
                     publisher.publish(event.kind, PARSERS[event.kind](event.fields, now_ms=now_ms))
                     counts[event.kind] += 1
+    if traffic is not None and gateway is not None:
+        traffic.close()
+        # The gateway published one result per recipient it relayed (not the ones it refused
+        # itself, such as a malformed address): its own count is what the consumer will read.
+        samples = _metric_samples(gateway.metrics_url + "/metrics")
+        counts["send_result"] = int(_total(samples, "bouncewire_gateway_recipients_total"))
+        print(f"demo: through the gateway, client replies {dict(sorted(traffic.replies.items()))}")
     return counts
 
 
@@ -168,7 +184,7 @@ def summarize(
     dead = {
         dict(lbl)["reason"]: v
         for (n, lbl), v in samples.items()
-        if n == "bouncewire_dead_letters_total"
+        if n == "bouncewire_dead_letters_total" and v  # every reason is exported, zeros too
     }
     lines = [
         "── bouncewire demo summary ──",
@@ -234,7 +250,15 @@ def _run_demo(args: argparse.Namespace) -> int:
             f"events/s for {args.seconds or 'ever (Ctrl-C to stop)'} s",
             flush=True,
         )
-        published = _simulate(bootstrap, args)
+        gateway = None
+        if getattr(args, "via_gateway", False):
+            gateway = stack.enter_context(demo_gateway(bootstrap))
+            print(
+                f"demo: SMTP gateway on 127.0.0.1:{gateway.login.port} in front of a "
+                "stand-in relay; send results travel as mail",
+                flush=True,
+            )
+        published = _simulate(bootstrap, args, gateway)
         _caught_up(base + "/metrics", sum(published.values()), 30)
         print(summarize(published, receiver.stats(), _metric_samples(base + "/metrics")))
     return 0

@@ -19,7 +19,14 @@ def env_name(flag: str) -> str:
 
 
 # Read directly, not through a flag: secrets must not sit on a command line (`ps` shows it).
-SECRET_ENV = frozenset({"BOUNCEWIRE_SASL_PASSWORD", "BOUNCEWIRE_UNSUBSCRIBE_SECRET"})
+SECRET_ENV = frozenset(
+    {
+        "BOUNCEWIRE_SASL_PASSWORD",
+        "BOUNCEWIRE_UNSUBSCRIBE_SECRET",
+        "BOUNCEWIRE_UPSTREAM_PASSWORD",
+        "BOUNCEWIRE_GATEWAY_PASSWORD",
+    }
+)
 
 
 def unknown_env(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> list[str]:

@@ -136,20 +136,30 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from bouncewire._gateway import simulated_traffic
+
     generator = TrafficGenerator(seed=args.seed)
     counts = {"send_result": 0, "unsubscribe": 0}
     now_ms = time.time_ns() // 1_000_000
+    traffic = simulated_traffic(args)  # --via-gateway: send results go as mail
     try:
         with _publisher(args) as publisher:
             for chunk in paced(generator.events(), args.rate, args.duration):
                 now_ms = time.time_ns() // 1_000_000
                 for event in chunk:
+                    counts[event.kind] += 1
+                    if traffic is not None and event.kind == "send_result":
+                        traffic.submit(event)
+                        continue
                     record = PARSERS[event.kind](event.fields, now_ms=now_ms)
                     publisher.publish(event.kind, record)
-                    counts[event.kind] += 1
     except (KafkaClientError, PublishError) as exc:
         print(f"bouncewire: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if traffic is not None:
+            traffic.close()
+            print(f"through the gateway: client replies {traffic.replies}", file=sys.stderr)
     print(
         f"simulated {counts['send_result']} send results and {counts['unsubscribe']} "
         f"unsubscribes ({publisher.acknowledged} acknowledged)",

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from bouncewire import __version__, _consume, _demo, _produce, _replay, receiver
 from bouncewire._flags import add_flag, add_kafka_flags, unknown_env
+from bouncewire._gateway import add_gateway_commands, add_simulate_gateway_flags
 from bouncewire._mail import add_mail_commands
 from bouncewire._mta_log import add_mta_log_command
 from bouncewire._unsubscribe import add_unsubscribe_commands
@@ -49,6 +50,7 @@ def _producer_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     add_flag(simulate, "--duration", type=float, default=10.0, help="seconds")
     add_flag(simulate, "--seed", type=int, default=1)
     add_flag(simulate, "--broker-timeout", type=float, default=15.0)
+    add_simulate_gateway_flags(simulate)
     simulate.set_defaults(handler=_produce.cmd_simulate)
 
 
@@ -72,6 +74,9 @@ def _consumer_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     demo = sub.add_parser("demo", help="the whole pipeline on this machine, then a summary")
     add_flag(demo, "--seconds", type=float, default=60.0, help="0 = until Ctrl-C")
     add_flag(demo, "--rate", type=float, default=200.0, help="simulated events per second")
+    add_flag(
+        demo, "--via-gateway", action="store_true", help="send results as mail via smtp-gateway"
+    )
     demo.set_defaults(handler=_demo.cmd_demo)
 
 
@@ -85,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     _producer_commands(sub)
     _consumer_commands(sub)
     add_unsubscribe_commands(sub)
+    add_gateway_commands(sub)
     _replay.add_replay_commands(sub)
     add_mta_log_command(sub)
     add_mail_commands(sub)

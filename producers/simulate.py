@@ -3,6 +3,7 @@ connection-level errors, invalid addresses and unsubscribes, at a steady rate.""
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 import uuid
@@ -130,3 +131,22 @@ def paced(
             sent += due
             yield chunk
         sleep(tick_s)
+
+
+def simulated_reply(address: str) -> str:
+    """The RCPT reply a receiving server would give `address`: one of the weighted replies
+    above (transport failures left out), the same one every time for the same address."""
+    replies = [(weight, fields) for weight, fields in _SEND_RESULTS if "smtp_code" in fields]
+    total = sum(weight for weight, _ in replies)
+    point = int.from_bytes(hashlib.sha256(address.lower().encode()).digest()[:8], "big") % total
+    for weight, fields in replies:
+        if point < weight:
+            return _reply_line(fields)
+        point -= weight
+    raise AssertionError("unreachable: point < total")
+
+
+def _reply_line(fields: dict[str, Any]) -> str:
+    enhanced = fields.get("enhanced_code")
+    text = f"{enhanced} {fields['smtp_message']}" if enhanced else fields["smtp_message"]
+    return f"{fields['smtp_code']} {text}"

@@ -151,59 +151,127 @@ class CapturingSender:
 
     # ------------------------------------------------------------------ publishing
 
-    def _result_fields(
-        self, recipient: str, evidence: Evidence, extra: dict[str, str | None]
-    ) -> dict[str, Any]:
-        fields: dict[str, Any] = {
-            "email": recipient,
-            "smtp_code": evidence.smtp_code,
-            "enhanced_code": evidence.enhanced_code,
-            "smtp_message": evidence.smtp_message,
-            "error": evidence.error,
-            "remote_mta": self._relay.host,
-            **extra,
-        }
-        return {key: value for key, value in fields.items() if value is not None}
-
     def _check_publishable(self, recipients: Iterable[str], extra: dict[str, str | None]) -> None:
         """Validate every future record now, so a bad input fails before anything is sent."""
-        placeholder = smtp_errors.failure("timeout")
-        for recipient in recipients:
-            parse_send_result(self._result_fields(recipient, placeholder, extra), now_ms=0)
+        check_publishable(self._relay.host, recipients, extra)
 
     def _publish(
         self, recipient: str, evidence: Evidence, extra: dict[str, str | None], now_ms: int
     ) -> SendOutcome:
-        record = parse_send_result(self._result_fields(recipient, evidence, extra), now_ms=now_ms)
-        outcome = SendOutcome(record, _classify(record))
-        self._sink(record)
-        log.info(
-            "smtp send result: recipient=%s code=%s enhanced=%s error=%s bounce=%s reason=%s",
-            mask_address(recipient),
-            record["smtp_code"],
-            record["enhanced_code"],
-            record["error"],
-            outcome.classification.bounce,
-            outcome.classification.reason,
-        )
+        outcome = outcome_of(self._relay.host, recipient, evidence, extra, now_ms)
+        self._sink(outcome.record)
+        log_outcome(outcome)
         return outcome
 
     # ------------------------------------------------------------------ the SMTP session
 
     def _attempt(self, envelope: Envelope) -> list[Evidence]:
         settled: list[Evidence | None] = [None] * len(envelope.recipients)
-        client: smtplib.SMTP | None = None
-        ended = False
+        session = RelaySession(self._relay)
         try:
-            client = self._connect()
-            self._converse(client, envelope, settled)
+            session.open_or_raise()
+            session.converse(envelope, settled)
         except _SessionEnded as end:
-            ended = True
+            session.ended = end.evidence
             settled = [found or end.evidence for found in settled]
         finally:
-            if client is not None:
-                _hang_up(client, polite=not ended)
+            session.close()
         return [found for found in settled if found is not None]
+
+
+class RelaySession:
+    """One session with the relay, driven a command at a time.
+
+    `CapturingSender` runs a whole transaction through it; the SMTP gateway
+    (producers/gateway) relays each of its client's commands as it arrives, so the client
+    gets the relay's own reply per recipient. The step methods never raise for an SMTP
+    outcome: they return its Evidence, and once the session broke (`ended` is set) every
+    later step returns that same evidence without touching the socket. Blocking (smtplib):
+    call it from one thread at a time.
+    """
+
+    def __init__(self, relay: RelayConfig) -> None:
+        self._relay = relay
+        self._client: smtplib.SMTP | None = None
+        self.ended: Evidence | None = None
+
+    @property
+    def relay(self) -> RelayConfig:
+        return self._relay
+
+    def open(self) -> Evidence | None:
+        """Connect, EHLO, STARTTLS and AUTH as configured; None when ready for MAIL."""
+        return self._guard(self.open_or_raise)
+
+    def mail(self, sender: str, options: Sequence[str] = ()) -> Evidence:
+        """MAIL FROM; a refusal ends the session (it is the sender's, for every recipient).
+
+        Of `options` (a client's MAIL parameters), only those of an extension the relay
+        advertised are passed on: SIZE=, BODY= (8BITMIME), SMTPUTF8.
+        """
+
+        def mail_from() -> Evidence:
+            client = self._require_client()
+            kept = tuple(option for option in options if _advertised(client, option))
+            return _mail_from(client, Envelope(sender, (), b"", "", kept))
+
+        return self._guard(mail_from)
+
+    def rcpt(self, recipient: str) -> Evidence:
+        return self._guard(lambda: _rcpt_one(self._require_client(), recipient))
+
+    def data(self, data: bytes) -> Evidence:
+        client = self._require_client
+        return self._guard(lambda: _reply_or_end(*_step("DATA", lambda: client().data(data))))
+
+    def reset(self) -> Evidence:
+        """RSET: drop the open transaction (the session stays usable)."""
+        client = self._require_client
+        return self._guard(lambda: _reply_or_end(*_step("RSET", lambda: client().docmd("RSET"))))
+
+    def close(self) -> None:
+        """QUIT after a whole session; just close after one that broke (it would only stall)."""
+        if self._client is not None:
+            _hang_up(self._client, polite=self.ended is None)
+            self._client = None
+
+    # Used by CapturingSender, which settles recipients from the raised _SessionEnded.
+    def open_or_raise(self) -> None:
+        self._client = self._connect()
+        client = self._client
+        _step("EHLO", client.ehlo_or_helo_if_needed)
+        if self._relay.security == "starttls":
+            _step("STARTTLS", lambda: self._starttls(client))
+            # RFC 3207 §4.2: forget what was learnt before TLS and ask again.
+            _step("EHLO", client.ehlo_or_helo_if_needed)
+        if self._relay.username is not None and self._relay.password is not None:
+            user, password = self._relay.username, self._relay.password
+            _step("AUTH", lambda: _login(client, user, password))
+
+    def converse(self, envelope: Envelope, settled: list[Evidence | None]) -> None:
+        client = self._require_client()
+        _mail_from(client, envelope)
+        accepted = _rcpt_each(client, envelope.recipients, settled)
+        if accepted:
+            code, text = _step("DATA", lambda: client.data(envelope.data))
+            reply = _reply_or_end(code, text)
+            for index in accepted:
+                settled[index] = reply
+
+    def _guard(self, action: Callable[[], _T]) -> _T | Evidence:
+        """Run a step; a session-ending failure is remembered and becomes the answer."""
+        if self.ended is not None:
+            return self.ended
+        try:
+            return action()
+        except _SessionEnded as end:
+            self.ended = end.evidence
+            return end.evidence
+
+    def _require_client(self) -> smtplib.SMTP:
+        if self._client is None:
+            raise RuntimeError("RelaySession.open() first")
+        return self._client
 
     def _connect(self) -> smtplib.SMTP:
         try:
@@ -232,25 +300,6 @@ class CapturingSender:
             relay.host, relay.port, local_hostname=relay.helo_name, timeout=relay.timeout_s
         )
 
-    def _converse(
-        self, client: smtplib.SMTP, envelope: Envelope, settled: list[Evidence | None]
-    ) -> None:
-        _step("EHLO", client.ehlo_or_helo_if_needed)
-        if self._relay.security == "starttls":
-            _step("STARTTLS", lambda: self._starttls(client))
-            # RFC 3207 §4.2: forget what was learnt before TLS and ask again.
-            _step("EHLO", client.ehlo_or_helo_if_needed)
-        if self._relay.username is not None and self._relay.password is not None:
-            user, password = self._relay.username, self._relay.password
-            _step("AUTH", lambda: _login(client, user, password))
-        _mail_from(client, envelope)
-        accepted = _rcpt_each(client, envelope.recipients, settled)
-        if accepted:
-            code, text = _step("DATA", lambda: client.data(envelope.data))
-            reply = _reply_or_end(code, text)
-            for index in accepted:
-                settled[index] = reply
-
     def _starttls(self, client: smtplib.SMTP) -> None:
         try:
             client.starttls(context=self._relay.ssl_context)
@@ -264,6 +313,57 @@ class CapturingSender:
             raise _SessionEnded(
                 smtp_errors.from_reply(exc.smtp_code, exc.smtp_error, "tls_failure")
             ) from exc
+
+
+def result_fields(
+    remote_mta: str, recipient: str, evidence: Evidence, extra: dict[str, str | None]
+) -> dict[str, Any]:
+    """The send-result input object for one recipient's evidence (Nones left out)."""
+    fields: dict[str, Any] = {
+        "email": recipient,
+        "smtp_code": evidence.smtp_code,
+        "enhanced_code": evidence.enhanced_code,
+        "smtp_message": evidence.smtp_message,
+        "error": evidence.error,
+        "remote_mta": remote_mta,
+        **extra,
+    }
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def check_publishable(
+    remote_mta: str, recipients: Iterable[str], extra: dict[str, str | None]
+) -> None:
+    """Raise InvalidEventError now if a record for any recipient could not be published."""
+    placeholder = smtp_errors.failure("timeout")
+    for recipient in recipients:
+        parse_send_result(result_fields(remote_mta, recipient, placeholder, extra), now_ms=0)
+
+
+def outcome_of(
+    remote_mta: str,
+    recipient: str,
+    evidence: Evidence,
+    extra: dict[str, str | None],
+    now_ms: int,
+) -> SendOutcome:
+    """The validated send-result record for one recipient, classified like the consumer will."""
+    fields = result_fields(remote_mta, recipient, evidence, extra)
+    record = parse_send_result(fields, now_ms=now_ms)
+    return SendOutcome(record, _classify(record))
+
+
+def log_outcome(outcome: SendOutcome) -> None:
+    record = outcome.record
+    log.info(
+        "smtp send result: recipient=%s code=%s enhanced=%s error=%s bounce=%s reason=%s",
+        mask_address(outcome.email),
+        record["smtp_code"],
+        record["enhanced_code"],
+        record["error"],
+        outcome.classification.bounce,
+        outcome.classification.reason,
+    )
 
 
 def envelope_of(
@@ -339,14 +439,28 @@ def _login(client: smtplib.SMTP, username: str, password: Secret) -> None:
         ) from exc
 
 
-def _mail_from(client: smtplib.SMTP, envelope: Envelope) -> None:
+def _mail_from(client: smtplib.SMTP, envelope: Envelope) -> Evidence:
+    """The accepted reply; a refusal ends the session (every recipient shares it)."""
     code, text = _step("MAIL", lambda: client.mail(envelope.sender, list(envelope.mail_options)))
     reply = _reply_or_end(code, text)
     if reply.accepted:
-        return
+        return reply
     if code >= 500:
         reply = replace(reply, smtp_message=_SENDER_REFUSED + (reply.smtp_message or ""))
     raise _SessionEnded(reply)
+
+
+_EXTENSION_OF_OPTION = {"SIZE": "size", "BODY": "8bitmime", "SMTPUTF8": "smtputf8"}
+
+
+def _advertised(client: smtplib.SMTP, option: str) -> bool:
+    extension = _EXTENSION_OF_OPTION.get(option.partition("=")[0].upper())
+    return extension is not None and client.has_extn(extension)
+
+
+def _rcpt_one(client: smtplib.SMTP, recipient: str) -> Evidence:
+    code, text = _step("RCPT", functools.partial(client.rcpt, recipient))
+    return _reply_or_end(code, text)
 
 
 def _rcpt_each(
@@ -356,8 +470,7 @@ def _rcpt_each(
     indexes of the accepted ones, which DATA decides."""
     accepted: list[int] = []
     for index, recipient in enumerate(recipients):
-        code, text = _step("RCPT", functools.partial(client.rcpt, recipient))
-        reply = _reply_or_end(code, text)
+        reply = _rcpt_one(client, recipient)
         if reply.accepted:
             accepted.append(index)
         else:

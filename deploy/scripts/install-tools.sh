@@ -8,7 +8,8 @@
 #                          manifests strictly into k8s.io/api types (offline schema check)
 #   postfix + swaks        Debian's packages: a throwaway Postfix (its own config and queue on
 #                          loopback) whose real log the mta-log tests read; swaks, a real SMTP
-#                          client, for the SMTP gateway and mail-server tests
+#                          client, for the SMTP gateway and mail-server tests, with
+#                          libnet-ssleay-perl (a Recommends of swaks: without it, no --tls)
 #   kubeconform            optional, not in `all`: from the Go module proxy into .cache/bin.
 #                          Its Kubernetes JSON schemas are downloaded at run time and cannot be
 #                          reached here, so offline it only parses; k8scheck is what the tests use.
@@ -46,7 +47,8 @@ install_prometheus() {
 }
 
 install_mail_tools() {
-    if command -v swaks >/dev/null && command -v postfix >/dev/null; then
+    if command -v swaks >/dev/null && command -v postfix >/dev/null \
+        && perl -MNet::SSLeay -e1 2>/dev/null; then
         return 0
     fi
     echo "install-tools: installing Debian's postfix and swaks packages" >&2
@@ -56,7 +58,7 @@ install_mail_tools() {
     echo "postfix postfix/main_mailer_type select No configuration" | as_root debconf-set-selections
     as_root apt-get "${wait_lock[@]}" update -qq >/dev/null
     as_root apt-get "${wait_lock[@]}" install -y -qq --no-install-recommends postfix swaks \
-        >/dev/null
+        libnet-ssleay-perl >/dev/null
     if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
         as_root systemctl disable --now postfix >/dev/null 2>&1 || true
     fi

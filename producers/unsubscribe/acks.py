@@ -39,17 +39,18 @@ class _Delivery:
 class AcknowledgedSender:
     """`send(record, timeout)` returns once the cluster acknowledged the record, else raises."""
 
-    def __init__(self, producer: KafkaProducer, codec: Codec, topic: str) -> None:
+    def __init__(self, producer: KafkaProducer, codec: Codec, topic: str, kind: str = KIND) -> None:
         self._producer = producer
         self._codec = codec
         self._topic = topic
+        self._kind = kind  # the SMTP gateway sends "send_result" records the same way
 
     def send(self, record: Mapping[str, Any], timeout: float) -> None:
         delivery = _Delivery()
         try:
             self._producer.produce(
                 self._topic,
-                self._codec.encode(KIND, dict(record)),
+                self._codec.encode(self._kind, dict(record)),
                 key=record_key(record["email"]),
                 timestamp_ms=record["event_time"],
                 on_delivery=delivery,

@@ -92,6 +92,12 @@ def test_mail_serve_accepted_every_bounce(smoke: Path) -> None:
     assert "bouncewire mail serve" in (smoke / "results.md").read_text()
 
 
+def test_gateway_relayed_every_message(smoke: Path) -> None:
+    gateway = results(smoke)["gateway"]
+    for key in ("direct", "gateway", "direct_parallel", "gateway_parallel"):
+        assert gateway[key]["messages"] > 0 and gateway[key]["rate"] > 0, key
+
+
 def test_latency_and_outage_were_measured(smoke: Path) -> None:
     data = results(smoke)
     (row,) = data["latency"]
@@ -105,8 +111,9 @@ def test_latency_and_outage_were_measured(smoke: Path) -> None:
 def test_report_lists_every_target_and_ratio(smoke: Path) -> None:
     data = results(smoke)
     suffixes = ("", "_free") if data["consumer"]["pinned_cpus"] else ("",)
-    # 6 per consumer deployment; best events/s, producer x2, mail parse, mta-log, latency, RSS.
-    assert len(data["targets"]) == 6 * len(suffixes) + 7
+    # 6 per consumer deployment; best events/s, producer x2, mail parse, mta-log, latency,
+    # gateway, RSS.
+    assert len(data["targets"]) == 6 * len(suffixes) + 8
     assert set(data["ratios"]) >= {
         f"{name}{suffix}"
         for name in ("consumer_vs_bare_decode", "two_vs_one_process",
@@ -121,6 +128,7 @@ def test_report_lists_every_target_and_ratio(smoke: Path) -> None:
         "## Ratios",
         "## Event-to-callback latency",
         "## Memory through a callback outage",
+        "## SMTP gateway",
     ):
         assert heading in markdown
 

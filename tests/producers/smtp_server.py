@@ -48,9 +48,10 @@ class Script:
 
 @dataclass
 class Transcript:
-    """What the server saw: recipients tried at RCPT, messages received, AUTH attempts."""
+    """What the server saw: senders and recipients tried, messages received, AUTH attempts."""
 
     rcpt: list[str] = field(default_factory=list)
+    mail_from: list[str] = field(default_factory=list)
     messages: list[bytes] = field(default_factory=list)
     logins: list[bytes] = field(default_factory=list)
 
@@ -62,6 +63,7 @@ class ScriptedHandler:
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, mail_options: list[str]) -> str:
+        self.transcript.mail_from.append(address)
         reply = await perform(server, self.script.mail)
         if reply.startswith("250"):
             envelope.mail_from = address
