@@ -16,11 +16,9 @@ from email.parser import BytesHeaderParser
 from enum import Enum
 from typing import Final
 
+from bouncewire.producers.headers import CAMPAIGN_HEADERS, META_HEADER
 from bouncewire.producers.unsubscribe.links import header_lines
 
-META_HEADER: Final = "X-CleverTap_META"
-# No header is standard for it; CleverTap lets a campaign add custom headers, so this one.
-CAMPAIGN_HEADER: Final = "X-Campaign-ID"
 _UNSUBSCRIBE_NAMES: Final = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
 _DKIM_H_TAG: Final = re.compile(r"(?:^|;)\s*h\s*=\s*([^;]*)", re.IGNORECASE)
 # The header block ends at the first empty line (RFC 5322 §2.1).
@@ -57,7 +55,9 @@ def message_facts(data: bytes) -> MessageFacts:
         signed |= dkim_signed_names(_unfold(str(value)))
     return MessageFacts(
         message_id=_single(headers.get("Message-ID")),
-        campaign_id=_single(headers.get(CAMPAIGN_HEADER)),
+        campaign_id=next(
+            (_single(headers.get(name)) for name in CAMPAIGN_HEADERS if name in headers), None
+        ),
         meta=_single(headers.get(META_HEADER)),
         has_list_unsubscribe=headers.get("List-Unsubscribe") is not None,
         dkim_signed_names=frozenset(signed),

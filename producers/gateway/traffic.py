@@ -18,6 +18,7 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
 
+from bouncewire.producers.headers import CAMPAIGN_HEADER, META_HEADER
 from bouncewire.producers.simulate import SimulatedEvent, simulated_reply
 
 SENDER = "news@demo.bouncewire.test"
@@ -91,8 +92,8 @@ def _message(fields: dict[str, Any]) -> EmailMessage:
     message["To"] = fields["email"]
     message["Subject"] = "Simulated campaign"
     message["Message-ID"] = make_msgid(domain="demo.bouncewire.test")  # unique, like CleverTap's
-    message["X-Campaign-ID"] = fields.get("campaign_id") or "demo-campaign"
-    message["X-CleverTap_META"] = fields.get("meta") or "demo-meta"
+    message[CAMPAIGN_HEADER] = fields.get("campaign_id") or "demo-campaign"
+    message[META_HEADER] = fields.get("meta") or "demo-meta"
     message.set_content("Simulated traffic from bouncewire simulate --via-gateway.\n")
     return message
 

@@ -2,8 +2,8 @@
 
 A message/rfc822 part, a text/rfc822-headers part, or (qmail, Exim, Exchange and most
 non-standard bounces) its header lines pasted into the text after a marker line. The campaign
-travels in an X-CleverTap-Campaign-Id header that bouncewire's senders add (the first of
-CAMPAIGN_HEADERS found counts); meta in X-CleverTap_META.
+and meta travel in the headers producers/headers.py names (the first of CAMPAIGN_HEADERS found
+counts), the same ones the SMTP gateway reads.
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ import re
 from collections.abc import Iterator
 from typing import Final
 
+from bouncewire.producers.headers import CAMPAIGN_HEADERS, META_HEADER
 from bouncewire.producers.mail.message import Mail, decode_header, raw_headers
 from bouncewire.producers.mail.report import OriginalMessage
 from bouncewire.producers.mail.text import header_addresses
 
-CAMPAIGN_HEADERS: Final = ("X-CleverTap-Campaign-Id", "X-CleverTap-Campaign", "X-Campaign-Id")
-META_HEADER: Final = "X-CleverTap_META"
 _WANTED: Final = frozenset(
     {
         "message-id",

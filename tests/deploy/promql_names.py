@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from bouncewire._mta_log import MtaLogMetrics
 from bouncewire.consumers.metrics import ConsumerMetrics
+from bouncewire.producers.gateway.metrics import GatewayMetrics
 from bouncewire.producers.mail.metrics import MailMetrics
 
 # Labels Prometheus attaches to every scraped series (static config, PodMonitor, SD).
@@ -74,10 +75,11 @@ def registry_exports(registry: CollectorRegistry) -> Exported:
 
 
 def source_exports() -> Exported:
-    """What the event sources' servers and readers export (mail serve, mta-log)."""
+    """What the event sources' servers and readers export (mail serve, mta-log, the gateway)."""
     registry = CollectorRegistry()
     MailMetrics.create(registry)
     MtaLogMetrics(registry)
+    GatewayMetrics(registry)
     return registry_exports(registry)
 
 
