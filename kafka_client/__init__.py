@@ -15,10 +15,10 @@ from bouncewire.kafka_client._admin import create_topics, wait_for_broker
 from bouncewire.kafka_client._consumer import (
     KafkaConsumer,
     Partition,
-    PartitionLag,
     RebalanceListener,
     record_timestamp_ms,
 )
+from bouncewire.kafka_client._lag import PartitionLag
 from bouncewire.kafka_client._producer import DeliveryReport, KafkaProducer
 from bouncewire.kafka_client._settings import KafkaSettings, Secret, TopicNames
 from bouncewire.kafka_client._topic_consumers import PerTopicConsumer

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple, Protocol, cast
+from typing import Any, Protocol, cast
 
 import confluent_kafka
 from confluent_kafka import TopicPartition
 
+from bouncewire.kafka_client._lag import LagMonitor, PartitionLag
 from bouncewire.kafka_client._settings import KafkaSettings
 from bouncewire.kafka_client.exceptions import BrokerUnavailableError, ConsumeError
 
@@ -38,16 +39,8 @@ CONSUMER_DEFAULTS: Mapping[str, object] = {
 }
 
 
-# ListOffsets' special timestamps: the log end (high watermark) and the log start.
-LATEST, EARLIEST = -1, -2
-LAG_QUERY_TIMEOUT_S = 2.0
-
-
-class PartitionLag(NamedTuple):
-    """One partition's lag as SREs read it, and what the consumer holds beyond it."""
-
-    committed: int  # high watermark − the group's committed offset (kafka-consumer-groups.sh)
-    read_ahead: int  # position − committed offset: read by the application, not yet committed
+# How long a lag measurement may hold the loop for the group's committed offsets.
+LAG_COMMITTED_TIMEOUT_S = 1.0
 
 
 class RebalanceListener(Protocol):
@@ -102,6 +95,7 @@ class KafkaConsumer:
         self._group_id = group_id
         self._extra = dict(extra_config or {})
         self._client: confluent_kafka.Consumer | None = None
+        self._lag_monitor: LagMonitor | None = None
         self.fatal_error: str | None = None
 
     def _on_error(self, err: Any) -> None:
@@ -281,42 +275,22 @@ class KafkaConsumer:
         """A group subscription never runs dry (bounded sources, like replay, do)."""
         return False
 
-    def lag(self, timeout: float = LAG_QUERY_TIMEOUT_S) -> dict[Partition, PartitionLag]:
-        """Per assigned partition: the committed lag, as kafka-consumer-groups.sh shows it, and
-        the read-ahead. Asks the broker (a few batched requests, ~1 ms each on loopback): the
-        cached high watermark stops moving while a partition is paused, which is exactly when
-        lag matters (a callback outage)."""
-        assigned = [TopicPartition(t, p) for t, p in self._assigned_partitions()]
+    def lag(self) -> dict[Partition, PartitionLag]:
+        """Committed lag and read-ahead per assigned partition; {} when the cluster is slow to
+        answer (see LagMonitor). Takes ~2-5 ms here; at most LAG_COMMITTED_TIMEOUT_S for the
+        group's committed offsets and LagMonitor's ANSWER_WAIT_S for the log ends."""
+        if self._lag_monitor is None:
+            self._lag_monitor = LagMonitor(self._settings)
+        assigned = self.client.assignment()
         if not assigned:
-            return {}
-        ends = self._list_offsets(assigned, LATEST, timeout)
-        committed = _offsets_or_none(self.client.committed(assigned, timeout=timeout))
-        never = [TopicPartition(t, p) for (t, p), o in committed.items() if o is None]
-        # A group that never committed starts at the log's start (auto.offset.reset earliest).
-        starts = self._list_offsets(never, EARLIEST, timeout) if never else {}
+            return self._lag_monitor.exchange({}, {})
         positions = {(tp.topic, tp.partition): tp.offset for tp in self.client.position(assigned)}
-        result: dict[Partition, PartitionLag] = {}
-        for key, end in ends.items():
-            done = committed.get(key)
-            done = starts.get(key) if done is None else done
-            if end is None or done is None:
-                continue
-            position = positions.get(key, -1)
-            read_ahead = position - done if position >= 0 else 0
-            result[key] = PartitionLag(max(end - done, 0), max(read_ahead, 0))
-        return result
-
-    def _assigned_partitions(self) -> list[Partition]:
-        return _parts(self.client.assignment())
-
-    def _list_offsets(
-        self, tps: list[TopicPartition], which: int, timeout: float
-    ) -> dict[Partition, int | None]:
-        """The latest (high watermark) or earliest offset of each partition, one request."""
-        asked = [TopicPartition(tp.topic, tp.partition, which) for tp in tps]
-        return _offsets_or_none(self.client.offsets_for_times(asked, timeout=timeout))
+        committed = self.client.committed(assigned, timeout=LAG_COMMITTED_TIMEOUT_S)
+        commits = {(tp.topic, tp.partition): tp.offset for tp in committed}
+        return self._lag_monitor.exchange(positions, commits)
 
     def close(self) -> None:
+        self._lag_monitor = None
         if self._client is not None:
             self._client.close()
             self._client = None

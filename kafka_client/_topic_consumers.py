@@ -9,9 +9,9 @@ from bouncewire.kafka_client._consumer import (
     METADATA_TIMEOUT_S,
     KafkaConsumer,
     Partition,
-    PartitionLag,
     RebalanceListener,
 )
+from bouncewire.kafka_client._lag import PartitionLag
 from bouncewire.kafka_client._settings import KafkaSettings
 from bouncewire.kafka_client.exceptions import ConsumeError
 
