@@ -286,7 +286,12 @@ class KafkaConsumer:
             return self._lag_monitor.exchange({}, {})
         positions = {(tp.topic, tp.partition): tp.offset for tp in self.client.position(assigned)}
         committed = self.client.committed(assigned, timeout=LAG_COMMITTED_TIMEOUT_S)
-        commits = {(tp.topic, tp.partition): tp.offset for tp in committed}
+        # A partition the coordinator did not answer for sits this round out (its gauges keep
+        # their values): its offset reads as "never committed", which is not what happened.
+        commits = {(tp.topic, tp.partition): tp.offset for tp in committed if tp.error is None}
+        unanswered = [tp for tp in committed if tp.error is not None]
+        if unanswered:
+            log.warning("committed offsets unanswered", extra={"detail": str(unanswered[0].error)})
         return self._lag_monitor.exchange(positions, commits)
 
     def close(self) -> None:

@@ -47,7 +47,8 @@ class _Asked:
     group's committed offsets when they were asked (all figures of one moment)."""
 
     positions: Mapping[Partition, int]
-    commits: Mapping[Partition, int]  # negative: the group never committed there
+    commits: Mapping[Partition, int]  # negative: the group never committed there; absent:
+    # the coordinator did not say
     ends: Mapping[Any, Future[Any]]
     starts: Mapping[Any, Future[Any]]
 
@@ -64,7 +65,9 @@ class _Asked:
         ends, starts = _offsets(self.ends), _offsets(self.starts)
         lags: dict[Partition, PartitionLag] = {}
         for key, end in ends.items():
-            done = self.commits.get(key, -1)
+            if key not in self.commits:  # the coordinator did not answer for it
+                continue
+            done = self.commits[key]
             # A group that never committed starts at the log start (auto.offset.reset earliest).
             done = done if done >= 0 else starts.get(key, -1)
             if end < 0 or done < 0:
