@@ -58,14 +58,14 @@ def run(argv: list[str | Path], *, timeout: float, **kwargs: object) -> str:
 
 
 def checkout_package_files() -> set[str]:
-    """What the wheel must hold: every module, .avsc and py.typed under bouncewire/, with the
-    links to the top-level folders followed (as an import would)."""
+    """What the wheel must hold: every file under bouncewire/ (modules, .avsc, py.typed, any
+    data file added later), with the links to the top-level folders followed (as an import
+    would). A data file package-data does not declare fails the tests that use this."""
     found: set[str] = set()
     for folder, dirs, files in os.walk(ROOT / "bouncewire", followlinks=True):
         dirs[:] = [d for d in dirs if d != "__pycache__"]
-        for name in files:
-            if name.endswith((".py", ".avsc")) or name == "py.typed":
-                found.add(str((Path(folder) / name).relative_to(ROOT)))
+        found.update(str((Path(folder) / name).relative_to(ROOT)) for name in files
+                     if not name.startswith(".") and not name.endswith(".pyc"))
     return found
 
 
