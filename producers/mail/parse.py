@@ -28,6 +28,7 @@ from bouncewire.producers.mail.text import (
     find_reply,
     first_address,
     header_addresses,
+    permanence_in_words,
 )
 
 _DELAY_SUBJECT: Final = re.compile(
@@ -175,7 +176,10 @@ def _message_kind(mail: Mail) -> MailKind:
     ("Undeliverable: Warning about your account" is no delay)."""
     subject = mail.header("subject")
     own_words = subject.split(":", 1)[0] if ":" in subject else subject
-    return "delay" if _DELAY_SUBJECT.search(own_words) else "bounce"
+    if not _DELAY_SUBJECT.search(own_words):
+        return "bounce"
+    # "Warning: ADDR - User unknown!": a warning that says the failure is final is none.
+    return "bounce" if permanence_in_words(subject) == 5 else "delay"
 
 
 def _listed_ones(mail: Mail, found: list[Found]) -> list[Found]:

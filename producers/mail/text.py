@@ -15,10 +15,12 @@ from typing import Final
 
 from bouncewire.producers.smtp_errors import MAX_REPLY_TEXT, enhanced_code
 
-# Whole addresses only; the local part may be UTF-8 (RFC 6531), the domain needs a dot.
+# Whole addresses only; the local part may be UTF-8 (RFC 6531), the domain needs a dot. A
+# quote before the address is no part of it ('user@example.com'), nor Exchange 2003's X.400
+# "SMTP=" prefix (dda:SMTP=user@example.com).
 ADDRESS: Final = re.compile(
-    r"(?<![\w.!#$%&'*+/=?^`{|}~-])"
-    r"([\w!#$%&'*+/=?^`{|}~-][\w.!#$%&'*+/=?^`{|}~-]{0,63}@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,24})"
+    r"(?:(?<=[Ss][Mm][Tt][Pp]=)|(?<![\w.!#$%&*+/=?^`{|}~-])(?![Ss][Mm][Tt][Pp]=))"
+    r"([\w!#$%&*+/=?^`{|}~-][\w.!#$%&'*+/=?^`{|}~-]{0,63}@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,24})"
     r"(?![\w-]|\.[\w-])"
 )
 # RFC 3463 code inside text: not part of an IP address, a version ("v5.1.1") or a longer code.
@@ -89,12 +91,13 @@ _TRANSPORT_FAILURES: Final = (
 # Words saying the failure is final or not, when no code says it (qmail, Exim, Sendmail...).
 _PERMANENT_WORDS: Final = re.compile(
     r"permanent(?:ly)?|fatal|i've given up|giving up|failed permanently|does not exist"
-    r"|not delivered|could not be delivered|undeliverable|unknown user|user unknown",
+    r"|not delivered|(?:could|has) not been delivered|undeliverable|unknown user|user unknown"
+    r"|no such user|no user by that name|no longer valid|not going to try again",
     re.I,
 )
 _TEMPORARY_WORDS: Final = re.compile(
     r"temporar(?:y|ily)|delay(?:ed)?|deferred|will (?:be )?retr(?:y|ied)|still trying|"
-    r"has not yet been delivered|not (?:yet )?been delivered|retrying|will keep trying"
+    r"has not yet been delivered|not yet been delivered|retrying|will keep trying"
     r"|warning:",
     re.I,
 )
