@@ -107,7 +107,12 @@ def _not_recipients(mail: Mail, base: MailReport) -> frozenset[str]:
 def _bounce(mail: Mail, date: int | None, base: MailReport) -> tuple[list[Found], str]:
     """The recipients the message reports and the name of the format that found them."""
     status_texts = mail.delivery_status or _status_in_text(mail)
-    found = [item for text in status_texts for item in rfc3464.recipients(text, date)]
+    original_first = mail.mentions("original address:")
+    found = [
+        item
+        for text in status_texts
+        for item in rfc3464.recipients(text, date, original_first=original_first)
+    ]
     if found:
         return _with_human_replies(mail, found, base), "rfc3464"
     kind = _message_kind(mail)

@@ -801,6 +801,17 @@ TABLE = [
         None,
         "generic",
     ),
+    Expect(
+        "messagingserver/status-first.eml",
+        "bounce",
+        ("jonas.keller@uni.example",),
+        "5.2.2",
+        550,
+        None,
+        "<june-30@sender.example>",
+        "soft",
+        "rfc3464",
+    ),
 ]
 
 
