@@ -70,8 +70,10 @@ def _parse(raw: bytes) -> MailReport:
         kind, complaints = arf.complaint(mail, original, date)
         return replace(base, kind=kind, recipients=tuple(complaints), format="arf")
     base = replace(base, problems=tuple(mail.problems))
-    if mail.report_type == "disposition-notification":  # a read receipt (RFC 8098): no bounce
-        return replace(base, kind="unknown", format="mdn")
+    if mail.report_type == "disposition-notification":
+        if not _is_sieve_reject(mail):
+            return replace(base, kind="unknown", format="mdn")  # a read receipt (RFC 8098)
+        mail.delivery_status.append(mail.disposition)  # its Final-Recipient failed
     if autoreply.says_auto_reply(mail):
         return replace(base, kind="auto_reply", format="rfc3834")
     found, format_name = _bounce(mail, date, base)
@@ -86,6 +88,14 @@ def _parse(raw: bytes) -> MailReport:
         return replace(base, kind="auto_reply", format="rfc3834")
     plain: MailKind = "unsubscribe" if _asks_to_unsubscribe(mail) else "unknown"
     return replace(base, kind=plain, sender=first_address(mail.header("from")), format="plain")
+
+
+def _is_sieve_reject(mail: Mail) -> bool:
+    """A Sieve "reject" (RFC 5429; Dovecot's LDA over quota): an MDN that the message was
+    deleted unread by the recipient's server, saying why. A bounce, not a read receipt."""
+    fields = mail.disposition.lower()
+    deleted = re.search(r"disposition:\s*automatic-action/[^;\n]*;\s*deleted", fields)
+    return deleted is not None or mail.mentions("was automatically rejected")
 
 
 def _not_recipients(mail: Mail, base: MailReport) -> frozenset[str]:

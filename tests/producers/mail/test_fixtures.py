@@ -812,6 +812,17 @@ TABLE = [
         "soft",
         "rfc3464",
     ),
+    Expect(
+        "dovecot/sieve-reject.eml",
+        "bounce",
+        ("greta@home.example",),
+        None,
+        550,
+        None,
+        "<march-12@sender.example>",
+        "soft",
+        "rfc3464",
+    ),
 ]
 
 
