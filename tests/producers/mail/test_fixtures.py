@@ -823,6 +823,17 @@ TABLE = [
         "soft",
         "rfc3464",
     ),
+    Expect(
+        "gmail/perm-failure-dnsbl.eml",
+        "bounce",
+        ("info@shop.example",),
+        "5.7.1",
+        550,
+        None,
+        "<may-8@sender.example>",
+        "soft",
+        "gmail",
+    ),
 ]
 
 
