@@ -102,12 +102,11 @@ def _not_recipients(mail: Mail, base: MailReport) -> frozenset[str]:
     """Addresses the bounce names that are not its failed recipients: its own sender and
     addressee (the original's sender), and the original's return path."""
     excluded = {a.lower() for name in _EXCLUDED_HEADERS for a in addresses(mail.header(name))}
-    known_ones = (
-        base.original.return_path,
-        base.original.message_id,
-        base.message_id,
-        mail.original_sender,
-    )
+    # The original's sender, unless it wrote to itself (a test message to one's own address).
+    sender = mail.original_sender
+    if sender and base.original.to and sender.lower() == base.original.to.lower():
+        sender = None
+    known_ones = (base.original.return_path, base.original.message_id, base.message_id, sender)
     for known in known_ones:
         if known:
             excluded.add(known.strip("<>").lower())

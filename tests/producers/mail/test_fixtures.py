@@ -834,6 +834,17 @@ TABLE = [
         "soft",
         "gmail",
     ),
+    Expect(
+        "postfix/old-program-to-self.eml",
+        "bounce",
+        ("kim@work.example",),
+        None,
+        550,
+        None,
+        "<note-to-self-1@home.example>",
+        None,
+        "postfix",
+    ),
 ]
 
 
