@@ -47,7 +47,7 @@ _USER_UNKNOWN_WORDS: Final = re.compile(
     r"|recip(?:ient)?notfound|no (?:mailbox|account) (?:here )?by that name"
     r"|email account that you tried to reach does not exist|there is no one at this address"
     r"|user doesn'?t have an? \S+ account|no longer (?:accepts mail|valid)|badrcptto"
-    r"|no valid recipients?\b"
+    r"|no valid recipients?\b|invalid final delivery userid"
     # Domino's translations, and the same in the languages bounces come in most.
     r"|no se encuentra en el directorio de domino|non répertorié dans l'annuaire domino"
     r"|domino ディレクトリには見つかりません|benutzer (?:ist )?unbekannt"

@@ -845,6 +845,17 @@ TABLE = [
         None,
         "postfix",
     ),
+    Expect(
+        "imailserver/invalid-userid.eml",
+        "bounce",
+        ("olle@town.example",),
+        "5.1.1",
+        550,
+        None,
+        "<jan-14@sender.example>",
+        "hard",
+        "generic",
+    ),
 ]
 
 
