@@ -106,6 +106,11 @@ def load(raw: bytes) -> Mail:
         mail = Mail(message)
         mail.problems.append("unparseable")
         return mail
+    return from_message(message)
+
+
+def from_message(message: Message) -> Mail:
+    """The Mail of an already parsed message (a report forwarded inside another one)."""
     mail = Mail(message, content_type=_content_type(message))
     mail.report_type = _report_type(message)
     if message.defects:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from email.message import Message
 from typing import Final
 
 from bouncewire.producers.mail import arf, autoreply, rfc3464
 from bouncewire.producers.mail.evidence import Found, recipient_report
 from bouncewire.producers.mail.lhost import FORMATS
 from bouncewire.producers.mail.lhost.generic import looks_like_bounce
-from bouncewire.producers.mail.message import Mail, load
+from bouncewire.producers.mail.message import Mail, from_message, load
 from bouncewire.producers.mail.original import message_id_of, original_of
 from bouncewire.producers.mail.report import MailKind, MailReport, RecipientReport
 from bouncewire.producers.mail.scan import Region, cut, diagnoses_for
@@ -56,7 +57,10 @@ def parse_message(raw: bytes, *, now_ms: int | None = None) -> MailReport:
 
 
 def _parse(raw: bytes) -> MailReport:
-    mail = load(raw)
+    return _parse_mail(load(raw), wrapped=False)
+
+
+def _parse_mail(mail: Mail, *, wrapped: bool) -> MailReport:
     original = original_of(mail)
     date = date_ms(mail.header("date"))
     base = MailReport(
@@ -80,6 +84,9 @@ def _parse(raw: bytes) -> MailReport:
     if found:
         reports = tuple(recipient_report(item) for item in found)
         return replace(base, kind=_overall_kind(reports), recipients=reports, format=format_name)
+    # A report forwarded whole (InterScan's wrapper around a Microsoft DSN): read the report.
+    if not wrapped and mail.original is not None and _is_report(mail.original):
+        return _parse_mail(from_message(mail.original), wrapped=True)
     # A bounce naming nobody before the auto-reply headers: Postfix and others put
     # Auto-Submitted: auto-replied on their bounces too.
     if looks_like_bounce(mail):
@@ -88,6 +95,12 @@ def _parse(raw: bytes) -> MailReport:
         return replace(base, kind="auto_reply", format="rfc3834")
     plain: MailKind = "unsubscribe" if _asks_to_unsubscribe(mail) else "unknown"
     return replace(base, kind=plain, sender=first_address(mail.header("from")), format="plain")
+
+
+def _is_report(message: Message) -> bool:
+    """A delivery report itself (multipart/report with a delivery-status), not an original."""
+    content_type = str(message.get("content-type", "")).lower()
+    return "multipart/report" in content_type and "delivery-status" in content_type
 
 
 def _is_sieve_reject(mail: Mail) -> bool:

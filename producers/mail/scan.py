@@ -61,11 +61,16 @@ _MACHINERY: Final = re.compile(
     r"|bounce[s]?|root|abuse|hostmaster|double-bounce)@",
     re.IGNORECASE,
 )
-# An address right after these words is not a failed recipient: an alias it was expanded from,
-# or the original's sender quoted in the report ("From: ...", "MAIL FROM:<...>").
-_NOT_RECIPIENT_BEFORE: Final = re.compile(
-    r"(?:(?:expanded|generated|forwarded|redirected) from|original(?:ly)? (?:recipient|address|to)"
-    r"|^[ \t]*(?:from|sender|sender address|reply-to|return-path|original sender|envelope-from"
+# An address right after these words is not a failed recipient: an alias it was expanded from
+# (counted when the text names nobody else), or the original's sender quoted in the report
+# ("From: ...", "MAIL FROM:<...>", "not accepting mail from ADDR"), never counted.
+_ALIAS_BEFORE: Final = re.compile(
+    r"(?:(?:expanded|generated|forwarded|redirected) from|original(?:ly)? (?:recipient|address|to))"
+    r"\s*:?\s*[<(\"']?(?:rfc822;\s*)?$",
+    re.IGNORECASE,
+)
+_SENDER_BEFORE: Final = re.compile(
+    r"(?:^[ \t]*(?:from|sender|sender address|reply-to|return-path|original sender|envelope-from"
     r"|message-id"
     r"|in-reply-to|references|x-original-message-id)\s*:"
     r"|mail from\s*:?|sent by|\bfrom(?= <))\s*:?\s*[<(\"']?(?:rfc822;\s*)?$",
@@ -121,9 +126,10 @@ def candidates(
         key = address.lower()
         if key in excluded or _MACHINERY.match(address) or _in_url(text, found.start()):
             continue
-        if not aliases_too and _NOT_RECIPIENT_BEFORE.search(
-            text, max(0, found.start() - 48), found.start()
-        ):
+        window = max(0, found.start() - 48)
+        if _SENDER_BEFORE.search(text, window, found.start()):
+            continue
+        if not aliases_too and _ALIAS_BEFORE.search(text, window, found.start()):
             continue
         seen.setdefault(key, (address, []))[1].append(found.start())
     return list(seen.values())

@@ -10,6 +10,7 @@ from typing import Final
 
 from bouncewire.producers.mail.lhost import (
     amazonses,
+    aol,
     courier,
     domino,
     exchange,
@@ -36,6 +37,7 @@ from bouncewire.producers.mail.lhost.base import Format
 # Provider-specific modules before the MTA software they run on (GMX and Zoho before Exim).
 FORMATS: Final[tuple[Format, ...]] = (
     amazonses.FORMAT,
+    aol.FORMAT,
     sendgrid.FORMAT,
     gmail.FORMAT,
     yahoo.FORMAT,

@@ -856,6 +856,28 @@ TABLE = [
         "hard",
         "generic",
     ),
+    Expect(
+        "aol/screen-names.eml",
+        "bounce",
+        ("skaterkid77@aol.com", "MoonWatcher@aol.com"),
+        None,
+        550,
+        None,
+        None,
+        "soft",
+        "aol",
+    ),
+    Expect(
+        "interscanmss/forwarded-dsn.eml",
+        "bounce",
+        ("ines.moreau@corp.example",),
+        "5.1.1",
+        550,
+        None,
+        "<june-4@sender.example>",
+        "hard",
+        "rfc3464",
+    ),
 ]
 
 
