@@ -32,7 +32,7 @@ _CODE_AND_ENHANCED: Final = re.compile(
 # A reply code where an MTA quotes one: after "said:", "<<<", "reason:", Exchange's "#", ...
 _CODE_AFTER_MARKER: Final = re.compile(
     r"(?:said|returned|reply|response|responded|reason|error|error_code|code|status|<<<|>>>"
-    r"|smtp;|smtp error|#|[\]>] ?:)\s*[:=']?\s*\(?([245][0-5]\d)"
+    r"|smtp;|smtp error|(?:failed|rejected) with|#|[\]>] ?[:,])\s*[:=']?\s*\(?([245][0-5]\d)"
     r"(?![\d.:/%]|\s*(?:ms|bytes|seconds|minutes))",
     re.IGNORECASE,
 )
