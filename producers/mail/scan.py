@@ -212,11 +212,13 @@ def _prefer_reply(own: str | None, shared: str | None) -> str | None:
 
 def _first_paragraphs(span: str) -> str:
     """Without a reply code, the words right after the address are its reason: the first
-    paragraph, or more while they are too short to say anything ("because:")."""
+    paragraph, or more while they are too short to say anything or only lead in to the
+    reason ("because:", 1&1's "For the following reason:")."""
     kept: list[str] = []
     for paragraph in re.split(r"\n[ \t]*\n", span):
         kept.append(paragraph)
-        if sum(ch.isalpha() for ch in " ".join(kept)) >= 20:
+        long_enough = sum(ch.isalpha() for ch in " ".join(kept)) >= 20
+        if long_enough and not paragraph.rstrip().endswith(":"):
             break
     return "\n".join(kept)
 
