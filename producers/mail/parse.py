@@ -37,6 +37,16 @@ _DELAY_SUBJECT: Final = re.compile(
     r"|temporary failure|\(delay\)",
     re.IGNORECASE,
 )
+# Where a notice says delivery goes on, and that it was given up (read in its first lines).
+_STILL_TRYING: Final = re.compile(
+    r"do not resend|(?:delivery )?attempts will continue|still (?:being )?(?:trying|retried)"
+    r"|will (?:be )?retr(?:y|ied)|will keep trying|will try again|not yet been delivered"
+)
+_GAVE_UP: Final = re.compile(
+    r"giv(?:en|ing) up|permanent|not going to try again|no further (?:delivery )?attempts"
+    r"|will not be retried|could not be delivered to any"
+)
+_HEAD_OF_TEXT: Final = 3000
 _UNSUBSCRIBE: Final = re.compile(r"\bunsubscribe\b|\bopt[ -]?out\b|\bremove me\b", re.IGNORECASE)
 _EXCLUDED_HEADERS: Final = ("from", "to", "cc", "reply-to", "sender", "return-path", "delivered-to")
 _ORDER: Final[tuple[MailKind, ...]] = ("bounce", "delay", "delivered")
@@ -204,9 +214,16 @@ def _message_kind(mail: Mail) -> MailKind:
     subject = mail.header("subject")
     own_words = subject.split(":", 1)[0] if ":" in subject else subject
     if not _DELAY_SUBJECT.search(own_words):
-        return "bounce"
+        return "delay" if _says_still_trying(mail) else "bounce"
     # "Warning: ADDR - User unknown!": a warning that says the failure is final is none.
     return "bounce" if permanence_in_words(subject) == 5 else "delay"
+
+
+def _says_still_trying(mail: Mail) -> bool:
+    """A notice under a plain subject that delivery goes on ("Please do not resend your
+    original message. Delivery attempts will continue...") and says nothing of giving up."""
+    head = mail.lower_body[:_HEAD_OF_TEXT]
+    return _STILL_TRYING.search(head) is not None and _GAVE_UP.search(head) is None
 
 
 def _listed_ones(mail: Mail, found: list[Found]) -> list[Found]:

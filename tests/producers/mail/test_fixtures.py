@@ -1076,6 +1076,17 @@ TABLE = [
         "hard",
         "generic",
     ),
+    Expect(
+        "generic/attempts-continue.eml",
+        "delay",
+        ("kai@club.example",),
+        None,
+        450,
+        None,
+        None,
+        "soft",
+        "generic",
+    ),
 ]
 
 
