@@ -187,11 +187,17 @@ def find_reply(text: str) -> Reply:
         return Reply(None, enhanced, clean(text).lstrip(":;,- ") or None)
     code = int(found.group(1))
     rest = _until_paragraph_end(text[found.end(1) :].lstrip(" -#:',;"))
+    if text[found.end(1) : found.end(1) + 1] in ("]", ")") and not _has_words(
+        rest.split("\n", 1)[0]
+    ):
+        # The code closes its line ("mailbox unavailable. [SMTP Error Code 550]"): the
+        # words before it on that line are the reply.
+        rest = text[text.rfind("\n", 0, found.start(1)) + 1 : found.end(1)]
     message = clean(_CONTINUATION.sub(" ", " " + rest)) if rest else ""
     enhanced = enhanced_code(code, message) or find_enhanced(text, code // 100)
     if not message:
         message = clean(text)
-    return Reply(code, enhanced, message.rstrip("'\" ") or None)
+    return Reply(code, enhanced, message.rstrip("'\" ").lstrip(":;, ") or None)
 
 
 def _first_failure(text: str) -> re.Match[str] | None:
@@ -203,6 +209,10 @@ def _first_failure(text: str) -> re.Match[str] | None:
                 return found
             success = success or found
     return success
+
+
+def _has_words(text: str) -> bool:
+    return sum(ch.isalpha() for ch in text) >= 3
 
 
 def _until_paragraph_end(text: str) -> str:

@@ -1087,6 +1087,17 @@ TABLE = [
         "soft",
         "generic",
     ),
+    Expect(
+        "generic/code-in-brackets.eml",
+        "bounce",
+        ("sam@cable.example",),
+        "5.1.1",
+        550,
+        None,
+        "<nov-20@lists.sender.example>",
+        None,
+        "generic",
+    ),
 ]
 
 
