@@ -1098,6 +1098,28 @@ TABLE = [
         None,
         "generic",
     ),
+    Expect(
+        "docomo/unknown-user.eml",
+        "bounce",
+        ("hanako.t@docomo.example",),
+        "5.1.1",
+        550,
+        "mfsmx.docomo.example",
+        "<apr-29-jp@sender.example>",
+        "hard",
+        "rfc3464",
+    ),
+    Expect(
+        "softbank/invalid-recipient.eml",
+        "bounce",
+        ("ken.s@softbank.example",),
+        "5.1.1",
+        550,
+        "mmx.softbank.example",
+        "<may-9-jp@sender.example>",
+        "hard",
+        "sendmail",
+    ),
 ]
 
 
