@@ -60,8 +60,7 @@ _USER_UNKNOWN_WORDS: Final = re.compile(
 # The wordings of a mailbox that does not exist that say neither "unknown" nor "not found".
 _UNAVAILABLE_WORDS: Final = re.compile(
     r"mailbox (?:is )?(?:unavailable|not available)|not listed in (?:the )?(?:domino directory"
-    r"|public name)|not a valid (?:recipient|mailbox)|no valid recipients?\b"
-    r"|user doesn'?t have an? \S+ account",
+    r"|public name)|not a valid (?:recipient|mailbox)|no valid recipients?\b",
     re.IGNORECASE,
 )
 _HOST_UNKNOWN_WORDS: Final = re.compile(
