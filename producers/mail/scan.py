@@ -25,6 +25,7 @@ ORIGINAL_STARTS: Final = (
     "----- This is a copy of the message",
     "--- Below this line is a copy of the message",
     "--- Below this line is a copy",
+    "--- Attachment is a copy of the message",
     "------ Below this line is a copy",
     "------ This is a copy of your message",
     "----- Original message -----",

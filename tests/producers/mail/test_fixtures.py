@@ -1120,6 +1120,17 @@ TABLE = [
         "hard",
         "sendmail",
     ),
+    Expect(
+        "qmail/html-attachment-copy.eml",
+        "bounce",
+        ("wei@host-cn.example",),
+        "5.1.1",
+        550,
+        None,
+        "<mar-7-cn@sender.example>",
+        None,
+        "qmail",
+    ),
 ]
 
 
