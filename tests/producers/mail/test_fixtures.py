@@ -1131,6 +1131,17 @@ TABLE = [
         None,
         "qmail",
     ),
+    Expect(
+        "fml/loop-alert.eml",
+        "bounce",
+        ("club@lists.hobby.example",),
+        None,
+        550,
+        None,
+        "<nov-21@sender.example>",
+        "soft",
+        "fml",
+    ),
 ]
 
 
