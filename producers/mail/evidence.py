@@ -169,9 +169,13 @@ def _status_in_words(text: str, stated: str | None) -> str | None:
     """5.1.1 or 5.1.2 when a permanent failure's words say the mailbox or domain is unknown
     and no code says more: none at all (any such words), or a generic X.0.0 (only the words
     that say it without "unknown": "mailbox unavailable", "not listed in Domino Directory")."""
+    text = " ".join(text.split())  # "Unknown\nRecipient": words wrapped over lines
     if stated in _SAYS_NOTHING:
         if _USER_UNKNOWN_WORDS.search(text):
             return "5.1.1"
+        # Postfix's "Host not found, try again" is a DNS server failing, not a domain unknown.
+        if "try again" in text.lower():
+            return None
         return "5.1.2" if _HOST_UNKNOWN_WORDS.search(text) else None
     if stated is not None and stated.endswith(".0.0") and _UNAVAILABLE_WORDS.search(text):
         return "5.1.1"

@@ -1142,6 +1142,17 @@ TABLE = [
         "soft",
         "fml",
     ),
+    Expect(
+        "exchange2003/wrapped-words.eml",
+        "bounce",
+        ("yuki.sato@KYOTO.EXAMPLE",),
+        "5.1.1",
+        550,
+        None,
+        "<spring-2005@sender.example>",
+        "hard",
+        "exchange2003",
+    ),
 ]
 
 
