@@ -1153,6 +1153,17 @@ TABLE = [
         "hard",
         "exchange2003",
     ),
+    Expect(
+        "x-unknown/x6-permanent-errors.eml",
+        "bounce",
+        ("lars@nordic.example",),
+        "5.4.6",
+        554,
+        "192.0.2.223",
+        "<spring-cat-12@sender.example>",
+        "soft",
+        "generic",
+    ),
 ]
 
 
