@@ -1164,6 +1164,28 @@ TABLE = [
         "soft",
         "generic",
     ),
+    Expect(
+        "facebook/fields-reordered.eml",
+        "bounce",
+        ("no.such.person@facebook.com",),
+        "5.1.1",
+        550,
+        None,
+        None,
+        "hard",
+        "rfc3464",
+    ),
+    Expect(
+        "amazonses/quoted-remote-code.eml",
+        "bounce",
+        ("mona@full.example",),
+        "5.2.2",
+        550,
+        "192.0.2.222",
+        None,
+        "soft",
+        "rfc3464",
+    ),
 ]
 
 
