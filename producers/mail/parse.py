@@ -89,7 +89,7 @@ def _parse_mail(mail: Mail, *, wrapped: bool) -> MailReport:
             return replace(base, kind="unknown", format="mdn")  # a read receipt (RFC 8098)
         mail.delivery_status.append(mail.disposition)  # its Final-Recipient failed
     if autoreply.says_auto_reply(mail):
-        return replace(base, kind="auto_reply", format="rfc3834")
+        return _auto_reply(mail, base)
     found, format_name = _bounce(mail, date, base)
     if found:
         reports = tuple(recipient_report(item) for item in found)
@@ -102,9 +102,19 @@ def _parse_mail(mail: Mail, *, wrapped: bool) -> MailReport:
     if looks_like_bounce(mail):
         return _bounce_without_recipient(mail, base, date)
     if autoreply.is_auto_reply(mail):
-        return replace(base, kind="auto_reply", format="rfc3834")
+        return _auto_reply(mail, base)
     plain: MailKind = "unsubscribe" if _asks_to_unsubscribe(mail) else "unknown"
     return replace(base, kind=plain, sender=first_address(mail.header("from")), format="plain")
+
+
+def _auto_reply(mail: Mail, base: MailReport) -> MailReport:
+    """An auto-reply names who replied (its From:): a recipient of kind auto_reply, which the
+    edges count and never publish (Sisimai reports the same address as `vacation`)."""
+    replier = first_address(mail.header("from"))
+    recipients = (RecipientReport("auto_reply", replier, event_time_ms=base.date_ms),)
+    return replace(
+        base, kind="auto_reply", recipients=recipients if replier else (), format="rfc3834"
+    )
 
 
 def _is_report(message: Message) -> bool:

@@ -134,10 +134,26 @@ TABLE = [
         "arf",
     ),
     Expect(
-        "autoreply/out-of-office-subject.eml", "auto_reply", (), message_id=None, format="rfc3834"
+        "autoreply/out-of-office-subject.eml",
+        "auto_reply",
+        ("tom@customer.example",),
+        message_id=None,
+        format="rfc3834",
     ),
-    Expect("autoreply/rfc3834-vacation.eml", "auto_reply", (), message_id=None, format="rfc3834"),
-    Expect("autoreply/x-autoreply.eml", "auto_reply", (), message_id=None, format="rfc3834"),
+    Expect(
+        "autoreply/rfc3834-vacation.eml",
+        "auto_reply",
+        ("maria.rossi@customer.example",),
+        message_id=None,
+        format="rfc3834",
+    ),
+    Expect(
+        "autoreply/x-autoreply.eml",
+        "auto_reply",
+        ("support@helpdesk.example",),
+        message_id=None,
+        format="rfc3834",
+    ),
     Expect(
         "biglobe/mailbox-full.eml",
         "bounce",
