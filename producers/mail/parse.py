@@ -47,6 +47,7 @@ _GAVE_UP: Final = re.compile(
     r"|will not be retried|could not be delivered to any"
 )
 _HEAD_OF_TEXT: Final = 3000
+_SIEVE_DELETED: Final = re.compile(r"disposition:\s*automatic-action/[^;\n]*;\s*deleted")
 _UNSUBSCRIBE: Final = re.compile(r"\bunsubscribe\b|\bopt[ -]?out\b|\bremove me\b", re.IGNORECASE)
 _EXCLUDED_HEADERS: Final = ("from", "to", "cc", "reply-to", "sender", "return-path", "delivered-to")
 _ORDER: Final[tuple[MailKind, ...]] = ("bounce", "delay", "delivered")
@@ -126,8 +127,7 @@ def _is_report(message: Message) -> bool:
 def _is_sieve_reject(mail: Mail) -> bool:
     """A Sieve "reject" (RFC 5429; Dovecot's LDA over quota): an MDN that the message was
     deleted unread by the recipient's server, saying why. A bounce, not a read receipt."""
-    fields = mail.disposition.lower()
-    deleted = re.search(r"disposition:\s*automatic-action/[^;\n]*;\s*deleted", fields)
+    deleted = _SIEVE_DELETED.search(mail.disposition.lower())
     return deleted is not None or mail.mentions("was automatically rejected")
 
 
