@@ -1202,6 +1202,28 @@ TABLE = [
         "soft",
         "rfc3464",
     ),
+    Expect(
+        "x-unknown/x5-nested-report.eml",
+        "bounce",
+        ("ryo@partner-jp.example",),
+        "5.1.1",
+        550,
+        "mirapoint",
+        "<oct-15-jp@sender.example>",
+        "hard",
+        "rfc3464",
+    ),
+    Expect(
+        "x-unknown/x4-child-status.eml",
+        "bounce",
+        ("member@club.example",),
+        None,
+        550,
+        None,
+        "<20111207180210.1234@club.example>",
+        "soft",
+        "qmail",
+    ),
 ]
 
 
