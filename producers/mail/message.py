@@ -256,6 +256,11 @@ def decode_bytes(raw: bytes, charset: str | None) -> str:
             return raw.decode(charset, "replace")
         except (LookupError, ValueError):
             pass
+    if b"\x1b$B" in raw or b"\x1b$@" in raw:  # undeclared ISO-2022-JP (Japanese carriers)
+        try:
+            return raw.decode("iso-2022-jp")
+        except UnicodeDecodeError:
+            pass
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:

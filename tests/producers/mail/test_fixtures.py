@@ -1224,6 +1224,17 @@ TABLE = [
         "soft",
         "qmail",
     ),
+    Expect(
+        "au/unknown-undeclared-charset.eml",
+        "bounce",
+        ("taro.y@au.example",),
+        "5.1.1",
+        550,
+        None,
+        None,
+        "hard",
+        "generic",
+    ),
 ]
 
 
