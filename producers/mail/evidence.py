@@ -47,7 +47,7 @@ _USER_UNKNOWN_WORDS: Final = re.compile(
     r"|recip(?:ient)?notfound|no (?:mailbox|account) (?:here )?by that name"
     r"|email account that you tried to reach does not exist|there is no one at this address"
     r"|user doesn'?t have an? \S+ account|no longer (?:accepts mail|valid)|badrcptto"
-    r"|no valid recipients?\b"
+    r"|no valid recipients?\b|invalid final delivery userid"
     # Domino's translations, and the same in the languages bounces come in most.
     r"|no se encuentra en el directorio de domino|non répertorié dans l'annuaire domino"
     r"|domino ディレクトリには見つかりません|benutzer (?:ist )?unbekannt"
@@ -60,8 +60,7 @@ _USER_UNKNOWN_WORDS: Final = re.compile(
 # The wordings of a mailbox that does not exist that say neither "unknown" nor "not found".
 _UNAVAILABLE_WORDS: Final = re.compile(
     r"mailbox (?:is )?(?:unavailable|not available)|not listed in (?:the )?(?:domino directory"
-    r"|public name)|not a valid (?:recipient|mailbox)|no valid recipients?\b"
-    r"|user doesn'?t have an? \S+ account",
+    r"|public name)|not a valid (?:recipient|mailbox)|no valid recipients?\b",
     re.IGNORECASE,
 )
 _HOST_UNKNOWN_WORDS: Final = re.compile(
@@ -170,9 +169,13 @@ def _status_in_words(text: str, stated: str | None) -> str | None:
     """5.1.1 or 5.1.2 when a permanent failure's words say the mailbox or domain is unknown
     and no code says more: none at all (any such words), or a generic X.0.0 (only the words
     that say it without "unknown": "mailbox unavailable", "not listed in Domino Directory")."""
+    text = " ".join(text.split())  # "Unknown\nRecipient": words wrapped over lines
     if stated in _SAYS_NOTHING:
         if _USER_UNKNOWN_WORDS.search(text):
             return "5.1.1"
+        # Postfix's "Host not found, try again" is a DNS server failing, not a domain unknown.
+        if "try again" in text.lower():
+            return None
         return "5.1.2" if _HOST_UNKNOWN_WORDS.search(text) else None
     if stated is not None and stated.endswith(".0.0") and _UNAVAILABLE_WORDS.search(text):
         return "5.1.1"

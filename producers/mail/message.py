@@ -29,6 +29,7 @@ _DELIVERY_STATUS: Final = frozenset({"message/delivery-status", "message/global-
 _ORIGINAL_MESSAGE: Final = frozenset({"message/rfc822", "message/global", "message/partial"})
 _ORIGINAL_HEADERS: Final = frozenset({"text/rfc822-headers", "message/global-headers"})
 _FEEDBACK: Final = "message/feedback-report"
+_DISPOSITION: Final = "message/disposition-notification"
 _REPORT_TYPE: Final = re.compile(r"report-type\s*=\s*\"?([\w.-]+)", re.IGNORECASE)
 _CHARSET: Final = re.compile(r"charset\s*=\s*[\"']?([^\"';\s]+)", re.IGNORECASE)
 
@@ -43,6 +44,7 @@ class Mail:
     texts: list[str] = field(default_factory=list)  # human-readable parts, in order
     delivery_status: list[str] = field(default_factory=list)  # each status part as text
     feedback_report: str | None = None
+    disposition: str = ""  # an MDN's fields (RFC 8098): a read receipt, or a Sieve reject
     original: Message | None = None  # the returned message/rfc822
     original_headers: str | None = None  # text/rfc822-headers
     original_sender: str | None = None  # the returned original's From: (set by original_of)
@@ -104,6 +106,11 @@ def load(raw: bytes) -> Mail:
         mail = Mail(message)
         mail.problems.append("unparseable")
         return mail
+    return from_message(message)
+
+
+def from_message(message: Message) -> Mail:
+    """The Mail of an already parsed message (a report forwarded inside another one)."""
     mail = Mail(message, content_type=_content_type(message))
     mail.report_type = _report_type(message)
     if message.defects:
@@ -137,6 +144,8 @@ def _collect(part: Message, mail: Mail, depth: int, top: bool = False) -> None:
         mail.delivery_status.append(_fields_text(part))
     elif ctype == _FEEDBACK:
         mail.feedback_report = _fields_text(part)
+    elif ctype == _DISPOSITION:
+        mail.disposition = _fields_text(part)
     elif ctype in _ORIGINAL_MESSAGE and not top:
         _keep_original(part, mail)
     elif ctype in _ORIGINAL_HEADERS and not top:
@@ -246,6 +255,11 @@ def decode_bytes(raw: bytes, charset: str | None) -> str:
             codecs.lookup(charset)
             return raw.decode(charset, "replace")
         except (LookupError, ValueError):
+            pass
+    if b"\x1b$B" in raw or b"\x1b$@" in raw:  # undeclared ISO-2022-JP (Japanese carriers)
+        try:
+            return raw.decode("iso-2022-jp")
+        except UnicodeDecodeError:
             pass
     try:
         return raw.decode("utf-8")

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from email.message import Message
 from typing import Final
 
 from bouncewire.producers.mail import arf, autoreply, rfc3464
 from bouncewire.producers.mail.evidence import Found, recipient_report
 from bouncewire.producers.mail.lhost import FORMATS
 from bouncewire.producers.mail.lhost.generic import looks_like_bounce
-from bouncewire.producers.mail.message import Mail, load
+from bouncewire.producers.mail.message import Mail, from_message, load
 from bouncewire.producers.mail.original import message_id_of, original_of
 from bouncewire.producers.mail.report import MailKind, MailReport, RecipientReport
 from bouncewire.producers.mail.scan import Region, cut, diagnoses_for
@@ -28,6 +29,7 @@ from bouncewire.producers.mail.text import (
     find_reply,
     first_address,
     header_addresses,
+    permanence_in_words,
 )
 
 _DELAY_SUBJECT: Final = re.compile(
@@ -35,6 +37,17 @@ _DELAY_SUBJECT: Final = re.compile(
     r"|temporary failure|\(delay\)",
     re.IGNORECASE,
 )
+# Where a notice says delivery goes on, and that it was given up (read in its first lines).
+_STILL_TRYING: Final = re.compile(
+    r"do not resend|(?:delivery )?attempts will continue|still (?:being )?(?:trying|retried)"
+    r"|will (?:be )?retr(?:y|ied)|will keep trying|will try again|not yet been delivered"
+)
+_GAVE_UP: Final = re.compile(
+    r"giv(?:en|ing) up|permanent|not going to try again|no further (?:delivery )?attempts"
+    r"|will not be retried|could not be delivered to any"
+)
+_HEAD_OF_TEXT: Final = 3000
+_SIEVE_DELETED: Final = re.compile(r"disposition:\s*automatic-action/[^;\n]*;\s*deleted")
 _UNSUBSCRIBE: Final = re.compile(r"\bunsubscribe\b|\bopt[ -]?out\b|\bremove me\b", re.IGNORECASE)
 _EXCLUDED_HEADERS: Final = ("from", "to", "cc", "reply-to", "sender", "return-path", "delivered-to")
 _ORDER: Final[tuple[MailKind, ...]] = ("bounce", "delay", "delivered")
@@ -55,7 +68,10 @@ def parse_message(raw: bytes, *, now_ms: int | None = None) -> MailReport:
 
 
 def _parse(raw: bytes) -> MailReport:
-    mail = load(raw)
+    return _parse_mail(load(raw), wrapped=False)
+
+
+def _parse_mail(mail: Mail, *, wrapped: bool) -> MailReport:
     original = original_of(mail)
     date = date_ms(mail.header("date"))
     base = MailReport(
@@ -69,34 +85,61 @@ def _parse(raw: bytes) -> MailReport:
         kind, complaints = arf.complaint(mail, original, date)
         return replace(base, kind=kind, recipients=tuple(complaints), format="arf")
     base = replace(base, problems=tuple(mail.problems))
-    if mail.report_type == "disposition-notification":  # a read receipt (RFC 8098): no bounce
-        return replace(base, kind="unknown", format="mdn")
+    if mail.report_type == "disposition-notification":
+        if not _is_sieve_reject(mail):
+            return replace(base, kind="unknown", format="mdn")  # a read receipt (RFC 8098)
+        mail.delivery_status.append(mail.disposition)  # its Final-Recipient failed
     if autoreply.says_auto_reply(mail):
-        return replace(base, kind="auto_reply", format="rfc3834")
+        return _auto_reply(mail, base)
     found, format_name = _bounce(mail, date, base)
     if found:
         reports = tuple(recipient_report(item) for item in found)
         return replace(base, kind=_overall_kind(reports), recipients=reports, format=format_name)
+    # A report forwarded whole (InterScan's wrapper around a Microsoft DSN): read the report.
+    if not wrapped and mail.original is not None and _is_report(mail.original):
+        return _parse_mail(from_message(mail.original), wrapped=True)
     # A bounce naming nobody before the auto-reply headers: Postfix and others put
     # Auto-Submitted: auto-replied on their bounces too.
     if looks_like_bounce(mail):
         return _bounce_without_recipient(mail, base, date)
     if autoreply.is_auto_reply(mail):
-        return replace(base, kind="auto_reply", format="rfc3834")
+        return _auto_reply(mail, base)
     plain: MailKind = "unsubscribe" if _asks_to_unsubscribe(mail) else "unknown"
     return replace(base, kind=plain, sender=first_address(mail.header("from")), format="plain")
+
+
+def _auto_reply(mail: Mail, base: MailReport) -> MailReport:
+    """An auto-reply names who replied (its From:): a recipient of kind auto_reply, which the
+    edges count and never publish (Sisimai reports the same address as `vacation`)."""
+    replier = first_address(mail.header("from"))
+    recipients = (RecipientReport("auto_reply", replier, event_time_ms=base.date_ms),)
+    return replace(
+        base, kind="auto_reply", recipients=recipients if replier else (), format="rfc3834"
+    )
+
+
+def _is_report(message: Message) -> bool:
+    """A delivery report itself (multipart/report with a delivery-status), not an original."""
+    content_type = str(message.get("content-type", "")).lower()
+    return "multipart/report" in content_type and "delivery-status" in content_type
+
+
+def _is_sieve_reject(mail: Mail) -> bool:
+    """A Sieve "reject" (RFC 5429; Dovecot's LDA over quota): an MDN that the message was
+    deleted unread by the recipient's server, saying why. A bounce, not a read receipt."""
+    deleted = _SIEVE_DELETED.search(mail.disposition.lower())
+    return deleted is not None or mail.mentions("was automatically rejected")
 
 
 def _not_recipients(mail: Mail, base: MailReport) -> frozenset[str]:
     """Addresses the bounce names that are not its failed recipients: its own sender and
     addressee (the original's sender), and the original's return path."""
     excluded = {a.lower() for name in _EXCLUDED_HEADERS for a in addresses(mail.header(name))}
-    known_ones = (
-        base.original.return_path,
-        base.original.message_id,
-        base.message_id,
-        mail.original_sender,
-    )
+    # The original's sender, unless it wrote to itself (a test message to one's own address).
+    sender = mail.original_sender
+    if sender and base.original.to and sender.lower() == base.original.to.lower():
+        sender = None
+    known_ones = (base.original.return_path, base.original.message_id, base.message_id, sender)
     for known in known_ones:
         if known:
             excluded.add(known.strip("<>").lower())
@@ -106,7 +149,12 @@ def _not_recipients(mail: Mail, base: MailReport) -> frozenset[str]:
 def _bounce(mail: Mail, date: int | None, base: MailReport) -> tuple[list[Found], str]:
     """The recipients the message reports and the name of the format that found them."""
     status_texts = mail.delivery_status or _status_in_text(mail)
-    found = [item for text in status_texts for item in rfc3464.recipients(text, date)]
+    original_first = mail.mentions("original address:")
+    found = [
+        item
+        for text in status_texts
+        for item in rfc3464.recipients(text, date, original_first=original_first)
+    ]
     if found:
         return _with_human_replies(mail, found, base), "rfc3464"
     kind = _message_kind(mail)
@@ -175,7 +223,17 @@ def _message_kind(mail: Mail) -> MailKind:
     ("Undeliverable: Warning about your account" is no delay)."""
     subject = mail.header("subject")
     own_words = subject.split(":", 1)[0] if ":" in subject else subject
-    return "delay" if _DELAY_SUBJECT.search(own_words) else "bounce"
+    if not _DELAY_SUBJECT.search(own_words):
+        return "delay" if _says_still_trying(mail) else "bounce"
+    # "Warning: ADDR - User unknown!": a warning that says the failure is final is none.
+    return "bounce" if permanence_in_words(subject) == 5 else "delay"
+
+
+def _says_still_trying(mail: Mail) -> bool:
+    """A notice under a plain subject that delivery goes on ("Please do not resend your
+    original message. Delivery attempts will continue...") and says nothing of giving up."""
+    head = mail.lower_body[:_HEAD_OF_TEXT]
+    return _STILL_TRYING.search(head) is not None and _GAVE_UP.search(head) is None
 
 
 def _listed_ones(mail: Mail, found: list[Found]) -> list[Found]:

@@ -18,6 +18,7 @@ from bouncewire.producers.mail.text import clean, date_ms, first_address
 
 _FIELD: Final = re.compile(r"([A-Za-z][A-Za-z0-9-]*)[ \t]*:[ \t]*(.*)")
 _RECIPIENT_FIELDS: Final = ("final-recipient", "original-recipient", "x-actual-recipient")
+_ORIGINAL_FIRST: Final = ("original-recipient", "final-recipient", "x-actual-recipient")
 _PER_RECIPIENT: Final = frozenset(
     {
         *_RECIPIENT_FIELDS,
@@ -87,15 +88,21 @@ def _field_of(line: str) -> tuple[str, str] | None:
 
 
 def _starts_new_recipient(group: dict[str, str], name: str) -> bool:
-    """A field the group has already, or a recipient field after the group's Action or
-    Status: the next recipient began without a blank line."""
+    """A field the group has already, or a recipient field after the Action or Status of a
+    group that names its recipient: the next recipient began without a blank line. (Sun's
+    Messaging Server writes Action and Status before the recipient fields.)"""
     if name in group:
         return True
-    return name in _RECIPIENT_FIELDS and ("action" in group or "status" in group)
+    if name not in _RECIPIENT_FIELDS:
+        return False
+    order = list(group)  # fields in the order they came
+    outcome = [order.index(field) for field in ("action", "status") if field in group]
+    named = [order.index(field) for field in _RECIPIENT_FIELDS if field in group]
+    return bool(outcome and named) and min(named) < min(outcome)
 
 
-def _recipient_of(group: dict[str, str]) -> str | None:
-    for name in _RECIPIENT_FIELDS:
+def _recipient_of(group: dict[str, str], fields: tuple[str, ...] = _RECIPIENT_FIELDS) -> str | None:
+    for name in fields:
         address = first_address(group.get(name))
         if address:
             return address
@@ -113,17 +120,23 @@ def kind_of(action: str | None, status: str | None) -> MailKind:
     return "bounce"
 
 
-def recipients(text: str, date_fallback_ms: int | None) -> list[Found]:
-    """Every recipient group of a status text, in order, as Found."""
+def recipients(
+    text: str, date_fallback_ms: int | None, *, original_first: bool = False
+) -> list[Found]:
+    """Every recipient group of a status text, in order, as Found. With `original_first`,
+    Original-Recipient names the recipient before Final-Recipient: the address the sender
+    used, when the report says the final one is a local rewrite of it (Messaging Server's
+    "Original address:" under "Recipient address: LOCAL-ALIAS")."""
     message, groups = field_groups(text)
     arrival_ms = date_ms(message.get("arrival-date")) or date_fallback_ms
-    return [_found(group, arrival_ms) for group in groups]
+    fields = _ORIGINAL_FIRST if original_first else _RECIPIENT_FIELDS
+    return [_found(group, arrival_ms, fields) for group in groups]
 
 
-def _found(group: dict[str, str], arrival_ms: int | None) -> Found:
+def _found(group: dict[str, str], arrival_ms: int | None, fields: tuple[str, ...]) -> Found:
     status = status_field(group.get("status"))
     return Found(
-        email=_recipient_of(group),
+        email=_recipient_of(group, fields),
         diagnosis=_diagnosis(group.get("diagnostic-code")),
         kind=kind_of(group.get("action"), status),
         status=status,

@@ -25,6 +25,7 @@ ORIGINAL_STARTS: Final = (
     "----- This is a copy of the message",
     "--- Below this line is a copy of the message",
     "--- Below this line is a copy",
+    "--- Attachment is a copy of the message",
     "------ Below this line is a copy",
     "------ This is a copy of your message",
     "----- Original message -----",
@@ -61,11 +62,16 @@ _MACHINERY: Final = re.compile(
     r"|bounce[s]?|root|abuse|hostmaster|double-bounce)@",
     re.IGNORECASE,
 )
-# An address right after these words is not a failed recipient: an alias it was expanded from,
-# or the original's sender quoted in the report ("From: ...", "MAIL FROM:<...>").
-_NOT_RECIPIENT_BEFORE: Final = re.compile(
-    r"(?:(?:expanded|generated|forwarded|redirected) from|original(?:ly)? (?:recipient|address|to)"
-    r"|^[ \t]*(?:from|sender|sender address|reply-to|return-path|original sender|envelope-from"
+# An address right after these words is not a failed recipient: an alias it was expanded from
+# (counted when the text names nobody else), or the original's sender quoted in the report
+# ("From: ...", "MAIL FROM:<...>", "not accepting mail from ADDR"), never counted.
+_ALIAS_BEFORE: Final = re.compile(
+    r"(?:(?:expanded|generated|forwarded|redirected) from|original(?:ly)? (?:recipient|address|to))"
+    r"\s*:?\s*[<(\"']?(?:rfc822;\s*)?$",
+    re.IGNORECASE,
+)
+_SENDER_BEFORE: Final = re.compile(
+    r"(?:^[ \t]*(?:from|sender|sender address|reply-to|return-path|original sender|envelope-from"
     r"|message-id"
     r"|in-reply-to|references|x-original-message-id)\s*:"
     r"|mail from\s*:?|sent by|\bfrom(?= <))\s*:?\s*[<(\"']?(?:rfc822;\s*)?$",
@@ -121,9 +127,10 @@ def candidates(
         key = address.lower()
         if key in excluded or _MACHINERY.match(address) or _in_url(text, found.start()):
             continue
-        if not aliases_too and _NOT_RECIPIENT_BEFORE.search(
-            text, max(0, found.start() - 48), found.start()
-        ):
+        window = max(0, found.start() - 48)
+        if _SENDER_BEFORE.search(text, window, found.start()):
+            continue
+        if not aliases_too and _ALIAS_BEFORE.search(text, window, found.start()):
             continue
         seen.setdefault(key, (address, []))[1].append(found.start())
     return list(seen.values())
@@ -206,11 +213,13 @@ def _prefer_reply(own: str | None, shared: str | None) -> str | None:
 
 def _first_paragraphs(span: str) -> str:
     """Without a reply code, the words right after the address are its reason: the first
-    paragraph, or more while they are too short to say anything ("because:")."""
+    paragraph, or more while they are too short to say anything or only lead in to the
+    reason ("because:", 1&1's "For the following reason:")."""
     kept: list[str] = []
     for paragraph in re.split(r"\n[ \t]*\n", span):
         kept.append(paragraph)
-        if sum(ch.isalpha() for ch in " ".join(kept)) >= 20:
+        long_enough = sum(ch.isalpha() for ch in " ".join(kept)) >= 20
+        if long_enough and not paragraph.rstrip().endswith(":"):
             break
     return "\n".join(kept)
 

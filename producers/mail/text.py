@@ -15,10 +15,12 @@ from typing import Final
 
 from bouncewire.producers.smtp_errors import MAX_REPLY_TEXT, enhanced_code
 
-# Whole addresses only; the local part may be UTF-8 (RFC 6531), the domain needs a dot.
+# Whole addresses only; the local part may be UTF-8 (RFC 6531), the domain needs a dot. A
+# quote before the address is no part of it ('user@example.com'), nor Exchange 2003's X.400
+# "SMTP=" prefix (dda:SMTP=user@example.com).
 ADDRESS: Final = re.compile(
-    r"(?<![\w.!#$%&'*+/=?^`{|}~-])"
-    r"([\w!#$%&'*+/=?^`{|}~-][\w.!#$%&'*+/=?^`{|}~-]{0,63}@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,24})"
+    r"(?:(?<=[Ss][Mm][Tt][Pp]=)|(?<![\w.!#$%&*+/=?^`{|}~-])(?![Ss][Mm][Tt][Pp]=))"
+    r"([\w!#$%&*+/=?^`{|}~-][\w.!#$%&'*+/=?^`{|}~-]{0,63}@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,24})"
     r"(?![\w-]|\.[\w-])"
 )
 # RFC 3463 code inside text: not part of an IP address, a version ("v5.1.1") or a longer code.
@@ -30,7 +32,7 @@ _CODE_AND_ENHANCED: Final = re.compile(
 # A reply code where an MTA quotes one: after "said:", "<<<", "reason:", Exchange's "#", ...
 _CODE_AFTER_MARKER: Final = re.compile(
     r"(?:said|returned|reply|response|responded|reason|error|error_code|code|status|<<<|>>>"
-    r"|smtp;|smtp error|#|[\]>] ?:)\s*[:=']?\s*\(?([245][0-5]\d)"
+    r"|smtp;|smtp error|(?:failed|rejected) with|#|[\]>] ?[:,])\s*[:=']?\s*\(?([245][0-5]\d)"
     r"(?![\d.:/%]|\s*(?:ms|bytes|seconds|minutes))",
     re.IGNORECASE,
 )
@@ -89,12 +91,13 @@ _TRANSPORT_FAILURES: Final = (
 # Words saying the failure is final or not, when no code says it (qmail, Exim, Sendmail...).
 _PERMANENT_WORDS: Final = re.compile(
     r"permanent(?:ly)?|fatal|i've given up|giving up|failed permanently|does not exist"
-    r"|not delivered|could not be delivered|undeliverable|unknown user|user unknown",
+    r"|not delivered|(?:could|has) not been delivered|undeliverable|unknown user|user unknown"
+    r"|no such user|no user by that name|no longer valid|not going to try again",
     re.I,
 )
 _TEMPORARY_WORDS: Final = re.compile(
     r"temporar(?:y|ily)|delay(?:ed)?|deferred|will (?:be )?retr(?:y|ied)|still trying|"
-    r"has not yet been delivered|not (?:yet )?been delivered|retrying|will keep trying"
+    r"has not yet been delivered|not yet been delivered|retrying|will keep trying"
     r"|warning:",
     re.I,
 )
@@ -184,11 +187,17 @@ def find_reply(text: str) -> Reply:
         return Reply(None, enhanced, clean(text).lstrip(":;,- ") or None)
     code = int(found.group(1))
     rest = _until_paragraph_end(text[found.end(1) :].lstrip(" -#:',;"))
+    if text[found.end(1) : found.end(1) + 1] in ("]", ")") and not _has_words(
+        rest.split("\n", 1)[0]
+    ):
+        # The code closes its line ("mailbox unavailable. [SMTP Error Code 550]"): the
+        # words before it on that line are the reply.
+        rest = text[text.rfind("\n", 0, found.start(1)) + 1 : found.end(1)]
     message = clean(_CONTINUATION.sub(" ", " " + rest)) if rest else ""
     enhanced = enhanced_code(code, message) or find_enhanced(text, code // 100)
     if not message:
         message = clean(text)
-    return Reply(code, enhanced, message.rstrip("'\" ") or None)
+    return Reply(code, enhanced, message.rstrip("'\" ").lstrip(":;, ") or None)
 
 
 def _first_failure(text: str) -> re.Match[str] | None:
@@ -200,6 +209,10 @@ def _first_failure(text: str) -> re.Match[str] | None:
                 return found
             success = success or found
     return success
+
+
+def _has_words(text: str) -> bool:
+    return sum(ch.isalpha() for ch in text) >= 3
 
 
 def _until_paragraph_end(text: str) -> str:

@@ -10,11 +10,13 @@ from typing import Final
 
 from bouncewire.producers.mail.lhost import (
     amazonses,
+    aol,
     courier,
     domino,
     exchange,
     exchange2003,
     exim,
+    fml,
     generic,
     gmail,
     gmx,
@@ -36,6 +38,7 @@ from bouncewire.producers.mail.lhost.base import Format
 # Provider-specific modules before the MTA software they run on (GMX and Zoho before Exim).
 FORMATS: Final[tuple[Format, ...]] = (
     amazonses.FORMAT,
+    aol.FORMAT,
     sendgrid.FORMAT,
     gmail.FORMAT,
     yahoo.FORMAT,
@@ -51,6 +54,7 @@ FORMATS: Final[tuple[Format, ...]] = (
     courier.FORMAT,
     opensmtpd.FORMAT,
     mfilter.FORMAT,
+    fml.FORMAT,
     qmail.FORMAT,
     exim.FORMAT,
     postfix.FORMAT,

@@ -44,7 +44,8 @@ _REGION = between(
 # response from the remote server was:", "The error that the other server returned was:").
 _RESPONSE = re.compile(
     r"(?:the response(?: from the remote server)? was|the error that the other server returned"
-    r" was|server response)\s*:\s*(.+?)(?:\n[ \t]*\n[ \t]*\n|-----|\Z)",
+    r" was|server response|technical details of (?:permanent|temporary) failure)\s*:\s*"
+    r"(.+?)(?:\n[ \t]*\n[ \t]*\n|-----|\Z)",
     re.IGNORECASE | re.DOTALL,
 )
 
@@ -55,11 +56,14 @@ def _read(mail: Mail, exclude: frozenset[str], kind: MailKind) -> list[Found]:
     if response is None:
         return found
     words = response.group(1).strip()
+    # Addresses inside the remote's words ("... or write to help@remote.example") are none.
+    named_before = mail.lower_body[: response.start()]
+    listed = [item for item in found if (item.email or "").lower() in named_before]
     return [
         item
         if item.diagnosis and find_reply(item.diagnosis).code
         else replace(item, diagnosis=words)
-        for item in found
+        for item in listed or found
     ]
 
 
