@@ -121,6 +121,20 @@ _USER_UNKNOWN_PHRASES: Final = (
     "email account that you tried to reach does not exist",
     "user doesn't have a",
     "user doesn't have an",
+    "not a valid recipient",
+    "not a valid mailbox",
+    "is not a valid user",
+    "not listed in domino directory",  # Lotus Domino: no such person in its directory
+    "not listed in public name",
+    # The same in the languages bounces most often come in (words of ASCII letters only:
+    # _words() breaks at every other character, so "Empfänger" cannot be a phrase).
+    "benutzer unbekannt",
+    "unbekannter benutzer",
+    "utilisateur inconnu",
+    "destinataire inconnu",
+    "usuario desconocido",
+    "utente sconosciuto",
+    "onbekende gebruiker",
 )
 _SIGNAL_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     # The sender (our MAIL FROM), not the recipient, is the problem: never hard.
@@ -388,6 +402,29 @@ def classify(
     if _address_problem(email):
         return INVALID_ADDRESS
     return verdict
+
+
+# The RFC 3463 code (§3.2) each hard reason of the reply stands for.
+_STATUS_BY_HARD_REASON: Final = {
+    "user_unknown": "5.1.1",
+    "host_unknown": "5.1.2",
+    "mailbox_moved": "5.1.6",
+    "null_mx": "5.1.10",
+}
+
+
+def implied_enhanced_code(
+    smtp_code: int | None, enhanced_code: str | None, smtp_message: str | None, error: str | None
+) -> str | None:
+    """The enhanced code a reply's verdict stands for when the reply states none (or only the
+    undefined X.0.0): bounce texts often say "user unknown" in words alone. Derived from the
+    verdict, so filling it in never changes what classify() says of the same reply."""
+    if enhanced_code is not None and not enhanced_code.endswith(".0.0"):
+        return None
+    if type(smtp_message) is str:
+        smtp_message = smtp_message[:TEXT_SCAN_LIMIT]
+    verdict = _reply_verdict(smtp_code, enhanced_code, smtp_message, error)
+    return _STATUS_BY_HARD_REASON.get(verdict.reason) if verdict.bounce == "hard" else None
 
 
 # Replies repeat (a provider sends the same few texts millions of times): cache the verdict

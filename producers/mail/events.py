@@ -40,6 +40,7 @@ from bouncewire.producers.exceptions import InvalidEventError
 from bouncewire.producers.mail.report import MailKind, MailReport, RecipientReport
 from bouncewire.producers.signed_addresses import Purpose, is_signed_local_part, verify_address
 from bouncewire.producers.unsubscribe.tokens import Claims, Keyring, TokenError
+from bouncewire.schemas.classification import implied_enhanced_code
 
 EventKind = Literal["send_result", "unsubscribe"]
 # Why something in a message was counted instead of (or besides) published; bounded: these
@@ -233,7 +234,8 @@ def _recipient_events(
 def _evidence(recipient: RecipientReport) -> dict[str, Any]:
     """The reply fields, made acceptable to the send-result contract without inventing any:
     a malformed status is dropped, texts are cut at the contract's limits, and only a report
-    with neither reply nor transport error gets the reply class its Status (or kind) implies."""
+    with neither reply nor transport error gets the reply class its Status (or kind) implies,
+    and one whose status is missing or generic gets the one classify's verdict implies."""
     enhanced = recipient.enhanced_code
     if enhanced is not None and _valid_enhanced(enhanced) is None:
         enhanced = None
@@ -242,10 +244,14 @@ def _evidence(recipient: RecipientReport) -> dict[str, Any]:
     if code is None and error is None:
         implied = _CODE_BY_STATUS_CLASS.get(enhanced[0]) if enhanced else None
         code = implied or _CODE_BY_KIND[recipient.kind]
+    message = _cut(recipient.smtp_message, MAX_TEXT_BYTES)
+    # A bounce that says "user unknown" in words only: the status classify's verdict stands
+    # for (the parser reads evidence, classify alone reads meaning into it).
+    enhanced = implied_enhanced_code(code, enhanced, message, error) or enhanced
     return {
         "smtp_code": code,
         "enhanced_code": enhanced,
-        "smtp_message": _cut(recipient.smtp_message, MAX_TEXT_BYTES),
+        "smtp_message": message,
         "error": error,
         "remote_mta": _cut(recipient.remote_mta, _MAX_REMOTE_MTA_BYTES),
     }

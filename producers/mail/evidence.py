@@ -32,48 +32,6 @@ _REMOTE_IN_TEXT: Final = re.compile(
     re.IGNORECASE,
 )
 
-# Replies that say the mailbox or the domain does not exist in words but give no enhanced code
-# (Domino's "not listed in Domino Directory", Yahoo's "Not a valid recipient", qmail's own):
-# the RFC 3463 code those words mean, as evidence for classify. Only for permanent failures.
-_USER_UNKNOWN_WORDS: Final = re.compile(
-    r"unknown (?:user|recipient|mailbox|local[- ]?part|e-?mail address|address|addressee)"
-    r"|(?:user|recipient|mailbox|account|address|addressee)(?: name)? (?:is )?(?:unknown"
-    r"|not found|not known|does ?n[o']?t exist|not exist|not listed)"
-    r"|no such (?:user|recipient|mailbox|account|address|person)"
-    r"|(?:invalid|bad|non-?existent) (?:recipient|mailbox|address|user|account)(?! syntax)"
-    r"|not a valid (?:recipient|user|mailbox|address)|is not a valid mailbox"
-    r"|mailbox (?:is )?(?:unavailable|not available|not present|invalid)"
-    r"|not listed in (?:the )?(?:domino directory|public name|name directory|address book)"
-    r"|recip(?:ient)?notfound|no (?:mailbox|account) (?:here )?by that name"
-    r"|email account that you tried to reach does not exist|there is no one at this address"
-    r"|user doesn'?t have an? \S+ account|no longer (?:accepts mail|valid)|badrcptto"
-    r"|no valid recipients?\b|invalid final delivery userid"
-    # Domino's translations, and the same in the languages bounces come in most.
-    r"|no se encuentra en el directorio de domino|non répertorié dans l'annuaire domino"
-    r"|domino ディレクトリには見つかりません|benutzer (?:ist )?unbekannt"
-    r"|unbekannte[rn]? (?:benutzer|empfänger)"
-    r"|empfänger(?:adresse)? (?:ist )?unbekannt|utilisateur inconnu|destinataire inconnu"
-    r"|adresse (?:e-?mail )?inexistante|usuario desconocido|utente sconosciuto"
-    r"|usuário desconhecido|onbekende (?:gebruiker|ontvanger)|宛先不明|存在しないアドレス",
-    re.IGNORECASE,
-)
-# The wordings of a mailbox that does not exist that say neither "unknown" nor "not found".
-_UNAVAILABLE_WORDS: Final = re.compile(
-    r"mailbox (?:is )?(?:unavailable|not available)|not listed in (?:the )?(?:domino directory"
-    r"|public name)|not a valid (?:recipient|mailbox)|no valid recipients?\b",
-    re.IGNORECASE,
-)
-_HOST_UNKNOWN_WORDS: Final = re.compile(
-    r"host (?:or domain name )?(?:unknown|not found)|unknown host|no such domain"
-    r"|domain (?:name )?(?:not found|does ?n[o']?t exist|unknown|is not valid)"
-    r"|unrout(?:e)?able (?:address|domain)|non-?existent (?:host|domain)"
-    r"|all relevant mx records point to non-existent hosts|nxdomain"
-    r"|couldn't find any host|couldn't find a mail exchanger|no mx or a record",
-    re.IGNORECASE,
-)
-# Enhanced codes that say nothing about the recipient: none, and Microsoft consumer mail's
-# "5.5.0" on "550 Requested action not taken: mailbox unavailable" for unknown mailboxes.
-_SAYS_NOTHING: Final = frozenset({None, "5.5.0"})
 # "mx.example.com [192.0.2.1] did not like our RCPT TO": a host name with its address.
 _HOST_WITH_IP: Final = re.compile(
     r"((?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,24})"
@@ -134,10 +92,6 @@ def recipient_report(found: Found) -> RecipientReport:
     if code is None:
         code = _code_of_class(found, enhanced, diagnosis)
         inferred = ("smtp_code",) if code is not None else ()
-    if code is not None and code >= 500:
-        in_words = _status_in_words(diagnosis, enhanced)
-        if in_words is not None:
-            enhanced, inferred = in_words, (*inferred, "enhanced_code")
     return RecipientReport(
         kind=found.kind,
         email=found.email,
@@ -163,23 +117,6 @@ def _code_of_class(found: Found, enhanced: str | None, diagnosis: str) -> int | 
         return None
     permanence = found.permanence or permanence_in_words(diagnosis) or 5
     return _CODE_OF_CLASS[permanence]
-
-
-def _status_in_words(text: str, stated: str | None) -> str | None:
-    """5.1.1 or 5.1.2 when a permanent failure's words say the mailbox or domain is unknown
-    and no code says more: none at all (any such words), or a generic X.0.0 (only the words
-    that say it without "unknown": "mailbox unavailable", "not listed in Domino Directory")."""
-    text = " ".join(text.split())  # "Unknown\nRecipient": words wrapped over lines
-    if stated in _SAYS_NOTHING:
-        if _USER_UNKNOWN_WORDS.search(text):
-            return "5.1.1"
-        # Postfix's "Host not found, try again" is a DNS server failing, not a domain unknown.
-        if "try again" in text.lower():
-            return None
-        return "5.1.2" if _HOST_UNKNOWN_WORDS.search(text) else None
-    if stated is not None and stated.endswith(".0.0") and _UNAVAILABLE_WORDS.search(text):
-        return "5.1.1"
-    return None
 
 
 def remote_in_text(text: str | None) -> str | None:

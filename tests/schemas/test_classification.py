@@ -9,7 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bouncewire.schemas.addresses import address_problem
-from bouncewire.schemas.classification import REASONS, TEXT_SCAN_LIMIT, Classification, classify
+from bouncewire.schemas.classification import (
+    REASONS,
+    TEXT_SCAN_LIMIT,
+    Classification,
+    classify,
+    implied_enhanced_code,
+)
 
 EMAIL = "someone@example.com"
 HARD_USER = ("hard", "invalid_email_id", "user_unknown")
@@ -541,3 +547,26 @@ def test_text_beyond_the_scan_limit_changes_nothing(
     assert classify(email, code, enhanced, padded, None) == classify(
         email, code, enhanced, padded + tail, None
     )
+
+
+@pytest.mark.parametrize(
+    ("code", "enhanced", "text", "implied"),
+    [
+        (550, None, "No such user here", "5.1.1"),
+        (550, "5.0.0", "Unknown user", "5.1.1"),
+        (550, None, "Host unknown", "5.1.2"),
+        (550, "5.3.0", "No such user here", None),  # a stated, specific code stays
+        (550, "5.1.1", "whatever", None),
+        (550, None, "Requested action not taken: mailbox unavailable", None),  # soft: none
+        (450, None, "user unknown, try again later", None),
+        (None, None, None, None),
+    ],
+)
+def test_implied_enhanced_code_follows_the_verdict(
+    code: int | None, enhanced: str | None, text: str | None, implied: str | None
+) -> None:
+    assert implied_enhanced_code(code, enhanced, text, None) == implied
+    if implied is not None:  # filling it in never changes the verdict
+        assert classify("a@example.com", code, implied, text, None) == classify(
+            "a@example.com", code, enhanced, text, None
+        )

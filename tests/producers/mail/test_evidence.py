@@ -82,13 +82,13 @@ from bouncewire.producers.mail.text import find_reply
             "User jo (jo@x) not listed in Domino Directory",
             None,
             "bounce",
-            (550, "5.1.1", None, ("smtp_code", "enhanced_code")),
+            (550, None, None, ("smtp_code",)),
         ),
         (
             "550 Requested action not taken: mailbox unavailable",
             "5.5.0",
             "bounce",
-            (550, "5.1.1", None, ("enhanced_code",)),
+            (550, "5.5.0", None, ()),
         ),
         (
             "550 5.2.1 The email account that you tried to reach is disabled",
@@ -104,13 +104,14 @@ from bouncewire.producers.mail.text import find_reply
         ),
         (None, "5.1.1", "bounce", (550, "5.1.1", None, ("smtp_code",))),
         (None, None, "delivered", (250, None, None, ("smtp_code",))),
-        # X.0.0 says nothing; "mailbox unavailable" says the mailbox is not there. Words that
-        # classify reads by itself ("no such user") leave a stated code alone.
+        # The parser reports the status as stated, never one read into the words: what
+        # "mailbox unavailable" or "no such user" mean is classify's to say (the events layer
+        # fills in the code classify's verdict implies, schemas.classification).
         (
             "550 Requested action not taken: mailbox unavailable",
             "5.0.0",
             "bounce",
-            (550, "5.1.1", None, ("enhanced_code",)),
+            (550, "5.0.0", None, ()),
         ),
         ("550 No such user here", "5.0.0", "bounce", (550, "5.0.0", None, ())),
         (
