@@ -1,9 +1,11 @@
-"""The Grafana dashboard and the Prometheus rules use only series the consumer exports, with
-labels those series carry; the dashboard imports cleanly and shows what operators need."""
+"""The Grafana dashboard and the Prometheus rules use only series bouncewire's processes export
+(the consumer, mail serve, mta-log), with labels those series carry; no label can hold an
+address; the dashboard imports cleanly and shows what operators need."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -11,14 +13,16 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bouncewire.consumers.metrics import ConsumerMetrics
+from bouncewire.producers.mta_log.notes import NOT_UNDERSTOOD
 from tests.deploy.promql_names import (
+    SOURCES,
     TARGET_LABELS,
-    consumer_exports,
+    all_exports,
+    declared,
+    exports_of,
     identifiers,
     problems,
     recorded_labels,
-    source_exports,
 )
 from tests.deploy.tools import DEPLOY
 
@@ -42,8 +46,8 @@ def recording_rules() -> dict[str, str]:
 
 def known_series() -> dict[str, frozenset[str]]:
     """Exported series plus the recorded ones (and Prometheus' own `up`)."""
-    return {**consumer_exports().labels, **source_exports().labels,
-            **recorded_labels(recording_rules()), "up": frozenset()}
+    return {**all_exports().labels, **recorded_labels(recording_rules()),
+            "up": frozenset()}
 
 
 def panels() -> list[dict[str, Any]]:
@@ -91,19 +95,35 @@ def test_checker_flags_unknown_series_and_labels(expr: str, legend: str,
     assert problems(expr, known_series(), legend) == expected
 
 
-def test_derived_names_match_what_the_registry_really_exposes() -> None:
-    """consumer_exports() reads declarations; fill every label and compare with /metrics."""
+@pytest.mark.parametrize("job", sorted(SOURCES))
+def test_derived_names_match_what_the_registry_really_exposes(job: str) -> None:
+    """exports_of() reads declarations; fill every label and compare with /metrics."""
     registry = CollectorRegistry()
-    metrics = ConsumerMetrics.create(registry)
-    exported = consumer_exports()
-    for metric in (getattr(metrics, name) for name in metrics.__slots__):
-        labelnames = getattr(metric, "_labelnames", None)
-        if labelnames:
-            metric.labels(*["x"] * len(labelnames))
+    SOURCES[job](registry)
+    for metric in declared(registry):
+        if metric._labelnames:
+            metric.labels(*["x"] * len(metric._labelnames))
     exposed = {sample.name: frozenset(sample.labels)
                for family in text_string_to_metric_families(generate_latest(registry).decode())
                for sample in family.samples if not sample.name.endswith("_created")}
-    assert exposed == exported.labels
+    assert exposed == exports_of(SOURCES[job]).labels
+
+
+# Label names that would carry an address, a user or a host: unbounded and personal data.
+ADDRESS_LIKE = frozenset({"email", "address", "recipient", "rcpt", "sender", "mail_from", "from",
+                          "to", "user", "username", "login", "host", "hostname", "ip", "peer",
+                          "client", "remote_mta", "queue_id", "message_id"})
+
+
+def test_no_exported_label_can_hold_an_address() -> None:
+    labels = frozenset().union(*all_exports().labels.values())
+    assert labels & ADDRESS_LIKE == set()
+
+
+def test_mta_log_alert_selects_exactly_the_reasons_not_understood() -> None:
+    [expr] = [r["expr"] for r in rules() if r.get("alert") == "BouncewireMtaLogLinesNotUnderstood"]
+    for regex in re.findall(r'reason=~"([^"]*)"', expr):
+        assert set(regex.split("|")) == NOT_UNDERSTOOD
 
 
 # --- the real files --------------------------------------------------------------------------
@@ -127,7 +147,7 @@ def test_recorded_series_the_dashboard_uses_are_defined_by_the_rules() -> None:
 
 
 def test_rules_aggregate_only_over_exported_or_target_labels() -> None:
-    exported_labels = frozenset().union(*consumer_exports().labels.values())
+    exported_labels = frozenset().union(*all_exports().labels.values())
     for name, labels in recorded_labels(recording_rules()).items():
         assert labels <= exported_labels | TARGET_LABELS, name
 
