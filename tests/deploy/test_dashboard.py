@@ -21,6 +21,7 @@ from tests.deploy.promql_names import (
     declared,
     exports_of,
     identifiers,
+    label_values_refs,
     problems,
     recorded_labels,
 )
@@ -187,6 +188,27 @@ def test_dashboard_layout_is_well_formed() -> None:
     ("read-ahead beside the lag", "bouncewire:consumer_read_ahead:sum"),
     ("dead letters by reason", "sum by (reason) (increase(bouncewire_dead_letters_total"),
     ("unsubscribe age", "bouncewire_oldest_undelivered_unsubscribe_age_seconds"),
+    ("mail serve deferring (451)", "bouncewire:mail_data_replies:rate5m"),
+    ("mail not understood", "bouncewire:mail_parse_failure_ratio:rate1h"),
+    ("mail serve ack latency", "bouncewire:mail_receipt_to_ack_seconds:p99_5m"),
+    ("mail counted, not published", "bouncewire_mail_counted_total"),
+    ("mta-log behind the end of the file", "bouncewire_mta_log_seconds_behind"),
+    ("mta-log lines skipped", "sum by (reason) (increase(bouncewire_mta_log_lines_skipped_total"),
+    ("mta-log attempts read", "bouncewire:mta_log_attempts:rate5m"),
 ])
 def test_dashboard_shows_what_operators_need(topic: str, needle: str) -> None:
     assert any(needle in expr for _, expr, _ in dashboard_queries()), topic
+
+
+@pytest.mark.parametrize(("job", "name"), [("bouncewire-mail-serve", "mail_job"),
+                                           ("bouncewire-mta-log", "mta_log_job")])
+def test_each_event_source_has_a_row_and_a_job_variable(job: str, name: str) -> None:
+    """Each source's panels filter on a variable of its own jobs (the consumer's $job lists
+    consumers only), read from a series that exists from start-up, before any traffic."""
+    variables = {v["name"]: v for v in load_dashboard()["templating"]["list"]}
+    query = variables[name]["query"]["query"]
+    [(metric, label)] = label_values_refs(query)
+    assert label == "job" and not exports_of(SOURCES[job]).labels[metric]  # unlabelled
+    queries = [expr for where, expr, _ in dashboard_queries() if where.startswith("panel")]
+    assert sum(f'job=~"${name}"' in expr for expr in queries) >= 5
+    assert any(expr == f'sum(up{{job=~"${name}"}})' for expr in queries)
