@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from bouncewire._mta_log import MtaLogMetrics
 from bouncewire.consumers.metrics import ConsumerMetrics
+from bouncewire.producers.gateway.metrics import GatewayMetrics
 from bouncewire.producers.mail.metrics import MailMetrics
 
 # Labels Prometheus attaches to every scraped series (static config, PodMonitor, SD).
@@ -53,12 +54,17 @@ def _mta_log(registry: CollectorRegistry) -> object:
     return MtaLogMetrics(registry)
 
 
+def _smtp_gateway(registry: CollectorRegistry) -> object:
+    return GatewayMetrics(registry)
+
+
 # The processes Prometheus scrapes, by the job name the scrape configs give them, each with
 # the code that declares its metrics on a registry.
 SOURCES: Mapping[str, Callable[[CollectorRegistry], object]] = {
     "bouncewire-consumer": _consumer,
     "bouncewire-mail-serve": _mail_serve,
     "bouncewire-mta-log": _mta_log,
+    "bouncewire-smtp-gateway": _smtp_gateway,
 }
 
 

@@ -68,7 +68,8 @@ def test_promtool_rule_unit_tests_pass(promtool: str) -> None:
     ('reply="4xx"}[10m])) > 0', 'reply="5xx"}[10m])) > 0'),
     ("bouncewire:mail_parse_failure_ratio:rate1h > 0.2",
      "bouncewire:mail_parse_failure_ratio:rate1h > 0.6"),
-    (">= 20", ">= 1"),
+    ("increase(bouncewire_mail_messages_total[1h])) >= 20",
+     "increase(bouncewire_mail_messages_total[1h])) >= 1"),
     ('up{job="bouncewire-mail-serve"} == 0', 'up{job="mail-serve"} == 0'),
     ("max by (job) (bouncewire_mta_log_seconds_behind) > 300",
      "max by (job) (bouncewire_mta_log_seconds_behind) > 3000"),
@@ -76,6 +77,14 @@ def test_promtool_rule_unit_tests_pass(promtool: str) -> None:
      'expired_without_recipients|invalid_event|partial_line"}[30m])',
      "increase(bouncewire_mta_log_lines_skipped_total[30m])"),
     ('up{job="bouncewire-mta-log"} == 0', 'up{job="mta-log"} == 0'),
+    ("bouncewire:gateway_upstream_failure_ratio:rate5m > 0.1",
+     "bouncewire:gateway_upstream_failure_ratio:rate5m > 0.6"),
+    ("increase(bouncewire_gateway_recipients_total[5m])) >= 10",
+     "increase(bouncewire_gateway_recipients_total[5m])) >= 0"),
+    ("increase(bouncewire_gateway_auth_failures_total[5m])) > 20",
+     "increase(bouncewire_gateway_auth_failures_total[5m])) > 0"),
+    ("unpublished_transactions_total[10m])) > 0", "unpublished_transactions_total[10m])) > 50"),
+    ('up{job="bouncewire-smtp-gateway"} == 0', 'up{job="smtp-gateway"} == 0'),
 ])
 def test_rule_unit_tests_catch_a_broken_rule(promtool: str, tmp_path: Path, original: str,
                                              broken: str) -> None:
@@ -125,9 +134,10 @@ def test_the_issue_asks_for_these_alerts() -> None:
 
 
 def test_the_event_sources_have_their_alerts() -> None:
-    """mail serve deferring / not understanding mail, mta-log behind or skipping lines, and
-    each source down. No absent() alert for them: each is optional, and a Prometheus that
-    never scraped one would page forever."""
+    """mail serve deferring / not understanding mail, mta-log behind or skipping lines, the
+    gateway's relay failing, AUTH failure bursts and results not recorded, and each source
+    down. No absent() alert for them: each is optional, and a Prometheus that never scraped
+    one would page forever."""
     exprs = {a["alert"]: a["expr"] for a in alerts()}
     assert 'reply="4xx"' in exprs["BouncewireMailDeferring"]
     assert "mail_parse_failure_ratio" in exprs["BouncewireMailParseFailuresHigh"]
@@ -135,5 +145,9 @@ def test_the_event_sources_have_their_alerts() -> None:
     assert "bouncewire_mta_log_seconds_behind" in exprs["BouncewireMtaLogBehind"]
     assert "lines_skipped" in exprs["BouncewireMtaLogLinesNotUnderstood"]
     assert 'up{job="bouncewire-mta-log"}' in exprs["BouncewireMtaLogDown"]
+    assert "gateway_upstream_failure_ratio" in exprs["BouncewireGatewayUpstreamFailing"]
+    assert "bouncewire_gateway_auth_failures_total" in exprs["BouncewireGatewayAuthFailureBurst"]
+    assert "unpublished_transactions" in exprs["BouncewireGatewayUnpublished"]
+    assert 'up{job="bouncewire-smtp-gateway"}' in exprs["BouncewireGatewayDown"]
     assert [name for name, expr in exprs.items() if "absent(" in expr] == \
         ["BouncewireConsumerAbsent"]
