@@ -195,13 +195,19 @@ def test_dashboard_layout_is_well_formed() -> None:
     ("mta-log behind the end of the file", "bouncewire_mta_log_seconds_behind"),
     ("mta-log lines skipped", "sum by (reason) (increase(bouncewire_mta_log_lines_skipped_total"),
     ("mta-log attempts read", "bouncewire:mta_log_attempts:rate5m"),
+    ("gateway relay failing", "bouncewire:gateway_upstream_failure_ratio:rate5m"),
+    ("gateway recipients by result", "bouncewire:gateway_recipients:rate5m"),
+    ("gateway AUTH failures", "bouncewire_gateway_auth_failures_total"),
+    ("gateway 451 for results not recorded", "bouncewire_gateway_unpublished_transactions_total"),
+    ("gateway relay latency", "bouncewire:gateway_relay_seconds:p99_5m"),
 ])
 def test_dashboard_shows_what_operators_need(topic: str, needle: str) -> None:
     assert any(needle in expr for _, expr, _ in dashboard_queries()), topic
 
 
 @pytest.mark.parametrize(("job", "name"), [("bouncewire-mail-serve", "mail_job"),
-                                           ("bouncewire-mta-log", "mta_log_job")])
+                                           ("bouncewire-mta-log", "mta_log_job"),
+                                           ("bouncewire-smtp-gateway", "gateway_job")])
 def test_each_event_source_has_a_row_and_a_job_variable(job: str, name: str) -> None:
     """Each source's panels filter on a variable of its own jobs (the consumer's $job lists
     consumers only), read from a series that exists from start-up, before any traffic."""

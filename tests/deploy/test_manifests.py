@@ -15,6 +15,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,10 @@ import pytest
 import yaml
 
 from bouncewire._flags import env_name
+from bouncewire._gateway import UPSTREAM_PASSWORD_ENV
 from bouncewire._unsubscribe import SECRET_ENV
 from bouncewire.cli import build_parser
+from bouncewire.producers.gateway.users import UserStore
 from bouncewire.producers.unsubscribe.tokens import Keyring
 from tests.deploy.tools import DEPLOY, REPO_ROOT, require_tool
 
@@ -109,7 +112,8 @@ def flag_env_vars(command: str) -> set[str]:
              if opt.startswith("--") and opt != "--help"}
     extra = {"consume": {"BOUNCEWIRE_SASL_PASSWORD"}, "unsubscribe-server": {SECRET_ENV},
              "mail serve": {"BOUNCEWIRE_SASL_PASSWORD", SECRET_ENV},
-             "mta-log": {"BOUNCEWIRE_SASL_PASSWORD"}}
+             "mta-log": {"BOUNCEWIRE_SASL_PASSWORD"},
+             "smtp-gateway": {"BOUNCEWIRE_SASL_PASSWORD", SECRET_ENV, UPSTREAM_PASSWORD_ENV}}
     return {env_name(flag) for flag in flags} | extra.get(command, set())
 
 
@@ -145,7 +149,7 @@ def compose_project() -> dict[str, Any]:
 def test_compose_names_the_services(compose_project: dict[str, Any]) -> None:
     assert set(compose_project["services"]) == {
         "kafka", "topics", "consumer", "receiver", "unsubscribe", "prometheus", "grafana",
-        "mail-serve", "mta-log"}
+        "mail-serve", "mta-log", "smtp-gateway", "relay"}
     kafka = compose_project["services"]["kafka"]
     assert kafka["image"].startswith("apache/kafka:")
     assert kafka["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft
@@ -165,7 +169,7 @@ def test_compose_consumer_serves_metrics_beyond_loopback(compose_project: dict[s
 def test_compose_env_vars_are_real_flags(compose_project: dict[str, Any]) -> None:
     commands = {"consumer": "consume", "topics": "topics create", "receiver": "receiver",
                 "unsubscribe": "unsubscribe-server", "mail-serve": "mail serve",
-                "mta-log": "mta-log"}
+                "mta-log": "mta-log", "smtp-gateway": "smtp-gateway"}
     for service, command in commands.items():
         env = compose_project["services"][service].get("environment") or {}
         unknown = {k for k in env if k.startswith("BOUNCEWIRE_")} - flag_env_vars(command)
@@ -185,7 +189,8 @@ def test_compose_mounts_and_build_point_at_files_in_the_repo(compose_project: di
 
 def test_compose_commands_parse_with_their_environment(compose_project: dict[str, Any],
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("consumer", "topics", "receiver", "unsubscribe", "mail-serve", "mta-log"):
+    for name in ("consumer", "topics", "receiver", "unsubscribe", "mail-serve", "mta-log",
+                 "smtp-gateway"):
         service = compose_project["services"][name]
         env = {k: str(v) for k, v in (service.get("environment") or {}).items()
                if v is not None}
@@ -201,6 +206,15 @@ def test_compose_event_sources(compose_project: dict[str, Any]) -> None:
                   for s in services}
     assert host_ports["mail-serve"] == {2525: "2525", 9102: "9103"}
     assert host_ports["mta-log"] == {9102: "9105"}
+    assert host_ports["smtp-gateway"] == {2587: "2587", 2465: "2465", 9102: "9104"}
+    gateway = services["smtp-gateway"]
+    assert gateway["profiles"] == ["gateway"] == services["relay"]["profiles"]
+    command = gateway["command"]
+    for flag, secret in (("--tls-cert", "gateway-tls-cert"), ("--tls-key", "gateway-tls-key"),
+                         ("--users-file", "gateway-users")):
+        assert command[command.index(flag) + 1] == f"/run/secrets/{secret}"
+        assert secret in {s["source"] for s in gateway["secrets"]}
+        assert "file" in compose_project["secrets"][secret]
     mail = services["mail-serve"]
     assert mail["profiles"] == ["mail"]
     secrets = {s["source"] for s in mail["secrets"]}
@@ -220,7 +234,8 @@ def test_compose_event_sources(compose_project: dict[str, Any]) -> None:
     prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
     for service, job in (("mail-serve", "bouncewire-mail-serve"),
-                         ("mta-log", "bouncewire-mta-log")):
+                         ("mta-log", "bouncewire-mta-log"),
+                         ("smtp-gateway", "bouncewire-smtp-gateway")):
         [sd] = jobs[job]["dns_sd_configs"]
         assert sd["names"] == [service] and sd["port"] == METRICS_PORT
         assert f'up{{job="{job}"}}' in RULES.read_text()
@@ -232,8 +247,10 @@ def test_dev_secrets_script_writes_what_compose_mounts(tmp_path: Path) -> None:
     (copy / "scripts").mkdir(parents=True)
     (copy / "secrets").mkdir()
     (copy / "scripts" / script.name).write_bytes(script.read_bytes())
+    cli = Path(sys.executable).parent / "bouncewire"  # the one this test runs with
     subprocess.run(["sh", str(copy / "scripts" / script.name)], check=True,
-                   capture_output=True, timeout=CHECK_TIMEOUT_S)
+                   capture_output=True, timeout=CHECK_TIMEOUT_S,
+                   env={"PATH": "/usr/bin:/bin", "BOUNCEWIRE": str(cli)})
     raw = yaml.safe_load(COMPOSE.read_text())
     for secret in raw["secrets"].values():
         default = re.fullmatch(r"\$\{\w+:-\./(secrets/[\w.-]+)\}", secret["file"])
@@ -241,6 +258,9 @@ def test_dev_secrets_script_writes_what_compose_mounts(tmp_path: Path) -> None:
         assert (copy / default.group(1)).stat().st_size > 0
     keys = (copy / "secrets" / "signing-keys").read_text()
     assert Keyring.parse(keys).kids
+    users = UserStore(copy / "secrets" / "gateway-users")
+    password = (copy / "secrets" / "gateway-password").read_text().strip()
+    assert users.check("clevertap", password) and not users.check("clevertap", "wrong")
 
 
 def test_compose_holds_no_secret_values() -> None:
@@ -372,7 +392,7 @@ def test_k8s_commands_parse_with_their_environment(monkeypatch: pytest.MonkeyPat
         args = parsed_command(monkeypatch, c["args"], env)
         assert args.metrics_host == "0.0.0.0" and int(args.metrics_port) == METRICS_PORT
         seen.append(c["args"][0])
-    assert sorted(seen) == ["consume", "mail", "mta-log"]
+    assert sorted(seen) == ["consume", "mail", "mta-log", "smtp-gateway"]
 
 
 def test_mail_serve_probes_tls_and_secrets() -> None:
@@ -389,6 +409,32 @@ def test_mail_serve_probes_tls_and_secrets() -> None:
         assert c["args"][c["args"].index(flag) + 1] == f"{mounts['tls']}/{key}"
     service = by_kind("Service", "bouncewire-mail-serve")
     assert [(p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [(25, "smtp")]
+
+
+def test_smtp_gateway_probes_tls_users_and_service() -> None:
+    c = container("bouncewire-smtp-gateway")
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    args = c["args"]
+    assert args[args.index("--port") + 1] == str(ports["submission"])
+    assert args[args.index("--implicit-tls-port") + 1] == str(ports["submissions"])
+    probes = {p: c[p]["httpGet"] for p in ("startupProbe", "livenessProbe", "readinessProbe")}
+    assert probes["readinessProbe"] == {"path": "/readyz", "port": "metrics"}  # broker answers
+    assert probes["livenessProbe"] == {"path": "/healthz", "port": "metrics"}
+    mounts = {m["name"]: m for m in c["volumeMounts"]}
+    spec = by_kind("Deployment", "bouncewire-smtp-gateway")["spec"]["template"]["spec"]
+    volumes = {v["name"]: v["secret"]["secretName"] for v in spec["volumes"]}
+    assert volumes == {"tls": "bouncewire-gateway-tls", "users": "bouncewire-gateway-users"}
+    assert all("subPath" not in m for m in mounts.values())  # Secret updates reach the file
+    assert args[args.index("--users-file") + 1] == f"{mounts['users']['mountPath']}/users"
+    assert args[args.index("--tls-key") + 1] == f"{mounts['tls']['mountPath']}/tls.key"
+    upstream = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in c["env"]
+                if e["name"].startswith("BOUNCEWIRE_UPSTREAM_")}
+    assert set(upstream) == {"BOUNCEWIRE_UPSTREAM_USERNAME", UPSTREAM_PASSWORD_ENV}
+    assert all(ref["optional"] for ref in upstream.values())  # both or neither
+    service = by_kind("Service", "bouncewire-smtp-gateway")["spec"]
+    assert [(p["port"], p["targetPort"]) for p in service["ports"]] == [
+        (587, "submission"), (465, "submissions")]
+    assert service["sessionAffinity"] == "ClientIP"  # a retried 451 reaches the same pod
 
 
 def test_every_deployment_has_a_disruption_budget_and_resources() -> None:
