@@ -1,4 +1,5 @@
-"""What the consumer exports, and what PromQL expressions use: metric names and label names.
+"""What each bouncewire process exports, and what PromQL expressions use: metric names and
+label names.
 
 A small, deliberately conservative reading of PromQL (regular expressions, no full parser):
 identifiers starting `bouncewire_` or `bouncewire:`, label matchers inside `{...}`, label
@@ -8,9 +9,8 @@ lists of `by`/`without`/`on`/`ignoring`/`group_left`/`group_right`, `label_value
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -34,7 +34,7 @@ _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 @dataclass(frozen=True)
 class Exported:
-    """Sample names the consumer exports, each with its label names."""
+    """Sample names a process exports, each with its label names."""
 
     labels: Mapping[str, frozenset[str]]
 
@@ -42,21 +42,51 @@ class Exported:
         return name in self.labels
 
 
-def consumer_exports() -> Exported:
-    """Every sample name ConsumerMetrics can export, with its labels.
+def _consumer(registry: CollectorRegistry) -> object:
+    return ConsumerMetrics.create(registry)
+
+
+def _mail_serve(registry: CollectorRegistry) -> object:
+    return MailMetrics.create(registry)
+
+
+def _mta_log(registry: CollectorRegistry) -> object:
+    return MtaLogMetrics(registry)
+
+
+def _smtp_gateway(registry: CollectorRegistry) -> object:
+    return GatewayMetrics(registry)
+
+
+# The processes Prometheus scrapes, by the job name the scrape configs give them, each with
+# the code that declares its metrics on a registry.
+SOURCES: Mapping[str, Callable[[CollectorRegistry], object]] = {
+    "bouncewire-consumer": _consumer,
+    "bouncewire-mail-serve": _mail_serve,
+    "bouncewire-mta-log": _mta_log,
+    "bouncewire-smtp-gateway": _smtp_gateway,
+}
+
+
+def declared(registry: CollectorRegistry) -> list[Counter | Gauge | Histogram]:
+    return [c for c in registry._collector_to_names  # the registry keeps collectors only here
+            if isinstance(c, Counter | Gauge | Histogram)]
+
+
+def exports_of(create: Callable[[CollectorRegistry], object]) -> Exported:
+    """Every sample name the metrics `create` declares can export, with its labels.
 
     Labelled series appear only once used, so names come from each metric's kind (Counter
     → `_total`, Histogram → `_bucket/_sum/_count`) and labels from its declaration.
     """
-    metrics = ConsumerMetrics.create(CollectorRegistry())
+    registry = CollectorRegistry()
+    create(registry)
     names: dict[str, frozenset[str]] = {}
-    for value in (getattr(metrics, f.name) for f in dataclasses.fields(metrics)):
-        if not isinstance(value, Counter | Gauge | Histogram):
-            continue
-        base, labels = value._name, frozenset(value._labelnames)  # declared, not yet used
-        if isinstance(value, Counter):
+    for metric in declared(registry):
+        base, labels = metric._name, frozenset(metric._labelnames)  # declared, not yet used
+        if isinstance(metric, Counter):
             names[f"{base}_total"] = labels
-        elif isinstance(value, Histogram):
+        elif isinstance(metric, Histogram):
             names[f"{base}_bucket"] = labels | {"le"}
             names[f"{base}_sum"] = names[f"{base}_count"] = labels
         else:
@@ -64,23 +94,16 @@ def consumer_exports() -> Exported:
     return Exported(names)
 
 
-def registry_exports(registry: CollectorRegistry) -> Exported:
-    """Every sample name the collectors registered in `registry` can export, with its labels
-    (declared ones: labelled series appear only once used)."""
-    names: dict[str, frozenset[str]] = {}
-    for name, collector in registry._names_to_collectors.items():
-        labels = frozenset(getattr(collector, "_labelnames", ()))
-        names[name] = labels | {"le"} if name.endswith("_bucket") else labels
-    return Exported(names)
+def consumer_exports() -> Exported:
+    return exports_of(_consumer)
 
 
-def source_exports() -> Exported:
-    """What the event sources' servers and readers export (mail serve, mta-log, the gateway)."""
-    registry = CollectorRegistry()
-    MailMetrics.create(registry)
-    MtaLogMetrics(registry)
-    GatewayMetrics(registry)
-    return registry_exports(registry)
+def all_exports() -> Exported:
+    """What every bouncewire process exports (metric names do not collide across them)."""
+    merged: dict[str, frozenset[str]] = {}
+    for create in SOURCES.values():
+        merged.update(exports_of(create).labels)
+    return Exported(merged)
 
 
 def identifiers(expr: str) -> set[str]:

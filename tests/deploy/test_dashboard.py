@@ -1,9 +1,11 @@
-"""The Grafana dashboard and the Prometheus rules use only series the consumer exports, with
-labels those series carry; the dashboard imports cleanly and shows what operators need."""
+"""The Grafana dashboard and the Prometheus rules use only series bouncewire's processes export
+(the consumer, mail serve, mta-log), with labels those series carry; no label can hold an
+address; the dashboard imports cleanly and shows what operators need."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -11,14 +13,17 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bouncewire.consumers.metrics import ConsumerMetrics
+from bouncewire.producers.mta_log.notes import NOT_UNDERSTOOD
 from tests.deploy.promql_names import (
+    SOURCES,
     TARGET_LABELS,
-    consumer_exports,
+    all_exports,
+    declared,
+    exports_of,
     identifiers,
+    label_values_refs,
     problems,
     recorded_labels,
-    source_exports,
 )
 from tests.deploy.tools import DEPLOY
 
@@ -42,8 +47,8 @@ def recording_rules() -> dict[str, str]:
 
 def known_series() -> dict[str, frozenset[str]]:
     """Exported series plus the recorded ones (and Prometheus' own `up`)."""
-    return {**consumer_exports().labels, **source_exports().labels,
-            **recorded_labels(recording_rules()), "up": frozenset()}
+    return {**all_exports().labels, **recorded_labels(recording_rules()),
+            "up": frozenset()}
 
 
 def panels() -> list[dict[str, Any]]:
@@ -91,19 +96,35 @@ def test_checker_flags_unknown_series_and_labels(expr: str, legend: str,
     assert problems(expr, known_series(), legend) == expected
 
 
-def test_derived_names_match_what_the_registry_really_exposes() -> None:
-    """consumer_exports() reads declarations; fill every label and compare with /metrics."""
+@pytest.mark.parametrize("job", sorted(SOURCES))
+def test_derived_names_match_what_the_registry_really_exposes(job: str) -> None:
+    """exports_of() reads declarations; fill every label and compare with /metrics."""
     registry = CollectorRegistry()
-    metrics = ConsumerMetrics.create(registry)
-    exported = consumer_exports()
-    for metric in (getattr(metrics, name) for name in metrics.__slots__):
-        labelnames = getattr(metric, "_labelnames", None)
-        if labelnames:
-            metric.labels(*["x"] * len(labelnames))
+    SOURCES[job](registry)
+    for metric in declared(registry):
+        if metric._labelnames:
+            metric.labels(*["x"] * len(metric._labelnames))
     exposed = {sample.name: frozenset(sample.labels)
                for family in text_string_to_metric_families(generate_latest(registry).decode())
                for sample in family.samples if not sample.name.endswith("_created")}
-    assert exposed == exported.labels
+    assert exposed == exports_of(SOURCES[job]).labels
+
+
+# Label names that would carry an address, a user or a host: unbounded and personal data.
+ADDRESS_LIKE = frozenset({"email", "address", "recipient", "rcpt", "sender", "mail_from", "from",
+                          "to", "user", "username", "login", "host", "hostname", "ip", "peer",
+                          "client", "remote_mta", "queue_id", "message_id"})
+
+
+def test_no_exported_label_can_hold_an_address() -> None:
+    labels = frozenset().union(*all_exports().labels.values())
+    assert labels & ADDRESS_LIKE == set()
+
+
+def test_mta_log_alert_selects_exactly_the_reasons_not_understood() -> None:
+    [expr] = [r["expr"] for r in rules() if r.get("alert") == "BouncewireMtaLogLinesNotUnderstood"]
+    for regex in re.findall(r'reason=~"([^"]*)"', expr):
+        assert set(regex.split("|")) == NOT_UNDERSTOOD
 
 
 # --- the real files --------------------------------------------------------------------------
@@ -127,7 +148,7 @@ def test_recorded_series_the_dashboard_uses_are_defined_by_the_rules() -> None:
 
 
 def test_rules_aggregate_only_over_exported_or_target_labels() -> None:
-    exported_labels = frozenset().union(*consumer_exports().labels.values())
+    exported_labels = frozenset().union(*all_exports().labels.values())
     for name, labels in recorded_labels(recording_rules()).items():
         assert labels <= exported_labels | TARGET_LABELS, name
 
@@ -167,6 +188,33 @@ def test_dashboard_layout_is_well_formed() -> None:
     ("read-ahead beside the lag", "bouncewire:consumer_read_ahead:sum"),
     ("dead letters by reason", "sum by (reason) (increase(bouncewire_dead_letters_total"),
     ("unsubscribe age", "bouncewire_oldest_undelivered_unsubscribe_age_seconds"),
+    ("mail serve deferring (451)", "bouncewire:mail_data_replies:rate5m"),
+    ("mail not understood", "bouncewire:mail_parse_failure_ratio:rate1h"),
+    ("mail serve ack latency", "bouncewire:mail_receipt_to_ack_seconds:p99_5m"),
+    ("mail counted, not published", "bouncewire_mail_counted_total"),
+    ("mta-log behind the end of the file", "bouncewire_mta_log_seconds_behind"),
+    ("mta-log lines skipped", "sum by (reason) (increase(bouncewire_mta_log_lines_skipped_total"),
+    ("mta-log attempts read", "bouncewire:mta_log_attempts:rate5m"),
+    ("gateway relay failing", "bouncewire:gateway_upstream_failure_ratio:rate5m"),
+    ("gateway recipients by result", "bouncewire:gateway_recipients:rate5m"),
+    ("gateway AUTH failures", "bouncewire_gateway_auth_failures_total"),
+    ("gateway 451 for results not recorded", "bouncewire_gateway_unpublished_transactions_total"),
+    ("gateway relay latency", "bouncewire:gateway_relay_seconds:p99_5m"),
 ])
 def test_dashboard_shows_what_operators_need(topic: str, needle: str) -> None:
     assert any(needle in expr for _, expr, _ in dashboard_queries()), topic
+
+
+@pytest.mark.parametrize(("job", "name"), [("bouncewire-mail-serve", "mail_job"),
+                                           ("bouncewire-mta-log", "mta_log_job"),
+                                           ("bouncewire-smtp-gateway", "gateway_job")])
+def test_each_event_source_has_a_row_and_a_job_variable(job: str, name: str) -> None:
+    """Each source's panels filter on a variable of its own jobs (the consumer's $job lists
+    consumers only), read from a series that exists from start-up, before any traffic."""
+    variables = {v["name"]: v for v in load_dashboard()["templating"]["list"]}
+    query = variables[name]["query"]["query"]
+    [(metric, label)] = label_values_refs(query)
+    assert label == "job" and not exports_of(SOURCES[job]).labels[metric]  # unlabelled
+    queries = [expr for where, expr, _ in dashboard_queries() if where.startswith("panel")]
+    assert sum(f'job=~"${name}"' in expr for expr in queries) >= 5
+    assert any(expr == f'sum(up{{job=~"${name}"}})' for expr in queries)

@@ -65,6 +65,26 @@ def test_promtool_rule_unit_tests_pass(promtool: str) -> None:
      "bouncewire_oldest_undelivered_unsubscribe_age_seconds) > 864000"),
     ("max by (job, topic, partition) (bouncewire_consumer_lag)",
      "sum by (job, topic, partition) (bouncewire_consumer_lag)"),
+    ('reply="4xx"}[10m])) > 0', 'reply="5xx"}[10m])) > 0'),
+    ("bouncewire:mail_parse_failure_ratio:rate1h > 0.2",
+     "bouncewire:mail_parse_failure_ratio:rate1h > 0.6"),
+    ("increase(bouncewire_mail_messages_total[1h])) >= 20",
+     "increase(bouncewire_mail_messages_total[1h])) >= 1"),
+    ('up{job="bouncewire-mail-serve"} == 0', 'up{job="mail-serve"} == 0'),
+    ("max by (job) (bouncewire_mta_log_seconds_behind) > 300",
+     "max by (job) (bouncewire_mta_log_seconds_behind) > 3000"),
+    ('increase(bouncewire_mta_log_lines_skipped_total{reason=~"malformed_delivery|unknown_status|'
+     'expired_without_recipients|invalid_event|partial_line"}[30m])',
+     "increase(bouncewire_mta_log_lines_skipped_total[30m])"),
+    ('up{job="bouncewire-mta-log"} == 0', 'up{job="mta-log"} == 0'),
+    ("bouncewire:gateway_upstream_failure_ratio:rate5m > 0.1",
+     "bouncewire:gateway_upstream_failure_ratio:rate5m > 0.6"),
+    ("increase(bouncewire_gateway_recipients_total[5m])) >= 10",
+     "increase(bouncewire_gateway_recipients_total[5m])) >= 0"),
+    ("increase(bouncewire_gateway_auth_failures_total[5m])) > 20",
+     "increase(bouncewire_gateway_auth_failures_total[5m])) > 0"),
+    ("unpublished_transactions_total[10m])) > 0", "unpublished_transactions_total[10m])) > 50"),
+    ('up{job="bouncewire-smtp-gateway"} == 0', 'up{job="smtp-gateway"} == 0'),
 ])
 def test_rule_unit_tests_catch_a_broken_rule(promtool: str, tmp_path: Path, original: str,
                                              broken: str) -> None:
@@ -111,3 +131,23 @@ def test_the_issue_asks_for_these_alerts() -> None:
     assert "> 86400" in exprs["BouncewireUnsubscribeUndeliveredTooLong"]
     assert "up{" in exprs["BouncewireConsumerDown"]
     assert exprs["BouncewireConsumerAbsent"].startswith("absent(")
+
+
+def test_the_event_sources_have_their_alerts() -> None:
+    """mail serve deferring / not understanding mail, mta-log behind or skipping lines, the
+    gateway's relay failing, AUTH failure bursts and results not recorded, and each source
+    down. No absent() alert for them: each is optional, and a Prometheus that never scraped
+    one would page forever."""
+    exprs = {a["alert"]: a["expr"] for a in alerts()}
+    assert 'reply="4xx"' in exprs["BouncewireMailDeferring"]
+    assert "mail_parse_failure_ratio" in exprs["BouncewireMailParseFailuresHigh"]
+    assert 'up{job="bouncewire-mail-serve"}' in exprs["BouncewireMailServeDown"]
+    assert "bouncewire_mta_log_seconds_behind" in exprs["BouncewireMtaLogBehind"]
+    assert "lines_skipped" in exprs["BouncewireMtaLogLinesNotUnderstood"]
+    assert 'up{job="bouncewire-mta-log"}' in exprs["BouncewireMtaLogDown"]
+    assert "gateway_upstream_failure_ratio" in exprs["BouncewireGatewayUpstreamFailing"]
+    assert "bouncewire_gateway_auth_failures_total" in exprs["BouncewireGatewayAuthFailureBurst"]
+    assert "unpublished_transactions" in exprs["BouncewireGatewayUnpublished"]
+    assert 'up{job="bouncewire-smtp-gateway"}' in exprs["BouncewireGatewayDown"]
+    assert [name for name, expr in exprs.items() if "absent(" in expr] == \
+        ["BouncewireConsumerAbsent"]
