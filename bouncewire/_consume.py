@@ -20,6 +20,7 @@ from bouncewire import logs
 from bouncewire._cpus import delivery_for, usable_cpus
 from bouncewire._flags import add_flag, kafka_settings, topic_names
 from bouncewire._produce import build_codec
+from bouncewire.consumers.concurrency import DEFAULT_MAX_IN_FLIGHT
 from bouncewire.consumers.delivery import (
     DeliveryError,
     RetryPolicy,
@@ -43,6 +44,7 @@ from bouncewire.kafka_client import (
 
 log = logging.getLogger("bouncewire.consume")
 STALL_LIMIT_S = 60.0
+MAX_IN_FLIGHT_CAP = 256  # threads (and connections) per destination
 
 
 def add_pipeline_flags(p: argparse.ArgumentParser, *, urls_required: bool = True) -> None:
@@ -73,6 +75,15 @@ def add_pipeline_flags(p: argparse.ArgumentParser, *, urls_required: bool = True
     add_flag(p, "--max-retry-after", type=float, default=300.0, help="cap on Retry-After")
     add_flag(p, "--backoff-initial", type=float, default=0.5)
     add_flag(p, "--backoff-max", type=float, default=30.0)
+    add_flag(
+        p,
+        "--max-in-flight",
+        type=int,
+        default=DEFAULT_MAX_IN_FLIGHT,
+        help="callback POSTs in flight per destination at most; within it the limit adapts "
+        "(grows while CleverTap answers 2xx promptly, shrinks on 429/503/timeouts/slower "
+        "answers). A SIGKILL re-sends at most 2 x this many batches per destination",
+    )
 
 
 def add_consume_flags(p: argparse.ArgumentParser) -> None:
@@ -113,6 +124,8 @@ def retry_policy(args: argparse.Namespace) -> RetryPolicy:
 def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
     if not 1 <= args.max_batch_events <= 1000:
         raise SystemExit("bouncewire: --max-batch-events must be 1..1000 (CleverTap's limit)")
+    if not 1 <= args.max_in_flight <= MAX_IN_FLIGHT_CAP:
+        raise SystemExit(f"bouncewire: --max-in-flight must be 1..{MAX_IN_FLIGHT_CAP}")
     for flag, url in (
         ("--bounce-callback-url", args.bounce_callback_url),
         ("--unsubscribe-callback-url", args.unsubscribe_callback_url),
@@ -135,6 +148,7 @@ def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
         revoke_timeout_s=getattr(args, "revoke_timeout", 10.0),
         retry=retry_policy(args),
         max_pending_events=getattr(args, "max_pending_events", 100_000),
+        max_in_flight=args.max_in_flight,
     )
 
 
@@ -245,6 +259,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
             config.payload_format,
             metrics,
             child_setup=functools.partial(logs.configure, args.log_level),
+            max_in_flight=config.max_in_flight,
         )
         if mode == "process"
         else None
@@ -255,7 +270,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
         PerTopicConsumer(settings, config.group_id),
         KafkaProducer(settings, {"client.id": "bouncewire-dlq"}),
         build_codec(args),
-        None if delivery else build_http_client(config.retry),
+        None if delivery else build_http_client(config.retry, 2 * config.max_in_flight),
         metrics,
         sender_factory=delivery.sender if delivery else None,
         stop_requested=stop_requested,

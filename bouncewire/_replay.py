@@ -233,6 +233,7 @@ def _sender_factory(
             config.payload_format,
             metrics,
             completions,
+            max_in_flight=config.max_in_flight,
             pacer=pacer,
         )
 
@@ -329,7 +330,7 @@ def _live_job(
     """The same pipeline `consume` runs, over a bounded source, POSTing for real."""
     registry = CollectorRegistry()
     metrics = ConsumerMetrics.create(registry)
-    http = build_http_client(config.retry)
+    http = build_http_client(config.retry, 2 * config.max_in_flight)
     pipeline = CallbackPipeline(
         config,
         source,

@@ -1,8 +1,10 @@
-"""Callback delivery: one pooled httpx client, tenacity for retries, one thread per destination.
+"""Callback delivery: one pooled httpx client, tenacity for retries, worker threads per destination.
 
-A destination's thread owns its POSTs so that backoff sleeps never block the consumer's poll
-loop (which must keep polling, paused, to stay in the group). Outcomes go back to the loop
-through a queue; the loop alone touches offsets and the dead-letter producer.
+A destination's threads own its POSTs so that backoff sleeps never block the consumer's poll
+loop (which must keep polling, paused, to stay in the group). Several POSTs are in flight per
+destination, held to an adaptive limit (``concurrency.AdaptiveConcurrency``); batches may
+complete out of order. Outcomes go back to the loop through a queue; the loop alone touches
+offsets and the dead-letter producer.
 """
 
 from __future__ import annotations
@@ -28,6 +30,13 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from bouncewire.consumers.batching import Batch
+from bouncewire.consumers.concurrency import (
+    DEFAULT_MAX_IN_FLIGHT,
+    AdaptiveConcurrency,
+    Answer,
+    Ticket,
+    answer_for,
+)
 from bouncewire.consumers.metrics import ConsumerMetrics
 from bouncewire.consumers.payloads import CallbackEvent, Destination, PayloadFormat, build_payload
 from bouncewire.consumers.responses import ResponseDecision, Verdict, decide, redact
@@ -36,6 +45,7 @@ from bouncewire.kafka_client import Secret
 log = logging.getLogger(__name__)
 
 MAX_BODY_KEPT = 1024
+SLOT_WAIT_S = 0.5  # a worker waiting for a slot rechecks abort this often
 
 
 def url_for_logs(url: Secret) -> str:
@@ -67,7 +77,11 @@ class RetryPolicy:
     max_retry_time_s: float = 900.0
 
 
-def build_http_client(policy: RetryPolicy, max_connections: int = 4) -> httpx.Client:
+def build_http_client(
+    policy: RetryPolicy, max_connections: int = 2 * DEFAULT_MAX_IN_FLIGHT
+) -> httpx.Client:
+    """One pooled client for every destination: a connection per POST in flight (two
+    destinations of ``max_in_flight`` each by default), kept alive between batches."""
     return httpx.Client(
         timeout=httpx.Timeout(policy.request_timeout_s, connect=policy.connect_timeout_s),
         limits=httpx.Limits(
@@ -192,7 +206,15 @@ def status_class(status: int) -> str:
 
 @dataclass
 class DestinationSender:
-    """Sends one destination's batches in order, one at a time, retrying each until done."""
+    """Sends one destination's batches, several at a time, retrying each until done.
+
+    ``max_in_flight`` worker threads take batches in submission order; each POST (first
+    attempt or retry) first takes a slot from the destination's ``AdaptiveConcurrency``, which
+    holds the POSTs in flight to its adaptive limit and pauses them all after a Retry-After.
+    A window keeps duplicates bounded: a batch leaves only while every batch submitted
+    ``max_in_flight`` or more before it is finished, so the records delivered but not yet
+    committable (behind an unfinished one) are never more than ``max_in_flight`` batches.
+    """
 
     destination: Destination
     url: Secret
@@ -202,34 +224,64 @@ class DestinationSender:
     metrics: ConsumerMetrics
     completions: queue.SimpleQueue[tuple[Batch, Outcome]]
     clock: Callable[[], float] = time.monotonic
-    _queue: deque[Batch] = field(default_factory=deque)
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    limiter: AdaptiveConcurrency | None = None
+    _queue: deque[tuple[int, Batch]] = field(default_factory=deque)
+    _active: dict[int, Batch] = field(default_factory=dict)  # sequence number -> batch
+    _submitted: int = 0
     _cond: threading.Condition = field(default_factory=threading.Condition)
     _abort: threading.Event = field(default_factory=threading.Event)
     _closing: bool = False
-    active: Batch | None = None
-    retrying: bool = False
+    _retrying: int = 0  # workers waiting out a backoff
     failure: str | None = None  # a thread in this process: it never goes away on its own
-    _thread: threading.Thread | None = None
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.limiter is None:
+            self.limiter = AdaptiveConcurrency(self.max_in_flight)
+        self.max_in_flight = self.limiter.cap
+
+    @property
+    def _limit(self) -> AdaptiveConcurrency:
+        assert self.limiter is not None
+        return self.limiter
 
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._run, name=f"sender-{self.destination}", daemon=True
-        )
-        self._thread.start()
+        for worker in range(self.max_in_flight):
+            thread = threading.Thread(
+                target=self._run, name=f"sender-{self.destination}-{worker}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+        self._show()
 
     def submit(self, batch: Batch) -> None:
         with self._cond:
-            self._queue.append(batch)
+            self._queue.append((self._submitted, batch))
+            self._submitted += 1
             self._cond.notify()
+
+    @property
+    def retrying(self) -> bool:
+        """A batch waits out a backoff, or a Retry-After pauses the destination."""
+        return self._retrying > 0 or self._limit.paused_for(self.clock()) > 0
 
     @property
     def backlog(self) -> int:
         """Batches queued or in flight."""
-        return len(self._queue) + (1 if self.active is not None else 0)
+        return len(self._queue) + len(self._active)
+
+    @property
+    def posts_in_flight(self) -> int:
+        return self._limit.in_flight
+
+    @property
+    def concurrency_limit(self) -> int:
+        return self._limit.limit
 
     def in_flight(self) -> list[Batch]:
         with self._cond:
-            return [*self._queue, *([self.active] if self.active else [])]
+            return [*(b for _, b in self._queue), *self._active.values()]
 
     def close(self, abort: bool) -> None:
         """Stop after the queue drains; with `abort`, cut retries short (outcome ABANDONED)."""
@@ -237,25 +289,35 @@ class DestinationSender:
             self._closing = True
             if abort:
                 self._abort.set()
-            self._cond.notify()
+            self._cond.notify_all()
 
     def join(self, timeout: float) -> bool:
-        if self._thread is not None:
-            self._thread.join(timeout)
-            return not self._thread.is_alive()
-        return True
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(deadline - time.monotonic(), 0.0))
+        return not any(thread.is_alive() for thread in self._threads)
 
-    def _next(self) -> Batch | None:
+    def _may_take(self) -> bool:
+        if not self._queue:
+            return False
+        oldest = min(self._active, default=self._queue[0][0])
+        return self._queue[0][0] < oldest + self.max_in_flight
+
+    def _next(self) -> tuple[int, Batch] | None:
         with self._cond:
-            while not self._queue and not self._closing:
+            while not self._may_take() and not (self._closing and not self._queue):
+                if self._abort.is_set():
+                    return None
                 self._cond.wait()
             if self._abort.is_set() or not self._queue:
                 return None
-            self.active = self._queue.popleft()
-            return self.active
+            seq, batch = self._queue.popleft()
+            self._active[seq] = batch
+            return seq, batch
 
     def _run(self) -> None:
-        while (batch := self._next()) is not None:
+        while (taken := self._next()) is not None:
+            seq, batch = taken
             try:
                 outcome = self.deliver(batch)
             except Exception:  # a bug must not silently lose the batch: keep offsets back
@@ -263,10 +325,13 @@ class DestinationSender:
                 outcome = Outcome(OutcomeKind.ABANDONED, reason="internal_error")
             # Outcome first: whoever sees the sender idle must find the outcome queued.
             self.completions.put((batch, outcome))
-            self.active = None
+            with self._cond:
+                del self._active[seq]
+                self._cond.notify_all()  # the window moved
         with self._cond:  # whatever is still queued after an abort is abandoned
             while self._queue:
-                self.completions.put((self._queue.popleft(), Outcome(OutcomeKind.ABANDONED)))
+                _, batch = self._queue.popleft()
+                self.completions.put((batch, Outcome(OutcomeKind.ABANDONED)))
 
     def deliver(self, batch: Batch) -> Outcome:
         payload = self._payload(batch)
@@ -284,8 +349,6 @@ class DestinationSender:
         except RetryableFailure as exc:
             kind = OutcomeKind.ABANDONED if self._abort.is_set() else OutcomeKind.EXHAUSTED
             outcome = Outcome(kind, status=exc.status, body=exc.body, reason=exc.reason)
-        finally:
-            self.retrying = False
         outcome.attempts = attempts.count
         outcome.first_failure_ms = attempts.first_failure_ms
         outcome.last_failure_ms = attempts.last_failure_ms
@@ -302,7 +365,13 @@ class DestinationSender:
         return final_outcome(decision, status, content)
 
     def _sleep(self, seconds: float) -> None:
-        self._abort.wait(seconds)  # wakes at once on abort
+        with self._cond:
+            self._retrying += 1
+        try:
+            self._abort.wait(seconds)  # wakes at once on abort
+        finally:
+            with self._cond:
+                self._retrying -= 1
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -315,7 +384,6 @@ class DestinationSender:
         return float(full_jitter(state))
 
     def _before_sleep(self, state: RetryCallState) -> None:
-        self.retrying = True
         self.metrics.retries.labels(self.destination).inc()
         exc = state.outcome.exception() if state.outcome else None
         log.info(
@@ -326,30 +394,64 @@ class DestinationSender:
                 "reason": getattr(exc, "reason", "unknown"),
                 "http_status": getattr(exc, "status", None),
                 "wait_s": round(state.upcoming_sleep, 2),
+                "concurrency_limit": self._limit.limit,
             },
         )
 
+    # --- one POST, within the destination's concurrency ------------------------------------
+
+    def _acquire(self) -> Ticket:
+        """A slot under the adaptive limit, once any Retry-After pause has passed."""
+        with self._cond:
+            while True:
+                if self._abort.is_set():
+                    raise RetryableFailure("shutdown")
+                now = self.clock()
+                if self._limit.may_send(now):
+                    ticket = self._limit.sent(now)
+                    break
+                paused = self._limit.paused_for(now)
+                self._cond.wait(min(paused, SLOT_WAIT_S) if paused > 0 else SLOT_WAIT_S)
+        self._show()
+        return ticket
+
+    def _release(self, ticket: Ticket, answer: Answer, retry_after_s: float | None = None) -> None:
+        with self._cond:
+            self._limit.answered(ticket, self.clock(), answer, retry_after_s)
+            self._cond.notify_all()
+        self._show()
+
+    def _show(self) -> None:
+        self.metrics.concurrency.show(self.destination, self._limit.in_flight, self._limit.limit)
+
     def _attempt(self, batch: Batch, payload: bytes, attempts: _Attempts) -> Outcome:
+        ticket = self._acquire()
         attempts.count += 1
-        started = self.clock()
         try:
             response = self.client.post(
                 self.url.reveal(), content=payload, headers={"Content-Type": "application/json"}
             )
         except httpx.TimeoutException as exc:
-            self._count("timeout", started)
+            self._release(ticket, Answer.OVERLOADED)
+            self._count("timeout", ticket.sent_at)
             failure = RetryableFailure("timeout")
             attempts.failed(failure)
             raise failure from exc
         except httpx.TransportError as exc:
-            self._count("network", started)
+            self._release(ticket, Answer.NEUTRAL)
+            self._count("network", ticket.sent_at)
             failure = RetryableFailure("connection_error")
             attempts.failed(failure)
             raise failure from exc
-        self._count(status_class(response.status_code), started)
-        return self._judge(batch, response, attempts)
+        except BaseException:
+            self._release(ticket, Answer.NEUTRAL)
+            raise
+        self._count(status_class(response.status_code), ticket.sent_at)
+        return self._judge(batch, response, attempts, ticket)
 
-    def _judge(self, batch: Batch, response: httpx.Response, attempts: _Attempts) -> Outcome:
+    def _judge(
+        self, batch: Batch, response: httpx.Response, attempts: _Attempts, ticket: Ticket
+    ) -> Outcome:
         status, content = response.status_code, response.content
         decision = decide(
             status,
@@ -359,6 +461,7 @@ class DestinationSender:
             now=time.time(),
             max_retry_after_s=self.policy.max_retry_after_s,
         )
+        self._release(ticket, answer_for(status), decision.retry_after_s)
         if decision.verdict is Verdict.RETRY:
             body = kept_body(content)
             failure = RetryableFailure(f"http_{status}", status, body, decision.retry_after_s)

@@ -4,7 +4,7 @@ In one process the loop thread (decode, classify, batch: CPU-bound) and the send
 (httpx: a GIL hand-off at every socket step) take turns on one GIL. Measured on the bench
 (1M send results, one process): the loop thread needed 14.0 s of CPU with real POSTs and
 10.6-11.0 s with the POSTs faked, and the sender threads 2.4 s on top. The child runs the same
-``DestinationSender`` (httpx, tenacity, one POST in flight per destination); the parent keeps
+``DestinationSender`` (httpx, tenacity, several POSTs in flight per destination); the parent keeps
 everything that touches Kafka, offsets and dead letters.
 
 Pipe protocol (``multiprocessing`` spawn context: no fork of a process that runs librdkafka)::
@@ -12,7 +12,7 @@ Pipe protocol (``multiprocessing`` spawn context: no fork of a process that runs
     parent -> child   ("batch", destination, batch_id, payload bytes)
                       ("close", destination, abort)
     child  -> parent  ("done", destination, batch_id, Outcome, metric ops)
-                      ("state", destination, retrying, metric ops)
+                      ("state", destination, retrying, in flight, limit, metric ops)
                       ("closed", destination, metric ops)
 
 Only the payload crosses, built by the parent: the child then costs what its POSTs cost. Sending
@@ -43,6 +43,7 @@ from typing import Any, cast
 from prometheus_client import CollectorRegistry
 
 from bouncewire.consumers.batching import Batch
+from bouncewire.consumers.concurrency import DEFAULT_MAX_IN_FLIGHT
 from bouncewire.consumers.delivery import (
     DeliveryError,
     DestinationSender,
@@ -77,9 +78,11 @@ class DeliveryProcess:
         fmt: PayloadFormat,
         metrics: ConsumerMetrics,
         child_setup: Callable[[], None] | None = None,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     ) -> None:
         """``child_setup`` runs first in the child (logging); it must pickle (module level)."""
         self.policy, self.fmt, self.metrics = policy, fmt, metrics
+        self.max_in_flight = max_in_flight
         self.child_setup = child_setup
         self.senders: dict[Destination, ProcessSender] = {}
         self.failure: str | None = None
@@ -105,7 +108,7 @@ class DeliveryProcess:
         urls = {d: s.url for d, s in self.senders.items()}
         self._process = context.Process(
             target=_child_main,
-            args=(child_end, urls, self.policy, self.fmt, self.child_setup),
+            args=(child_end, urls, self.policy, self.fmt, self.child_setup, self.max_in_flight),
             name="bouncewire-delivery",
             daemon=True,  # never outlives the consumer
         )
@@ -152,7 +155,8 @@ class DeliveryProcess:
         if kind == "done":
             sender.finished(rest[0], rest[1])
         elif kind == "state":
-            sender.retrying = rest[0]
+            sender.retrying, sender.posts_in_flight, sender.concurrency_limit = rest[:3]
+            self.metrics.concurrency.show(destination, rest[1], rest[2])
         elif kind == "closed":
             sender.closed.set()
 
@@ -170,6 +174,8 @@ class ProcessSender:
         self.process, self.destination, self.url = process, destination, url
         self.completions = completions
         self.retrying = False
+        self.posts_in_flight = 0  # as the child last reported them
+        self.concurrency_limit = 0
         self.closed = threading.Event()
         self._close_sent = False
         self._pending: dict[int, Batch] = {}  # submitted, outcome not back yet
@@ -269,6 +275,7 @@ class _Child:
         urls: dict[Destination, Secret],
         policy: RetryPolicy,
         fmt: PayloadFormat,
+        max_in_flight: int,
     ) -> None:
         self.conn = conn
         self.ops: list[MetricOp] = []
@@ -276,12 +283,14 @@ class _Child:
         recorded = {name: _Recorded(name, self.ops) for name in _SENDER_METRICS}
         metrics = replace(ConsumerMetrics.create(CollectorRegistry()), **cast(Any, recorded))
         self.completions: queue.SimpleQueue[tuple[Batch, Outcome]] = queue.SimpleQueue()
-        http = build_http_client(policy)
+        http = build_http_client(policy, max_connections=max_in_flight * len(urls))
         self.senders = {
-            d: _ChildSender(d, url, http, policy, fmt, metrics, self.completions)
+            d: _ChildSender(
+                d, url, http, policy, fmt, metrics, self.completions, max_in_flight=max_in_flight
+            )
             for d, url in urls.items()
         }
-        self.retrying = dict.fromkeys(self.senders, False)
+        self.state: dict[Destination, tuple[bool, int, int]] = {}
         self.stopping = threading.Event()
 
     def send(self, kind: str, destination: Destination, *payload: Any) -> None:
@@ -332,9 +341,10 @@ class _Child:
 
     def _forward_state(self) -> None:
         for destination, sender in self.senders.items():
-            if sender.retrying != self.retrying[destination]:
-                self.retrying[destination] = sender.retrying
-                self.send("state", destination, sender.retrying)
+            state = (sender.retrying, sender.posts_in_flight, sender.concurrency_limit)
+            if state != self.state.get(destination):
+                self.state[destination] = state
+                self.send("state", destination, *state)
 
 
 def _child_main(
@@ -343,12 +353,13 @@ def _child_main(
     policy: RetryPolicy,
     fmt: PayloadFormat,
     setup: Callable[[], None] | None,
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
 ) -> None:
     # Ctrl-C reaches the whole process group; the parent alone decides when delivery stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if setup is not None:
         setup()
     try:
-        _Child(conn, urls, policy, fmt).run()
+        _Child(conn, urls, policy, fmt, max_in_flight).run()
     except (EOFError, OSError):  # the parent is gone: nobody is left to report to
         pass

@@ -76,6 +76,7 @@ class ConsumerMetrics:
     producer_errors: Counter
     rebalances: Counter
     top_domains: frozenset[str]
+    concurrency: ConcurrencyMetrics  # issue 20: see the section at the end of this file
 
     @classmethod
     def create(
@@ -197,6 +198,7 @@ class ConsumerMetrics:
                 registry=registry,
             ),
             top_domains=frozenset(d.lower() for d in top_domains),
+            concurrency=ConcurrencyMetrics.create(registry, prefix),
         )
 
     def prime(self) -> ConsumerMetrics:
@@ -227,6 +229,7 @@ class ConsumerMetrics:
         self.producer_errors.labels("dead_letter")
         for change in ("assigned", "revoked", "lost"):
             self.rebalances.labels(change)
+        self.concurrency.prime()
         return self
 
     def _prime_destination(self, destination: str) -> None:
@@ -260,3 +263,40 @@ class ConsumerMetrics:
             labels[lowered if lowered in self.top_domains else "other"] += n
         for label, n in labels.items():
             self.send_results_by_domain.labels(label, bounce).inc(n)
+
+
+# --- Delivery concurrency (issue 20) ----------------------------------------------------------
+# Kept apart from ConsumerMetrics' own fields: one field there (`concurrency`), the rest here.
+
+@dataclass(frozen=True, slots=True)
+class ConcurrencyMetrics:
+    """Per destination: POSTs in flight now, and the adaptive limit they are held to."""
+
+    in_flight: Gauge
+    limit: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry, prefix: str = "bouncewire") -> ConcurrencyMetrics:
+        return cls(
+            in_flight=Gauge(
+                f"{prefix}_callback_requests_in_flight",
+                "Callback POSTs sent and not yet answered",
+                ["destination"],
+                registry=registry,
+            ),
+            limit=Gauge(
+                f"{prefix}_callback_concurrency_limit",
+                "Adaptive limit of callback POSTs in flight (at most --max-in-flight)",
+                ["destination"],
+                registry=registry,
+            ),
+        )
+
+    def prime(self) -> None:
+        for destination in DESTINATIONS:
+            self.in_flight.labels(destination)
+            self.limit.labels(destination)
+
+    def show(self, destination: str, in_flight: int, limit: int) -> None:
+        self.in_flight.labels(destination).set(in_flight)
+        self.limit.labels(destination).set(limit)

@@ -1,13 +1,15 @@
 """The callback consumer group: read → decode → classify → batch → POST → commit.
 
 Threads: the loop (this module) owns the Kafka consumer, the offset tracker, the batchers and
-the dead-letter producer; one DestinationSender thread per callback URL owns its POSTs and
-retries (in a child process with `delivery_process`, as `bouncewire consume` runs it). The
-loop never blocks on HTTP, so it keeps polling (paused, under backpressure) and stays in the
-group through any CleverTap outage.
+the dead-letter producer; a DestinationSender per callback URL owns its POSTs and retries, up
+to `max_in_flight` at once (in a child process with `delivery_process`, as `bouncewire
+consume` runs it), so batches complete out of order. The loop never blocks on HTTP, so it
+keeps polling (paused, under backpressure) and stays in the group through any CleverTap outage.
 
 At-least-once: a record's offset is stored only when it and every record below it on its
-partition was delivered, judged "no callback needed", or acknowledged on the dead-letter topic.
+partition was delivered, judged "no callback needed", or acknowledged on the dead-letter topic
+(`OffsetTracker`: the committable position is the lowest unfinished record, whatever order
+batches finish in).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any, Protocol
 import httpx
 
 from bouncewire.consumers.batching import Batch, Batcher, InFlightIds
+from bouncewire.consumers.concurrency import DEFAULT_MAX_IN_FLIGHT
 from bouncewire.consumers.dead_letters import (
     DeadLetter,
     DeadLetterWriter,
@@ -83,8 +86,8 @@ class RecordSource(Protocol):
 class Sender(Protocol):
     """What the loop needs of a destination's sender (DestinationSender, ProcessSender)."""
 
-    retrying: bool
-
+    @property
+    def retrying(self) -> bool: ...  # a backoff or a Retry-After pause: pause the partitions
     @property
     def failure(self) -> str | None: ...  # set when the sender can no longer deliver
     def start(self) -> None: ...
@@ -122,7 +125,10 @@ class PipelineConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     # Memory bound: records read but not done. Above it every partition pauses.
     max_pending_events: int = 100_000
-    # Batches queued per destination before its partitions pause.
+    # POSTs in flight per destination at most (the adaptive limit stays within it); also the
+    # window of batches that may be delivered but not yet committable (the duplicate bound).
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    # Batches queued per destination beyond those in flight before its partitions pause.
     max_queued_batches: int = 4
     consume_batch: int = 5000
     # Replay: only events whose event time (ms) lies in [start, end) get callbacks.
@@ -228,8 +234,9 @@ class CallbackPipeline:
         ) -> Sender:
             c = self.config
             return DestinationSender(
-                d, url, http, c.retry, c.payload_format, self.metrics, completions, self.clock
-            )
+                d, url, http, c.retry, c.payload_format, self.metrics, completions, self.clock,
+                max_in_flight=c.max_in_flight,
+            )  # fmt: skip
 
         return http_sender
 
@@ -550,8 +557,9 @@ class CallbackPipeline:
         elif pending < self.config.max_pending_events // 2:
             self._memory_paused = False
         wanted: set[Partition] = set()
+        queue_limit = self.config.max_in_flight + self.config.max_queued_batches
         for destination, sender in self.senders.items():
-            busy = sender.retrying or sender.backlog >= self.config.max_queued_batches
+            busy = sender.retrying or sender.backlog >= queue_limit
             if busy or self._memory_paused:
                 topic = self.destination_topic[destination]
                 wanted |= {p for p in self.assigned if p[0] == topic}

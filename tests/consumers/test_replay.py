@@ -115,8 +115,9 @@ def test_interrupted_replay_resumed_sends_every_event_once(
     receiver.set_faults(FaultPlan(delay_s=0.1, count=-1))
     checkpoint = tmp_path / "cp.json"
     argv = replay_argv(kafka_bootstrap, topics, START, END, checkpoint, *urls(receiver.url),
-                       "--max-batch-events", "5")
-    # A short drain: the interrupted run stops after its in-flight POST, leaving work over.
+                       "--max-batch-events", "5", "--max-in-flight", "1")
+    # A short drain: the interrupted run stops after its in-flight POST, leaving work over
+    # (one POST at a time, so that it is still running when the signal lands).
     proc = cli_process([*argv, "--drain-timeout", "0.3"])
     try:
         assert wait_until(lambda: len(receiver.received) >= 4, 30)

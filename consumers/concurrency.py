@@ -1,0 +1,211 @@
+"""Adaptive request concurrency for one callback destination (pure: no I/O, no clock of its own).
+
+The AIMD idea behind TCP congestion control and Vector's adaptive request concurrency (ARC):
+the limit of POSTs in flight starts at ``initial``, grows while answers are 2xx and latency
+holds, and is cut when the destination says it is overloaded. Within ``cap`` (the operator's
+``--max-in-flight``), always at least 1.
+
+* **Slow start.** Until the first cut, every good answer adds 1 (the limit doubles per round
+  trip), so a sink that answers in 300 ms reaches 16 in flight in ~1.5 s, not 5 s.
+* **Additive increase.** After a cut, every good answer adds 1/limit: +1 per round trip.
+  Only while the limit binds (the answer left with at least half the limit in flight): a
+  trickle of traffic says nothing about what the destination can take.
+* **Multiplicative decrease.** ``THROTTLED`` (429) and ``OVERLOADED`` (503, a timeout) cut the
+  limit to ``overload_ratio`` of itself; an answer whose latency rose past the baseline
+  (EWMA of good round trips, plus ``rtt_deviation_scale`` mean deviations, at least
+  ``latency_tolerance`` of the baseline and ``min_latency_rise_s``) cuts it to
+  ``decrease_ratio``. One cut per round trip: answers to requests sent before the last cut
+  belong to the same congestion event (TCP's recovery rule), so a burst of 429s cuts once.
+* **Ceiling.** A 429 refused the concurrency it was sent at (CleverTap: "Too many concurrent
+  requests"), so the limit stays below it: ``ceiling`` = the least in-flight count a refused
+  request was sent at, minus one. Every ``probe_interval_s`` without a 429 the ceiling rises by
+  one; other clients of the same account may have gone. That keeps the 429 share at about one
+  per probe interval instead of one per round trip.
+* **Pause.** A ``Retry-After`` stops every new request to the destination until it has passed
+  (not just the retry of the refused batch): no retry storm while throttled.
+
+Time is passed in (monotonic seconds); the owner serialises calls (one lock per destination).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+
+DEFAULT_MAX_IN_FLIGHT = 16
+
+
+class Answer(enum.Enum):
+    """What an answer says about the destination's load."""
+
+    GOOD = "good"  # 2xx (a partial success too: the destination took the request)
+    THROTTLED = "throttled"  # 429: too many concurrent requests
+    OVERLOADED = "overloaded"  # 503, or no answer within the request timeout
+    NEUTRAL = "neutral"  # anything else (4xx, other 5xx, a reset): no load signal
+
+
+def answer_for(status: int | None, *, timed_out: bool = False) -> Answer:
+    """The load signal of an HTTP status (None: no answer; ``timed_out`` when it took too long)."""
+    if timed_out:
+        return Answer.OVERLOADED
+    if status is None:
+        return Answer.NEUTRAL
+    if 200 <= status < 300:
+        return Answer.GOOD
+    if status == 429:
+        return Answer.THROTTLED
+    if status == 503:
+        return Answer.OVERLOADED
+    return Answer.NEUTRAL
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """One request in flight: when it left and how many were in flight with it (itself too)."""
+
+    sent_at: float
+    in_flight: int
+
+
+class AdaptiveConcurrency:
+    """The concurrency limit of one destination (see the module docstring)."""
+
+    def __init__(
+        self,
+        cap: int = DEFAULT_MAX_IN_FLIGHT,
+        *,
+        initial: int = 1,
+        overload_ratio: float = 0.7,
+        decrease_ratio: float = 0.9,
+        ewma_alpha: float = 0.1,
+        rtt_deviation_scale: float = 2.5,
+        latency_tolerance: float = 0.5,
+        min_latency_rise_s: float = 0.02,
+        probe_interval_s: float = 5.0,
+    ) -> None:
+        if cap < 1:
+            raise ValueError(f"the concurrency cap must be at least 1, got {cap}")
+        if not 0 < overload_ratio < 1 or not 0 < decrease_ratio < 1:
+            raise ValueError("decrease ratios must lie strictly between 0 and 1")
+        if not 0 < ewma_alpha <= 1:
+            raise ValueError("ewma_alpha must lie in (0, 1]")
+        self.cap = cap
+        self.overload_ratio, self.decrease_ratio = overload_ratio, decrease_ratio
+        self.ewma_alpha, self.rtt_deviation_scale = ewma_alpha, rtt_deviation_scale
+        self.latency_tolerance, self.min_latency_rise_s = latency_tolerance, min_latency_rise_s
+        self.probe_interval_s = probe_interval_s
+        self._limit = float(min(max(initial, 1), cap))
+        self._in_flight = 0
+        self.slow_start = True
+        self.ceiling: int | None = None
+        self._ceiling_since = -math.inf
+        self._cut_at = -math.inf  # answers to requests sent before this are the same event
+        self._paused_until = -math.inf
+        self.baseline_rtt: float | None = None
+        self._deviation = 0.0
+
+    # --- what the owner asks ------------------------------------------------------------------
+
+    @property
+    def limit(self) -> int:
+        return int(self._limit)
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def paused_for(self, now: float) -> float:
+        """Seconds left of a Retry-After pause (0.0 when not paused)."""
+        return max(self._paused_until - now, 0.0)
+
+    def may_send(self, now: float) -> bool:
+        return self._in_flight < self.limit and now >= self._paused_until
+
+    def sent(self, now: float) -> Ticket:
+        """A request leaves now (the owner checked ``may_send``)."""
+        self._in_flight += 1
+        return Ticket(now, self._in_flight)
+
+    def pause(self, now: float, seconds: float) -> None:
+        """Nothing new leaves before ``now + seconds`` (a later pause extends, never shortens)."""
+        self._paused_until = max(self._paused_until, now + max(seconds, 0.0))
+
+    def answered(
+        self, ticket: Ticket, now: float, answer: Answer, retry_after_s: float | None = None
+    ) -> None:
+        """The request of ``ticket`` ended at ``now`` with ``answer``."""
+        self._in_flight = max(self._in_flight - 1, 0)
+        if retry_after_s is not None:
+            self.pause(now, retry_after_s)
+        if answer is Answer.THROTTLED:
+            self._lower_ceiling(ticket, now)
+            self._cut(ticket, now, self.overload_ratio)
+        elif answer is Answer.OVERLOADED:
+            self._cut(ticket, now, self.overload_ratio)
+        elif answer is Answer.GOOD:
+            self._good(ticket, now)
+
+    # --- the rules ----------------------------------------------------------------------------
+
+    def _good(self, ticket: Ticket, now: float) -> None:
+        rtt = max(now - ticket.sent_at, 0.0)
+        if self._latency_rose(rtt):
+            self._cut(ticket, now, self.decrease_ratio)
+        elif 2 * ticket.in_flight >= self.limit:  # the limit was binding: room to grow
+            self._limit += 1.0 if self.slow_start else 1.0 / self._limit
+        self._learn_rtt(rtt)
+        self._probe_ceiling(now)
+        self._limit = min(self._limit, float(self._upper_bound()))
+
+    def _latency_rose(self, rtt: float) -> bool:
+        baseline = self.baseline_rtt
+        if baseline is None:
+            return False
+        allowed = max(
+            self.rtt_deviation_scale * self._deviation,
+            self.latency_tolerance * baseline,
+            self.min_latency_rise_s,
+        )
+        return rtt > baseline + allowed
+
+    def _learn_rtt(self, rtt: float) -> None:
+        # Every good answer moves the baseline, slow ones too: a destination that stays slower
+        # becomes the new normal instead of holding the limit down forever.
+        if self.baseline_rtt is None:
+            self.baseline_rtt = rtt
+            return
+        alpha = self.ewma_alpha
+        self._deviation += alpha * (abs(rtt - self.baseline_rtt) - self._deviation)
+        self.baseline_rtt += alpha * (rtt - self.baseline_rtt)
+
+    def _cut(self, ticket: Ticket, now: float, ratio: float) -> None:
+        self.slow_start = False
+        if ticket.sent_at < self._cut_at:
+            return  # sent before the last cut: already reacted to this congestion event
+        self._cut_at = now
+        self._limit = max(math.floor(self._limit * ratio), 1)
+        self._limit = min(self._limit, float(self._upper_bound()))
+
+    def _lower_ceiling(self, ticket: Ticket, now: float) -> None:
+        refused_at = max(ticket.in_flight - 1, 1)
+        if self.ceiling is None or refused_at < self.ceiling:
+            self.ceiling = refused_at
+        self._ceiling_since = now
+
+    def _probe_ceiling(self, now: float) -> None:
+        if self.ceiling is None or now - self._ceiling_since < self.probe_interval_s:
+            return
+        self.ceiling += 1
+        self._ceiling_since = now
+        if self.ceiling >= self.cap:
+            self.ceiling = None
+
+    def _upper_bound(self) -> int:
+        return self.cap if self.ceiling is None else min(self.cap, self.ceiling)
+
+    def __repr__(self) -> str:
+        return (
+            f"AdaptiveConcurrency(limit={self.limit}, cap={self.cap}, "
+            f"in_flight={self._in_flight}, ceiling={self.ceiling})"
+        )
