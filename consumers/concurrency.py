@@ -8,8 +8,8 @@ holds, and is cut when the destination says it is overloaded. Within ``cap`` (th
 * **Slow start.** Until the first cut, every good answer adds 1 (the limit doubles per round
   trip), so a sink that answers in 300 ms reaches 16 in flight in ~1.5 s, not 5 s.
 * **Additive increase.** After a cut, every good answer adds 1/limit: +1 per round trip.
-  Only while the limit binds (the answer left with at least half the limit in flight): a
-  trickle of traffic says nothing about what the destination can take.
+  Only while the limit binds (in flight reached the limit since the request left): a trickle
+  of traffic says nothing about what the destination can take.
 * **Multiplicative decrease.** ``THROTTLED`` (429) and ``OVERLOADED`` (503, a timeout) cut the
   limit to ``overload_ratio`` of itself; an answer whose latency rose past the baseline
   (EWMA of good round trips, plus ``rtt_deviation_scale`` mean deviations, at least
@@ -101,6 +101,7 @@ class AdaptiveConcurrency:
         self.ceiling: int | None = None
         self._ceiling_since = -math.inf
         self._cut_at = -math.inf  # answers to requests sent before this are the same event
+        self._reached_at = -math.inf  # when the in-flight count last reached the limit
         self._paused_until = -math.inf
         self.baseline_rtt: float | None = None
         self._deviation = 0.0
@@ -109,7 +110,7 @@ class AdaptiveConcurrency:
 
     @property
     def limit(self) -> int:
-        return int(self._limit)
+        return int(self._limit + 1e-9)  # k additions of 1/k make a whole 1, not 0.999...
 
     @property
     def in_flight(self) -> int:
@@ -125,6 +126,8 @@ class AdaptiveConcurrency:
     def sent(self, now: float) -> Ticket:
         """A request leaves now (the owner checked ``may_send``)."""
         self._in_flight += 1
+        if self._in_flight >= self.limit:
+            self._reached_at = now
         return Ticket(now, self._in_flight)
 
     def pause(self, now: float, seconds: float) -> None:
@@ -145,6 +148,7 @@ class AdaptiveConcurrency:
             self._cut(ticket, now, self.overload_ratio)
         elif answer is Answer.GOOD:
             self._good(ticket, now)
+        self._limit = min(self._limit, float(self._upper_bound()))
 
     # --- the rules ----------------------------------------------------------------------------
 
@@ -152,11 +156,10 @@ class AdaptiveConcurrency:
         rtt = max(now - ticket.sent_at, 0.0)
         if self._latency_rose(rtt):
             self._cut(ticket, now, self.decrease_ratio)
-        elif 2 * ticket.in_flight >= self.limit:  # the limit was binding: room to grow
-            self._limit += 1.0 if self.slow_start else 1.0 / self._limit
+        elif self._reached_at >= ticket.sent_at:  # the limit was binding: room to grow
+            self._limit += 1.0 if self.slow_start else 1.0 / max(self.limit, 1)
         self._learn_rtt(rtt)
         self._probe_ceiling(now)
-        self._limit = min(self._limit, float(self._upper_bound()))
 
     def _latency_rose(self, rtt: float) -> bool:
         baseline = self.baseline_rtt
@@ -185,7 +188,6 @@ class AdaptiveConcurrency:
             return  # sent before the last cut: already reacted to this congestion event
         self._cut_at = now
         self._limit = max(math.floor(self._limit * ratio), 1)
-        self._limit = min(self._limit, float(self._upper_bound()))
 
     def _lower_ceiling(self, ticket: Ticket, now: float) -> None:
         refused_at = max(ticket.in_flight - 1, 1)

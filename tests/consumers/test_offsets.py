@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -246,3 +248,51 @@ class OffsetMachine(RuleBasedStateMachine):
 
 
 TestOffsetMachine = OffsetMachine.TestCase
+
+
+# --- batches that complete out of order (several POSTs in flight per destination) -----------
+
+# Four batches cut from two partitions in arrival order, as the batcher cuts them; offsets
+# 0..15 of each partition, batch i taking offsets 4i..4i+3 of both.
+BATCHES = [[ref(o, p) for p in (0, 1) for o in range(4 * i, 4 * i + 4)] for i in range(4)]
+
+
+def tracked_batches() -> OffsetTracker:
+    tracker = OffsetTracker()
+    for partition in (0, 1):
+        tracker.track_batch((T, partition), list(range(16)), (0, 15))
+    return tracker
+
+
+# (order the batches finish in, position of both partitions after each)
+OUT_OF_ORDER = [
+    ([0, 1, 2, 3], [4, 8, 12, 16]),
+    ([3, 2, 1, 0], [0, 0, 0, 16]),
+    ([1, 0, 3, 2], [0, 8, 8, 16]),
+    ([2, 0, 3, 1], [0, 4, 4, 16]),
+]
+
+
+@pytest.mark.parametrize(("order", "positions"), OUT_OF_ORDER)
+def test_batches_finishing_out_of_order_commit_below_the_lowest_unfinished(
+    order: list[int], positions: list[int]
+) -> None:
+    tracker = tracked_batches()
+    for batch, position in zip(order, positions, strict=True):
+        tracker.complete_many(BATCHES[batch])
+        assert tracker.position(T, 0) == tracker.position(T, 1) == position
+
+
+@given(st.permutations(range(4)))
+def test_any_finishing_order_commits_exactly_the_finished_prefix(order: list[int]) -> None:
+    tracker = tracked_batches()
+    finished: set[int] = set()
+    for batch in order:
+        tracker.complete_many(BATCHES[batch])
+        finished.add(batch)
+        prefix = next((i for i in range(4) if i not in finished), 4)
+        committable = tracker.committable()
+        for partition in (0, 1):
+            assert tracker.position(T, partition) == 4 * prefix
+            assert committable.get((T, partition), 4 * prefix) == 4 * prefix
+    assert tracker.pending_total() == 0
