@@ -231,7 +231,10 @@ def _run_demo(args: argparse.Namespace) -> int:
             KafkaSettings(bootstrap_servers=bootstrap),
             [topics.send_results, topics.unsubscribes, topics.dlq],
         )
-        receiver = stack.enter_context(CallbackReceiver(echo=sys.stdout))
+        # Answers after --callback-delay-ms, concurrently: CleverTap is a round trip away.
+        receiver = stack.enter_context(
+            CallbackReceiver(echo=sys.stdout, latency_s=args.callback_delay_ms / 1000)
+        )
         metrics_port = _free_port()
         stack.enter_context(
             consumer(

@@ -77,6 +77,7 @@ def _consumer_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     add_flag(
         demo, "--via-gateway", action="store_true", help="send results as mail via smtp-gateway"
     )
+    add_flag(demo, "--callback-delay-ms", type=int, default=100, help="the stand-in's answer time")
     demo.set_defaults(handler=_demo.cmd_demo)
 
 

@@ -43,6 +43,7 @@ V2_SUCCESS_TYPES = {"delivered": "delivered"}
 MAX_EVENTS_PER_POST = 1000
 TOO_MANY_EVENTS = "More than allowed events were sent"
 UNMAPPED_EVENT = "Could not map event to any bounce type"
+TOO_MANY_CONCURRENT = "Too many concurrent requests"  # CleverTap's 429 (its API request limits)
 CONTROL_PATHS = ("/_control", "/_stats", "/_received")
 MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_PROBLEMS = 10
@@ -564,6 +565,43 @@ class _Request:
     body: bytes
 
 
+class _Load:
+    """Callbacks being answered right now (thread-safe): the throttle and its figures."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.active = self.peak = self.throttled = 0
+        self._since = time.monotonic()
+        self._area = 0.0  # integral of `active` over time, for the mean
+
+    def _advance(self) -> None:
+        now = time.monotonic()
+        self._area += self.active * (now - self._since)
+        self._since = now
+
+    def enter(self, limit: int | None) -> bool:
+        """Count one more callback in progress, or False (and count a throttle) at `limit`."""
+        with self._lock:
+            if limit is not None and self.active >= limit:
+                self.throttled += 1
+                return False
+            self._advance()
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self._advance()
+            self.active -= 1
+
+    def as_dict(self) -> dict[str, Any]:
+        with self._lock:
+            self._advance()
+            return {"in_progress": self.active, "peak_in_progress": self.peak,
+                    "throttled": self.throttled, "busy_area": self._area}  # fmt: skip
+
+
 class CallbackReceiver:
     """The stand-in CleverTap callback endpoint. Any path takes callbacks; see the module doc."""
 
@@ -576,7 +614,19 @@ class CallbackReceiver:
         record_path: Path | None = None,
         echo: TextIO | None = None,
         strict: bool = True,
+        latency_s: float = 0.0,
+        max_concurrent: int | None = None,
+        throttle_retry_after: str | None = "1",
     ) -> None:
+        """`latency_s`: every callback is answered that long after it arrived, concurrently
+        (a distant API); `max_concurrent`: callbacks arriving while that many are being
+        answered get 429 "Too many concurrent requests" with `throttle_retry_after`."""
+        if latency_s < 0 or (max_concurrent is not None and max_concurrent < 1):
+            raise ValueError("latency must not be negative and max_concurrent at least 1")
+        self.latency_s = latency_s
+        self.max_concurrent = max_concurrent
+        self.throttle_retry_after = throttle_retry_after
+        self._load = _Load()
         self.host = host
         self.port = port
         self.strict = strict
@@ -668,13 +718,14 @@ class CallbackReceiver:
 
     def stats(self) -> dict[str, Any]:
         with self._changed:
-            return self._tally.as_dict()
+            return {**self._tally.as_dict(), **self._load.as_dict()}
 
     def clear(self) -> None:
         """Forget every received post and total (the fault plan stays)."""
         with self._changed:
             self._posts.clear()
             self._tally = _Tally()
+            self._load = _Load()
 
     def wait_for_events(self, n: int, timeout: float, *, unique: bool = False) -> bool:
         """Wait until `n` events were accepted (processed); `unique` ignores re-deliveries."""
@@ -691,12 +742,37 @@ class CallbackReceiver:
     # -- request handling (called from the server's handler threads)
 
     def handle_callback(self, request: _Request) -> _Response:
-        arrived_monotonic, arrived_wall = time.monotonic(), time.time()
+        arrived = (time.monotonic(), time.time())
         check = check_batch(request.body, request.headers.get("content-type"))
-        fault = self._schedule.next_fault()
-        if fault is not None and fault.delay_s > 0:
-            self._stopping.wait(fault.delay_s)
-        response, unprocessed = self._answer(check, fault)
+        load = self._load
+        if not load.enter(self.max_concurrent):
+            retry = self.throttle_retry_after
+            response = _json_response(
+                429,
+                {"status": "fail", "code": 429, "error": TOO_MANY_CONCURRENT},
+                *((("Retry-After", retry),) if retry else ()),
+            )
+            return self._record(request, check, response, (), arrived, "throttled (at once)")
+        try:
+            fault = self._schedule.next_fault()
+            delay = self.latency_s + (fault.delay_s if fault is not None else 0.0)
+            if delay > 0:
+                self._stopping.wait(delay)
+            response, unprocessed = self._answer(check, fault)
+        finally:
+            load.leave()
+        note = fault.describe() if fault else None
+        return self._record(request, check, response, unprocessed, arrived, note)
+
+    def _record(
+        self,
+        request: _Request,
+        check: BatchCheck,
+        response: _Response,
+        unprocessed: tuple[ReceivedEvent, ...],
+        arrived: tuple[float, float],
+        note: str | None,
+    ) -> _Response:
         with self._changed:
             post = ReceivedPost(
                 len(self._posts),
@@ -708,12 +784,11 @@ class CallbackReceiver:
                 check.payload_format,
                 check.events,
                 unprocessed,
-                arrived_monotonic,
-                arrived_wall,
+                *arrived,
                 RESET_STATUS if response.reset else response.status,
                 check.valid,
                 list(check.problems),
-                fault.describe() if fault else None,
+                note,
             )
             self._keep(post)
         self._echo.post(post)
@@ -891,6 +966,21 @@ def add_receiver_arguments(parser: argparse.ArgumentParser) -> None:
     add("--retry-after", metavar="VALUE", help="Retry-After sent with --fail-status (s or date)")
     add("--delay", type=float, default=0.0, metavar="SECONDS", help="hang before answering")
     add(
+        "--delay-ms",
+        type=int,
+        default=0,
+        metavar="N",
+        help="answer every callback N ms after it arrived, concurrently (a distant API)",
+    )
+    add(
+        "--max-concurrent",
+        type=int,
+        metavar="K",
+        help="answer 429 Too many concurrent requests (with --throttle-retry-after) to "
+        "callbacks arriving while K are being answered",
+    )
+    add("--throttle-retry-after", default="1", metavar="VALUE", help="Retry-After with 429")
+    add(
         "--partial-unprocessed",
         type=int,
         default=0,
@@ -935,14 +1025,21 @@ def cmd_receiver(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"receiver: {exc}", file=sys.stderr)
         return 2
-    receiver = CallbackReceiver(
-        args.host,
-        args.port,
-        faults=plan,
-        record_path=args.record,
-        echo=None if args.quiet else sys.stdout,
-        strict=not args.lenient,
-    )
+    try:
+        receiver = CallbackReceiver(
+            args.host,
+            args.port,
+            faults=plan,
+            record_path=args.record,
+            echo=None if args.quiet else sys.stdout,
+            strict=not args.lenient,
+            latency_s=args.delay_ms / 1000,
+            max_concurrent=args.max_concurrent,
+            throttle_retry_after=args.throttle_retry_after or None,
+        )
+    except ValueError as exc:
+        print(f"receiver: {exc}", file=sys.stderr)
+        return 2
     # Handlers go in before the readiness line: a supervisor may signal as soon as it reads it.
     with _stop_signals() as stop:
         try:
@@ -953,7 +1050,7 @@ def cmd_receiver(args: argparse.Namespace) -> int:
             return 2
         print(
             f"receiver listening on {receiver.base_url} ({_CONTROL_HINT}); "
-            f"faults: {_describe_plan(plan)}",
+            f"faults: {_describe_plan(plan)}{_describe_load(args)}",
             flush=True,
         )
         while not stop.wait(0.2):  # a timed wait lets the signal handler run promptly
@@ -979,6 +1076,13 @@ def _stop_signals() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
+def _describe_load(args: argparse.Namespace) -> str:
+    parts = [f"answers after {args.delay_ms} ms"] if args.delay_ms else []
+    if args.max_concurrent is not None:
+        parts.append(f"429 above {args.max_concurrent} at once")
+    return f"; {', '.join(parts)}" if parts else ""
+
+
 def format_summary(stats: Mapping[str, Any]) -> str:
     by_type = " ".join(f"{k}={v}" for k, v in stats["events_by_type"].items()) or "none"
     by_status = " ".join(f"{k}={v}" for k, v in stats["by_status"].items()) or "none"
@@ -996,6 +1100,7 @@ def _summary_lines(stats: Mapping[str, Any], by_type: str, by_status: str) -> It
         f"{stats['unprocessed_events']} returned unprocessed)"
     )
     yield f"  answers by status: {by_status}"
+    yield (f"  at once: peak {stats['peak_in_progress']}, {stats['throttled']} throttled (429)")
 
 
 def run_receiver(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -726,3 +727,66 @@ def test_the_command_reports_a_busy_port(capsys: pytest.CaptureFixture[str]) -> 
 
         assert run_receiver(["--port", str(port), "--quiet"]) == 2
     assert "cannot listen" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- a distant API
+
+
+def post_at_once(url: str, n: int) -> list[httpx.Response]:
+    """`n` callbacks at the same moment, one connection each."""
+    results: list[httpx.Response] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        with httpx.Client(timeout=5.0) as http:
+            response = http.post(url, content=SEED_BOUNCES, headers=JSON)
+        with lock:
+            results.append(response)
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    return results
+
+
+def test_a_delay_is_served_concurrently_like_a_real_api() -> None:
+    with CallbackReceiver(latency_s=0.3) as slow:
+        started = time.monotonic()
+        answers = post_at_once(slow.url, 8)
+        took = time.monotonic() - started
+        stats = slow.stats()
+    assert [a.status_code for a in answers] == [200] * 8
+    assert 0.3 <= took < 1.2  # eight 0.3 s answers side by side, not 2.4 s one after another
+    assert stats["peak_in_progress"] == 8 and stats["throttled"] == 0
+
+
+def test_above_k_at_once_the_answer_is_429_with_retry_after() -> None:
+    with CallbackReceiver(latency_s=0.3, max_concurrent=3, throttle_retry_after="2") as capped:
+        answers = post_at_once(capped.url, 7)
+        stats = capped.stats()
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [200] * 3 + [429] * 4
+    refused = [a for a in answers if a.status_code == 429]
+    assert all(a.headers["Retry-After"] == "2" for a in refused)
+    assert all(a.json()["error"] == "Too many concurrent requests" for a in refused)
+    assert stats["peak_in_progress"] == 3 and stats["throttled"] == 4
+    assert stats["accepted"] == 3 and stats["by_status"] == {"200": 3, "429": 4}
+
+
+def test_the_command_takes_delay_ms_and_max_concurrent() -> None:
+    command = [sys.executable, "-m", "bouncewire.receiver", "--port", "0", "--quiet",
+               "--delay-ms", "200", "--max-concurrent", "2"]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as process:
+        assert process.stdout is not None
+        ready = process.stdout.readline()
+        base_url = ready.split("listening on ")[1].split()[0]
+        codes = sorted(a.status_code for a in post_at_once(f"{base_url}/b", 4))
+        process.send_signal(signal.SIGTERM)
+        output = process.stdout.read()
+        assert process.wait(timeout=10) == 0
+    assert "answers after 200 ms, 429 above 2 at once" in ready
+    assert codes == [200, 200, 429, 429]
+    assert "at once: peak 2, 2 throttled (429)" in output
