@@ -177,6 +177,14 @@ class Sink:
     def set_status(self, status: int) -> None:
         self._call("POST", f"/status/{status}")
 
+    def set_delay(self, ms: int) -> None:
+        """Answer each callback `ms` after it arrived, concurrently (a distant API)."""
+        self._call("POST", f"/delay/{ms}")
+
+    def set_max_concurrent(self, k: int) -> None:
+        """429 + Retry-After to callbacks arriving while `k` are in progress (0: no limit)."""
+        self._call("POST", f"/max-concurrent/{k}")
+
     def wait_for_events(self, expected: int, timeout: float) -> dict[str, Any]:
         """Stats once `expected` events arrived (or the timeout passed: check `events`)."""
         deadline = time.monotonic() + timeout

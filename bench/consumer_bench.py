@@ -192,12 +192,13 @@ def throughput(
     callbacks: int,
     processes: int,
     cpus: tuple[int, ...] = (),
+    extra: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Records/s from the first callback received to the last; start-up and the time to have
-    every offset committed are reported beside it."""
+    every offset committed are reported beside it. `extra`: more `bouncewire consume` flags."""
     sink.reset()
     watch = CpuWatch({"broker": env.broker_pid, "sink": sink.proc.pid})
-    with consumers(ConsumerRun(env, sink, topic, processes, cpus=cpus)) as run:
+    with consumers(ConsumerRun(env, sink, topic, processes, extra, cpus)) as run:
         started = run.start()
         first = sink.wait_for_events(1, timeout=600)
         cpu_at_first = run.cpu_seconds()  # start-up and group join behind us
@@ -233,6 +234,12 @@ def throughput(
         **others,
         "commit_lag_seconds": committed_at - all_received,
         "complete": stats["events"] >= callbacks,
+        # POSTs the sink had in progress at once (peak; mean from first to last answer), and
+        # refused with 429 (the throttling sink): the adaptive concurrency at work.
+        "peak_in_flight": stats.get("peak_in_progress", 0),
+        "mean_in_flight": stats.get("mean_in_progress", math.nan),
+        "steady_in_flight": stats.get("steady_in_progress", math.nan),
+        "throttled_posts": stats.get("throttled_posts", 0),
     }
 
 

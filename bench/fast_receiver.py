@@ -11,9 +11,16 @@ and ``"email":`` occur once per event and nowhere else). Only a body with addres
 Run as a process (its own GIL): ``python -m bench.fast_receiver`` prints its port on the first
 line of stdout. Control, on the same port:
 
-* ``GET /stats``           events, posts, first/last arrival (epoch ns), latency percentiles
+* ``GET /stats``           events, posts, first/last arrival (epoch ns), latency percentiles,
+  POSTs refused with 429, and POSTs in progress at once (peak; mean from first to last answer)
 * ``POST /reset``          forget everything counted so far
 * ``POST /status/<code>``  answer every callback POST with this status from now on
+* ``POST /delay/<ms>``     answer each callback POST that long after it arrived, concurrently
+  (a distant API: the answers overlap, as a real API's do)
+* ``POST /max-concurrent/<k>``  answer 429 with ``Retry-After: 1`` to a POST arriving while k
+  are in progress (0: no limit); CleverTap limits concurrent requests per account this way
+
+Delayed POSTs are counted when they are answered (what the consumer sees complete).
 """
 
 from __future__ import annotations
@@ -31,7 +38,9 @@ _LATENCY_MARK = b'"' + LATENCY_PREFIX.encode()  # an address value starting with
 _LEGACY_ITEM = b'{"e":'
 _V2_ITEM = b'"email":'
 _OK_BODY = b'{"status":"success"}'
-_REASONS = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}
+_REASONS = {200: "OK", 404: "Not Found", 429: "Too Many Requests", 503: "Service Unavailable"}
+_THROTTLED_BODY = b'{"status":"fail","error":"Too many concurrent requests"}'
+THROTTLE_RETRY_AFTER_S = 1
 
 
 class Tally:
@@ -40,11 +49,19 @@ class Tally:
     def __init__(self) -> None:
         self.reset()
         self.status = 200
+        self.delay_s = 0.0
+        self.max_concurrent = 0
 
     def reset(self) -> None:
         self.events = 0
         self.posts = 0
         self.refused_posts = 0
+        self.throttled_posts = 0
+        self.in_progress = 0
+        self.peak_in_progress = 0
+        self.busy_area = 0.0  # integral of in_progress over time (ns), since the first answer
+        self._busy_since = 0
+        self.load_changes: list[tuple[int, int]] = []  # (time ns, in_progress from then on)
         self.first_ns = 0
         self.last_ns = 0
         self.latencies_ns: list[int] = []
@@ -69,11 +86,47 @@ class Tally:
                 self.latencies_ns.append(now - int(stamp))
         return len(emails)
 
+    def begin(self) -> bool:
+        """A callback POST starts being answered; False when it must be refused (429)."""
+        if self.max_concurrent and self.in_progress >= self.max_concurrent:
+            self.throttled_posts += 1
+            return False
+        self._advance()
+        self.in_progress += 1
+        self.peak_in_progress = max(self.peak_in_progress, self.in_progress)
+        return True
+
+    def end(self) -> None:
+        self._advance()
+        self.in_progress -= 1
+
+    def _advance(self) -> None:
+        now = time.time_ns()
+        if self.first_ns:  # the mean runs from the first answer on, as the rates do
+            self.busy_area += self.in_progress * (now - max(self._busy_since, self.first_ns))
+        self._busy_since = now
+        self.load_changes.append((now, self.in_progress))
+
+    def mean_in_progress(self) -> float:
+        span = self.last_ns - self.first_ns
+        return self.busy_area / span if span > 0 else float("nan")
+
+    def steady_in_progress(self) -> float:
+        """Mean POSTs in progress over the steady window (see `steady`)."""
+        window = steady_window(self.arrivals, self.events)
+        if window is None:
+            return float("nan")
+        return mean_level(self.load_changes, *window)
+
     def stats(self) -> dict[str, Any]:
         return {
             "events": self.events,
             "posts": self.posts,
             "refused_posts": self.refused_posts,
+            "throttled_posts": self.throttled_posts,
+            "peak_in_progress": self.peak_in_progress,
+            "mean_in_progress": self.mean_in_progress(),
+            "steady_in_progress": self.steady_in_progress(),
             "first_ns": self.first_ns,
             "last_ns": self.last_ns,
             "latency_ms": latency_summary(self.latencies_ns),
@@ -88,6 +141,29 @@ def steady(arrivals: list[tuple[int, int]], total: int) -> dict[str, float] | No
     """Events/s between the 10th and the 90th percentile of ``arrivals`` ((time ns, events),
     in time order): the rate once every consumer holds its partitions, without the ramp-up
     (group join, rebalance) and tail."""
+    window = steady_window(arrivals, total)
+    if window is None:
+        return None
+    t_low, t_high = window
+    return {"rate": 0.8 * total / ((t_high - t_low) / 1e9), "seconds": (t_high - t_low) / 1e9}
+
+
+def mean_level(changes: list[tuple[int, int]], start: int, end: int) -> float:
+    """Time-weighted mean over [start, end] of a level given as (time, level from then on)."""
+    area, level, at = 0.0, 0, start
+    for when, new_level in changes:
+        if when > start:
+            area += level * (min(when, end) - at)
+            at = min(when, end)
+        if when >= end:
+            break
+        level = new_level
+    area += level * (end - at)
+    return area / (end - start) if end > start else float("nan")
+
+
+def steady_window(arrivals: list[tuple[int, int]], total: int) -> tuple[int, int] | None:
+    """(time ns) of the 10th and the 90th percentile of the events in ``arrivals``."""
     low, high = total * 0.1, total * 0.9
     seen, t_low, t_high = 0, 0, 0
     for now, n in arrivals:
@@ -99,7 +175,7 @@ def steady(arrivals: list[tuple[int, int]], total: int) -> dict[str, float] | No
             break
     if not total or t_high <= t_low:
         return None
-    return {"rate": 0.8 * total / ((t_high - t_low) / 1e9), "seconds": (t_high - t_low) / 1e9}
+    return t_low, t_high
 
 
 def _items(payload: Any) -> list[str]:
@@ -167,19 +243,41 @@ class _Connection(asyncio.Protocol):
         elif path.startswith(b"/status/"):
             tally.status = int(path.rsplit(b"/", 1)[1])
             self._send(200, b"{}")
+        elif path.startswith(b"/delay/"):
+            tally.delay_s = int(path.rsplit(b"/", 1)[1]) / 1000
+            self._send(200, b"{}")
+        elif path.startswith(b"/max-concurrent/"):
+            tally.max_concurrent = int(path.rsplit(b"/", 1)[1])
+            self._send(200, b"{}")
         elif method == b"POST" and tally.status == 200:
-            tally.record(body)
-            self._send(200, _OK_BODY)
+            self._take(body)
         elif method == b"POST":
             tally.refused_posts += 1
             self._send(tally.status, b'{"status":"fail"}')
         else:
             self._send(404, b"{}")
 
-    def _send(self, status: int, body: bytes) -> None:
+    def _take(self, body: bytes) -> None:
+        tally = self.tally
+        if not tally.begin():
+            retry_after = f"Retry-After: {THROTTLE_RETRY_AFTER_S}\r\n"
+            self._send(429, _THROTTLED_BODY, retry_after)
+        elif tally.delay_s > 0:
+            asyncio.get_running_loop().call_later(tally.delay_s, self._answered, body)
+        else:
+            self._answered(body)
+
+    def _answered(self, body: bytes) -> None:
+        self.tally.record(body)
+        self.tally.end()
+        self._send(200, _OK_BODY)
+
+    def _send(self, status: int, body: bytes, extra_headers: str = "") -> None:
         assert self.transport is not None
+        if self.transport.is_closing():  # the client went away during a delay
+            return
         head = (
-            f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}\r\n"
+            f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}\r\n{extra_headers}"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         )
         self.transport.write(head.encode("ascii") + body)

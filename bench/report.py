@@ -81,6 +81,7 @@ def ratios(results: dict[str, Any]) -> dict[str, float]:
         "producer_cli_vs_perf_test": ratio(cli, _rate(producer, "perf_test")),
         "producer_bare_vs_perf_test": ratio(_rate(producer, "bare"), _rate(producer, "perf_test")),
         **cpu_ratios(results),
+        **_delivery().ratios(results.get("delivery") or {}),
     }
 
 
@@ -196,7 +197,15 @@ def targets(results: dict[str, Any], r: dict[str, float]) -> list[dict[str, Any]
             "met": bool(outage.get("flat")),
         }
     )
-    return table
+    delivery_targets: list[dict[str, Any]] = _delivery().targets(results.get("delivery") or {})
+    return table + delivery_targets
+
+
+def _delivery() -> Any:
+    """bench.delivery_bench (it imports this module: imported when first needed)."""
+    from bench import delivery_bench
+
+    return delivery_bench
 
 
 def _deployment_line(results: dict[str, Any]) -> str:
@@ -270,7 +279,7 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     lines += [f"| {name} | {_fmt(value)} |" for name, value in r.items()]
     lines += _latency_lines(results) + _gateway_lines(results) + _outage_lines(results)
-    lines += _profile_lines(results)
+    lines += _delivery().markdown(results.get("delivery") or {}) + _profile_lines(results)
     return "\n".join(lines) + "\n"
 
 

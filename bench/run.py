@@ -25,6 +25,7 @@ import orjson
 
 from bench import (
     consumer_bench,
+    delivery_bench,
     gateway_bench,
     latency,
     mail_parse_bench,
@@ -66,6 +67,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="runs of each scenario the ratios compare (taken in turns; the median is kept)",
     )
     p.add_argument("--mail-messages", type=int, default=5000, help="bounces sent to mail serve")
+    p.add_argument(
+        "--delivery-records",
+        type=int,
+        default=100_000,
+        help="records of the callback round-trip rows (sink delays, throttling sink, peer); "
+        "0 skips them",
+    )
+    p.add_argument("--no-peer", action="store_true", help="skip the Quix Streams peer rows")
     p.add_argument("--no-profile", action="store_true")
     p.add_argument("--no-perf-test", action="store_true", help="skip Kafka's ProducerPerformance")
     p.add_argument("--keep-broker", action="store_true", help="leave the bench broker running")
@@ -80,8 +89,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.mail_messages = 80
         args.latency_seconds, args.outage_seconds = 2.0, 3.0
         args.gateway_messages = 40
-        args.no_profile = args.no_perf_test = True
+        args.no_profile = args.no_perf_test = args.no_peer = True
         args.trials = 1
+        args.delivery_records = 2000
     return args
 
 
@@ -116,6 +126,7 @@ class Run:
                 "warm-up",
                 "mta-log",
                 "gateway",
+                "delivery",
             )
         }
         self.results: dict[str, Any] = {
@@ -169,6 +180,10 @@ class Run:
         )
         with running_sink(env) as sink:
             self.consumers(sink, callbacks)
+            if self.args.delivery_records:
+                self.results["delivery"] = self.step(
+                    "callbacks across a round trip", lambda: self.delivery(sink)
+                )
             self.results["latency"] = self.step(
                 "latency",
                 lambda: latency.latencies(
@@ -269,6 +284,23 @@ class Run:
                         held_to,
                     ),
                 )
+
+    def delivery(self, sink: Any) -> dict[str, Any]:
+        """The sink-delay, throttling and peer rows (bench/delivery_bench.py) on a topic of
+        their own, smaller than the main one: a 300 ms sink and the peer take their time."""
+        records, topic = self.args.delivery_records, self.topic["delivery"]
+        callbacks = delivery_bench.produce_topic(self.env, topic, records)
+        smoke = self.args.smoke
+        return delivery_bench.run_rows(
+            self.env,
+            sink,
+            topic,
+            records,
+            callbacks,
+            trials=min(self.args.trials, 3),
+            peer=not self.args.no_peer,
+            delays=(0, 100) if smoke else delivery_bench.DELAYS_MS,
+        )
 
     def profiles(self, sink: Any) -> None:
         env, topic = self.env, self.topic["profile"]

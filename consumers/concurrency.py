@@ -5,8 +5,9 @@ the limit of POSTs in flight starts at ``initial``, grows while answers are 2xx 
 holds, and is cut when the destination says it is overloaded. Within ``cap`` (the operator's
 ``--max-in-flight``), always at least 1.
 
-* **Slow start.** Until the first cut, every good answer adds 1 (the limit doubles per round
-  trip), so a sink that answers in 300 ms reaches 16 in flight in ~1.5 s, not 5 s.
+* **Slow start.** From ``initial`` (4) until the first cut, every good answer adds 1 (the
+  limit doubles per round trip), so a sink that answers in 300 ms reaches 16 in flight in
+  ~0.6 s, not 5 s.
 * **Additive increase.** After a cut, every good answer adds 1/limit: +1 per round trip.
   Only while the limit binds (in flight reached the limit since the request left): a trickle
   of traffic says nothing about what the destination can take.
@@ -18,9 +19,10 @@ holds, and is cut when the destination says it is overloaded. Within ``cap`` (th
   belong to the same congestion event (TCP's recovery rule), so a burst of 429s cuts once.
 * **Ceiling.** A 429 refused the concurrency it was sent at (CleverTap: "Too many concurrent
   requests"), so the limit stays below it: ``ceiling`` = the least in-flight count a refused
-  request was sent at, minus one. Every ``probe_interval_s`` without a 429 the ceiling rises by
-  one; other clients of the same account may have gone. That keeps the 429 share at about one
-  per probe interval instead of one per round trip.
+  request was sent at, minus one, but not below the most a 2xx was recently sent at. Every
+  ``probe_interval_s`` without a 429 the ceiling rises by one; other clients of the same
+  account may have gone. That keeps the 429 share at about one per probe interval instead of
+  one per round trip.
 * **Pause.** A ``Retry-After`` stops every new request to the destination until it has passed
   (not just the retry of the refused batch): no retry storm while throttled.
 
@@ -34,6 +36,9 @@ import math
 from dataclasses import dataclass
 
 DEFAULT_MAX_IN_FLIGHT = 16
+# Like TCP's initial window of several segments: a handful of POSTs is no burden to any API,
+# and it saves two round trips of slow start (0.6 s against a 300 ms destination).
+DEFAULT_INITIAL = 4
 
 
 class Answer(enum.Enum):
@@ -75,7 +80,7 @@ class AdaptiveConcurrency:
         self,
         cap: int = DEFAULT_MAX_IN_FLIGHT,
         *,
-        initial: int = 1,
+        initial: int = DEFAULT_INITIAL,
         overload_ratio: float = 0.7,
         decrease_ratio: float = 0.9,
         ewma_alpha: float = 0.1,
@@ -102,6 +107,7 @@ class AdaptiveConcurrency:
         self._ceiling_since = -math.inf
         self._cut_at = -math.inf  # answers to requests sent before this are the same event
         self._reached_at = -math.inf  # when the in-flight count last reached the limit
+        self._good_high, self._good_high_at = 0, -math.inf  # most in flight a 2xx was sent at
         self._paused_until = -math.inf
         self.baseline_rtt: float | None = None
         self._deviation = 0.0
@@ -154,6 +160,9 @@ class AdaptiveConcurrency:
 
     def _good(self, ticket: Ticket, now: float) -> None:
         rtt = max(now - ticket.sent_at, 0.0)
+        recent = now - self._good_high_at <= 2 * self.probe_interval_s
+        if ticket.in_flight >= self._good_high or not recent:
+            self._good_high, self._good_high_at = ticket.in_flight, now
         if self._latency_rose(rtt):
             self._cut(ticket, now, self.decrease_ratio)
         elif self._reached_at >= ticket.sent_at:  # the limit was binding: room to grow
@@ -190,7 +199,10 @@ class AdaptiveConcurrency:
         self._limit = max(math.floor(self._limit * ratio), 1)
 
     def _lower_ceiling(self, ticket: Ticket, now: float) -> None:
-        refused_at = max(ticket.in_flight - 1, 1)
+        # Never below what was accepted lately: the destination's own count of requests in
+        # progress drops before our answers arrive, so one refused at n in flight does not
+        # always mean fewer than n fit.
+        refused_at = max(ticket.in_flight - 1, self._good_high, 1)
         if self.ceiling is None or refused_at < self.ceiling:
             self.ceiling = refused_at
         self._ceiling_since = now

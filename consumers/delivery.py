@@ -417,9 +417,23 @@ class DestinationSender:
 
     def _release(self, ticket: Ticket, answer: Answer, retry_after_s: float | None = None) -> None:
         with self._cond:
+            before = self._limit.limit
             self._limit.answered(ticket, self.clock(), answer, retry_after_s)
+            after = self._limit.limit
             self._cond.notify_all()
         self._show()
+        if after < before:  # rare (a congestion event): worth a line
+            log.info(
+                "callback concurrency cut",
+                extra={
+                    "destination": self.destination,
+                    "answer": answer.value,
+                    "limit_before": before,
+                    "limit": after,
+                    "rtt_s": round(self.clock() - ticket.sent_at, 3),
+                    "retry_after_s": retry_after_s,
+                },
+            )
 
     def _show(self) -> None:
         self.metrics.concurrency.show(self.destination, self._limit.in_flight, self._limit.limit)

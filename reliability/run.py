@@ -26,6 +26,7 @@ from reliability.scenarios import (
     callback_outage,
     consumer_sigkill,
     dlq_unavailable,
+    inflight_kill,
     leader_kill,
     poison,
     scale_out_in,
@@ -33,8 +34,8 @@ from reliability.scenarios import (
 )
 
 SCENARIOS: tuple[ModuleType, ...] = (
-    consumer_sigkill, broker_restart, callback_outage, scale_out_in, poison, dlq_unavailable,
-    sigterm_drain, leader_kill,
+    consumer_sigkill, inflight_kill, broker_restart, callback_outage, scale_out_in, poison,
+    dlq_unavailable, sigterm_drain, leader_kill,
 )
 
 

@@ -112,8 +112,9 @@ def test_report_lists_every_target_and_ratio(smoke: Path) -> None:
     data = results(smoke)
     suffixes = ("", "_free") if data["consumer"]["pinned_cpus"] else ("",)
     # 6 per consumer deployment; best events/s, producer x2, mail parse, mta-log, latency,
-    # gateway, RSS.
-    assert len(data["targets"]) == 6 * len(suffixes) + 8
+    # gateway, RSS; the 100 ms sink and the throttling sink x2 (the smoke runs no peer and no
+    # 300 ms sink).
+    assert len(data["targets"]) == 6 * len(suffixes) + 8 + 3
     assert set(data["ratios"]) >= {
         f"{name}{suffix}"
         for name in ("consumer_vs_bare_decode", "two_vs_one_process",
@@ -129,8 +130,18 @@ def test_report_lists_every_target_and_ratio(smoke: Path) -> None:
         "## Event-to-callback latency",
         "## Memory through a callback outage",
         "## SMTP gateway",
+        "## Callbacks across a round trip",
     ):
         assert heading in markdown
+
+
+def test_the_round_trip_rows_delivered_every_callback(smoke: Path) -> None:
+    delivery = results(smoke)["delivery"]
+    assert set(delivery["delays"]) == {"0", "100"}
+    runs = [*delivery["delays"].values(), delivery["throttle"]]
+    assert all(run["complete"] and run["callbacks"] == delivery["callbacks"] for run in runs)
+    assert delivery["throttle"]["peak_in_flight"] <= delivery["throttle"]["k"]
+    assert "delay_100ms_vs_0ms" in results(smoke)["ratios"]
 
 
 @pytest.mark.skipif(

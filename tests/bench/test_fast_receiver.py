@@ -3,10 +3,16 @@ number of events in any payload bouncewire builds, whatever the addresses and me
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.fast_receiver import Tally
+from bench.fast_receiver import Tally, mean_level
 from bouncewire.consumers.payloads import CALLBACK_TYPES, CallbackEvent, EventRef, build_payload
 
 # Addresses and meta that try to look like the keys being counted.
@@ -39,3 +45,40 @@ def test_latency_addresses_are_timed_from_their_stamp() -> None:
     assert tally.events == 2
     assert len(tally.latencies_ns) == 1
     assert tally.latencies_ns[0] == tally.last_ns - 1000
+
+
+def test_a_delayed_sink_answers_concurrently_and_refuses_above_k() -> None:
+    """The sink as the bench runs it (its own process): 200 ms answers that overlap, 429 with
+    Retry-After to what arrives while k=2 are in progress, and the figures in /stats."""
+    proc = subprocess.Popen([sys.executable, "-m", "bench.fast_receiver"], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        base = f"http://127.0.0.1:{int(proc.stdout.readline())}"
+        with httpx.Client(timeout=5) as control:
+            control.post(f"{base}/delay/200")
+            control.post(f"{base}/max-concurrent/2")
+        body = build_payload([_event(0, "hardbounce", "a@x.org", None)], "legacy")
+
+        def post(_: int) -> httpx.Response:
+            with httpx.Client(timeout=5) as http:
+                return http.post(f"{base}/bounce", content=body)
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(post, range(4)))
+        took = time.monotonic() - started
+        stats = httpx.get(f"{base}/stats", timeout=5).json()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert sorted(a.status_code for a in answers) == [200, 200, 429, 429]
+    assert all(a.headers["Retry-After"] == "1" for a in answers if a.status_code == 429)
+    assert 0.2 <= took < 1.0
+    assert (stats["events"], stats["throttled_posts"], stats["peak_in_progress"]) == (2, 2, 2)
+
+
+def test_mean_level_weights_each_level_by_its_time() -> None:
+    changes = [(0, 1), (10, 3), (20, 0)]  # 1 from 0 to 10, 3 from 10 to 20, then 0
+    assert mean_level(changes, 0, 20) == 2.0
+    assert mean_level(changes, 5, 15) == 2.0  # 1 for 5, 3 for 5
+    assert mean_level(changes, 15, 30) == 1.0  # 3 for 5, 0 for 10

@@ -48,7 +48,7 @@ def answer_all(
 
 
 def test_slow_start_doubles_the_limit_every_round_trip() -> None:
-    limiter = AdaptiveConcurrency(64)
+    limiter = AdaptiveConcurrency(64, initial=1)
     limits = []
     for round_trip in range(6):
         now = round_trip * 0.1
@@ -113,7 +113,7 @@ def test_429_sets_a_ceiling_below_the_refused_concurrency_and_probes_it_later() 
 
 
 def test_rising_latency_cuts_gently_and_ends_slow_start() -> None:
-    limiter = AdaptiveConcurrency(64)
+    limiter = AdaptiveConcurrency(64, initial=1)
     now = 0.0
     for _ in range(4):  # 100 ms answers: 1 -> 16
         answer_all(limiter, fill(limiter, now), now + 0.1)
@@ -126,7 +126,7 @@ def test_rising_latency_cuts_gently_and_ends_slow_start() -> None:
 
 
 def test_latency_within_the_tolerance_keeps_growing() -> None:
-    limiter = AdaptiveConcurrency(64)
+    limiter = AdaptiveConcurrency(64, initial=1)
     now = 0.0
     for i in range(5):
         answer_all(limiter, fill(limiter, now), now + 0.1 + 0.01 * (i % 2))

@@ -164,7 +164,7 @@ def test_posts_overlap_up_to_the_cap_and_every_batch_is_delivered() -> None:
     done = run_batches(sink, 40, cap=6)
     assert all(outcome.kind is OutcomeKind.DELIVERED for _, outcome in done)
     assert sorted(b.events[0].event_id for b, _ in done) == sorted(f"id{i}" for i in range(40))
-    assert 3 <= sink.peak <= 6  # slow start from 1 reaches the cap within a few round trips
+    assert 4 <= sink.peak <= 6  # slow start from 4 reaches the cap within a round trip or two
 
 
 def test_batches_finish_out_of_order_but_never_run_more_than_a_window_ahead() -> None:
