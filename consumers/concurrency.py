@@ -11,14 +11,14 @@ holds, and is cut when the destination says it is overloaded. Within ``cap`` (th
 * **Additive increase.** After a cut, every good answer adds 1/limit: +1 per round trip.
   Only while the limit binds (in flight reached the limit since the request left): a trickle
   of traffic says nothing about what the destination can take.
-* **Multiplicative decrease.** ``THROTTLED`` (429) and ``OVERLOADED`` (503, a timeout) cut the
-  limit to ``overload_ratio`` of itself; an answer whose latency rose past the baseline
-  (EWMA of good round trips, plus ``rtt_deviation_scale`` mean deviations, at least
-  ``latency_tolerance`` of the baseline and ``min_latency_rise_s``) cuts it to
-  ``decrease_ratio``. One cut per round trip: answers to requests sent before the last cut
-  belong to the same congestion event (TCP's recovery rule), so a burst of 429s cuts once.
-* **Ceiling.** A 429 refused the concurrency it was sent at (CleverTap: "Too many concurrent
-  requests"), so the limit stays below it: ``ceiling`` = the least in-flight count a refused
+* **Multiplicative decrease.** ``OVERLOADED`` (503, a timeout) cuts the limit to
+  ``overload_ratio`` of itself; a round trip's worth of good answers whose mean
+  latency rose past the baseline (EWMA of good round trips, plus ``rtt_deviation_scale`` mean
+  deviations, at least ``latency_tolerance`` of the baseline and ``min_latency_rise_s``) cuts
+  it to ``decrease_ratio``. One cut per round trip: answers to requests sent before the last cut
+  belong to the same congestion event (TCP's recovery rule), so a burst of 503s cuts once.
+* **Ceiling.** A 429 (``THROTTLED``) refused the concurrency it was sent at (CleverTap: "Too
+  many concurrent requests"), so the limit drops to just below it and stays there: ``ceiling`` = the least in-flight count a refused
   request was sent at, minus one, but not below the most a 2xx was recently sent at. Every
   ``probe_interval_s`` without a 429 the ceiling rises by one; other clients of the same
   account may have gone. That keeps the 429 share at about one per probe interval instead of
@@ -86,7 +86,7 @@ class AdaptiveConcurrency:
         ewma_alpha: float = 0.1,
         rtt_deviation_scale: float = 2.5,
         latency_tolerance: float = 0.5,
-        min_latency_rise_s: float = 0.02,
+        min_latency_rise_s: float = 0.05,
         probe_interval_s: float = 5.0,
     ) -> None:
         if cap < 1:
@@ -111,6 +111,8 @@ class AdaptiveConcurrency:
         self._paused_until = -math.inf
         self.baseline_rtt: float | None = None
         self._deviation = 0.0
+        self._window_start: float | None = None
+        self._window_sum, self._window_n = 0.0, 0
 
     # --- what the owner asks ------------------------------------------------------------------
 
@@ -148,8 +150,10 @@ class AdaptiveConcurrency:
         if retry_after_s is not None:
             self.pause(now, retry_after_s)
         if answer is Answer.THROTTLED:
+            # The destination said how many it takes: hold the limit under the ceiling (set
+            # by _upper_bound below) rather than cut blindly.
             self._lower_ceiling(ticket, now)
-            self._cut(ticket, now, self.overload_ratio)
+            self.slow_start = False
         elif answer is Answer.OVERLOADED:
             self._cut(ticket, now, self.overload_ratio)
         elif answer is Answer.GOOD:
@@ -163,12 +167,31 @@ class AdaptiveConcurrency:
         recent = now - self._good_high_at <= 2 * self.probe_interval_s
         if ticket.in_flight >= self._good_high or not recent:
             self._good_high, self._good_high_at = ticket.in_flight, now
-        if self._latency_rose(rtt):
+        if self.baseline_rtt is None:
+            self.baseline_rtt = rtt
+        window_mean = self._close_window(rtt, now)
+        if window_mean is not None and self._latency_rose(window_mean):
             self._cut(ticket, now, self.decrease_ratio)
         elif self._reached_at >= ticket.sent_at:  # the limit was binding: room to grow
             self._limit += 1.0 if self.slow_start else 1.0 / max(self.limit, 1)
-        self._learn_rtt(rtt)
+        if window_mean is not None:
+            self._learn_rtt(window_mean)
         self._probe_ceiling(now)
+
+    def _close_window(self, rtt: float, now: float) -> float | None:
+        """Add one round trip to the current window; once the window spans a baseline round
+        trip, its mean (and a new window). Vector's ARC judges latency per window too: a
+        lone slow answer (a GC pause, a busy CPU) is noise, a slower round trip is a signal."""
+        if self._window_start is None:
+            self._window_start = now
+        self._window_sum += rtt
+        self._window_n += 1
+        baseline = self.baseline_rtt
+        if baseline is None or now - self._window_start < baseline:
+            return None
+        mean = self._window_sum / self._window_n
+        self._window_start, self._window_sum, self._window_n = now, 0.0, 0
+        return mean
 
     def _latency_rose(self, rtt: float) -> bool:
         baseline = self.baseline_rtt
@@ -182,11 +205,10 @@ class AdaptiveConcurrency:
         return rtt > baseline + allowed
 
     def _learn_rtt(self, rtt: float) -> None:
-        # Every good answer moves the baseline, slow ones too: a destination that stays slower
-        # becomes the new normal instead of holding the limit down forever.
-        if self.baseline_rtt is None:
-            self.baseline_rtt = rtt
-            return
+        # Every window moves the baseline, slow ones too: a destination that stays slower
+        # becomes the new normal (after some ten round trips) instead of holding the limit
+        # down forever.
+        assert self.baseline_rtt is not None
         alpha = self.ewma_alpha
         self._deviation += alpha * (abs(rtt - self.baseline_rtt) - self._deviation)
         self.baseline_rtt += alpha * (rtt - self.baseline_rtt)
