@@ -239,6 +239,7 @@ def throughput(
         "peak_in_flight": stats.get("peak_in_progress", 0),
         "mean_in_flight": stats.get("mean_in_progress", math.nan),
         "steady_in_flight": stats.get("steady_in_progress", math.nan),
+        "steady_in_flight_unpaused": stats.get("steady_in_progress_unpaused", math.nan),
         "throttled_posts": stats.get("throttled_posts", 0),
     }
 

@@ -256,8 +256,9 @@ def markdown(delivery: dict[str, Any]) -> list[str]:
             "",
             f"**Throttling sink** (answers after {t['delay_ms']} ms, at most {t['k']} at once, "
             f"429 + `Retry-After: 1` above): {_steady(t):,.0f} records/s steady, in flight "
-            f"{t['steady_in_flight']:.1f} mean over the steady window "
-            f"({t['mean_in_flight']:.1f} first to last answer) / {t['peak_in_flight']} peak, "
+            f"{t['steady_in_flight_unpaused']:.1f} mean over the steady window outside the "
+            f"Retry-After pauses ({t['steady_in_flight']:.1f} with them) / "
+            f"{t['peak_in_flight']} peak, "
             f"{t['throttled_posts']} of {t['posts'] + t['throttled_posts']} POSTs refused "
             f"({t['share_429']:.1%}), every callback delivered: "
             f"{'yes' if t['complete'] else '**no**'}.",
@@ -298,9 +299,9 @@ def targets(delivery: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append(_target(name, value, f">= {floor}x", value >= floor))
     t = delivery.get("throttle")
     if t:
-        k, mean = t["k"], t["steady_in_flight"]
+        k, mean = t["k"], t["steady_in_flight_unpaused"]
         near = 0.7 * k <= mean <= k and t["complete"]
-        rows.append(_target(f"throttling sink (K={k}): mean in flight, steady", mean,
+        rows.append(_target(f"throttling sink (K={k}): mean in flight while not paused", mean,
                             f"near K: {0.7 * k:g}..{k}", near))  # fmt: skip
         share = t["share_429"]
         rows.append(_target("throttling sink: share of POSTs refused (429)", share, "<= 0.05",

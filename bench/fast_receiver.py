@@ -62,6 +62,7 @@ class Tally:
         self.busy_area = 0.0  # integral of in_progress over time (ns), since the first answer
         self._busy_since = 0
         self.load_changes: list[tuple[int, int]] = []  # (time ns, in_progress from then on)
+        self.throttled_at: list[int] = []  # time ns of each 429
         self.first_ns = 0
         self.last_ns = 0
         self.latencies_ns: list[int] = []
@@ -90,6 +91,7 @@ class Tally:
         """A callback POST starts being answered; False when it must be refused (429)."""
         if self.max_concurrent and self.in_progress >= self.max_concurrent:
             self.throttled_posts += 1
+            self.throttled_at.append(time.time_ns())
             return False
         self._advance()
         self.in_progress += 1
@@ -118,6 +120,17 @@ class Tally:
             return float("nan")
         return mean_level(self.load_changes, *window)
 
+    def steady_in_progress_unpaused(self) -> float:
+        """The same, leaving out the Retry-After pauses the 429s asked for (a client that
+        honours them sends nothing then): how near the limit it runs while it may send."""
+        window = steady_window(self.arrivals, self.events)
+        if window is None:
+            return float("nan")
+        start, end = window
+        paused = paused_ns(self.throttled_at, THROTTLE_RETRY_AFTER_S * 10**9, start, end)
+        busy = mean_level(self.load_changes, start, end) * (end - start)
+        return busy / (end - start - paused) if end - start > paused else float("nan")
+
     def stats(self) -> dict[str, Any]:
         return {
             "events": self.events,
@@ -127,6 +140,7 @@ class Tally:
             "peak_in_progress": self.peak_in_progress,
             "mean_in_progress": self.mean_in_progress(),
             "steady_in_progress": self.steady_in_progress(),
+            "steady_in_progress_unpaused": self.steady_in_progress_unpaused(),
             "first_ns": self.first_ns,
             "last_ns": self.last_ns,
             "latency_ms": latency_summary(self.latencies_ns),
@@ -160,6 +174,17 @@ def mean_level(changes: list[tuple[int, int]], start: int, end: int) -> float:
         level = new_level
     area += level * (end - at)
     return area / (end - start) if end > start else float("nan")
+
+
+def paused_ns(starts: list[int], length: int, window_start: int, window_end: int) -> int:
+    """Time within [window_start, window_end] covered by pauses of `length` from `starts`."""
+    covered, reach = 0, window_start
+    for begin in sorted(starts):
+        low, high = max(begin, reach), min(begin + length, window_end)
+        if high > low:
+            covered += high - low
+            reach = high
+    return covered
 
 
 def steady_window(arrivals: list[tuple[int, int]], total: int) -> tuple[int, int] | None:

@@ -18,11 +18,12 @@ holds, and is cut when the destination says it is overloaded. Within ``cap`` (th
   it to ``decrease_ratio``. One cut per round trip: answers to requests sent before the last cut
   belong to the same congestion event (TCP's recovery rule), so a burst of 503s cuts once.
 * **Ceiling.** A 429 (``THROTTLED``) refused the concurrency it was sent at (CleverTap: "Too
-  many concurrent requests"), so the limit drops to just below it and stays there: ``ceiling`` = the least in-flight count a refused
-  request was sent at, minus one, but not below the most a 2xx was recently sent at. Every
-  ``probe_interval_s`` without a 429 the ceiling rises by one; other clients of the same
-  account may have gone. That keeps the 429 share at about one per probe interval instead of
-  one per round trip.
+  many concurrent requests"), so the limit drops to what the destination holds and stays
+  there: ``ceiling`` = the least number of POSTs still in flight when a 429 came back (429s
+  come back at once, accepted POSTs after their round trip), but not below the most a 2xx was
+  recently sent at. Every ``probe_interval_s`` without a 429 the ceiling rises by one: other
+  clients of the same account may have gone. That keeps the 429 share at about one per probe
+  interval instead of one per round trip.
 * **Pause.** A ``Retry-After`` stops every new request to the destination until it has passed
   (not just the retry of the refused batch): no retry storm while throttled.
 
@@ -221,10 +222,11 @@ class AdaptiveConcurrency:
         self._limit = max(math.floor(self._limit * ratio), 1)
 
     def _lower_ceiling(self, ticket: Ticket, now: float) -> None:
-        # Never below what was accepted lately: the destination's own count of requests in
-        # progress drops before our answers arrive, so one refused at n in flight does not
-        # always mean fewer than n fit.
-        refused_at = max(ticket.in_flight - 1, self._good_high, 1)
+        # A 429 comes back at once while the accepted requests take their round trip, so the
+        # POSTs still in flight when it arrives are about what the destination holds (the
+        # in-flight count at send is not: requests sent together arrive in any order). Never
+        # below what was accepted lately.
+        refused_at = max(self._in_flight, self._good_high, 1)
         if self.ceiling is None or refused_at < self.ceiling:
             self.ceiling = refused_at
         self._ceiling_since = now

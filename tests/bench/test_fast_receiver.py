@@ -12,7 +12,7 @@ import httpx
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.fast_receiver import Tally, mean_level
+from bench.fast_receiver import Tally, mean_level, paused_ns
 from bouncewire.consumers.payloads import CALLBACK_TYPES, CallbackEvent, EventRef, build_payload
 
 # Addresses and meta that try to look like the keys being counted.
@@ -82,3 +82,8 @@ def test_mean_level_weights_each_level_by_its_time() -> None:
     assert mean_level(changes, 0, 20) == 2.0
     assert mean_level(changes, 5, 15) == 2.0  # 1 for 5, 3 for 5
     assert mean_level(changes, 15, 30) == 1.0  # 3 for 5, 0 for 10
+
+
+def test_pauses_are_measured_once_within_the_window() -> None:
+    # Pauses of 10 from 0, 5 (overlapping) and 30, within the window [2, 35].
+    assert paused_ns([0, 5, 30], 10, 2, 35) == 13 + 5
