@@ -1,7 +1,9 @@
 """Consumer SIGKILLed mid-batch five times in a row, restarted each time.
 
 Promise: nothing lost; each kill re-sends at most what was in flight: the POST under way and
-the batch delivered but whose offset commit had not landed, 2 × max batch events.
+the batch delivered but whose offset commit had not landed, 2 × max batch events. It runs with
+`--max-in-flight 1` (one POST at a time, the tightest bound); `consumer_sigkill_in_flight`
+kills with many POSTs in flight and checks the general bound, 2 × max-in-flight batches.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from reliability.support import wait_until
 
 NAME = "consumer_sigkill_x5"
 KILLS = 5
+ONE_AT_A_TIME = ("--max-in-flight", "1")
 
 
 @timed
@@ -35,7 +38,7 @@ def run(ctx: Context) -> Scenario:
         flow.receiver.set_faults(FaultPlan(delay_s=0.2, count=-1))
         kills = _kill_repeatedly(flow, batch, posts_per_life)
         flow.receiver.set_faults(FaultPlan())
-        with flow.running(batch=batch, name="final"):
+        with flow.running(*ONE_AT_A_TIME, batch=batch, name="final"):
             committed = flow.settle(published, 180)
         result = Scenario.tallied(NAME, flow.publisher.acked_emails, flow.counts(),
                                   max_duplicates=KILLS * 2 * batch)
@@ -50,7 +53,7 @@ def _kill_repeatedly(flow: Flow, batch: int, posts_per_life: int) -> int:
     kills = 0
     for round_no in range(KILLS):
         target = len(flow.receiver.received) + posts_per_life
-        with flow.running(batch=batch, name=f"life{round_no}") as member:
+        with flow.running(*ONE_AT_A_TIME, batch=batch, name=f"life{round_no}") as member:
             if wait_until(posts_reach(flow.receiver, target), 90, 0.02):
                 member.kill()
                 kills += 1
