@@ -36,7 +36,7 @@ import enum
 import math
 from dataclasses import dataclass
 
-DEFAULT_MAX_IN_FLIGHT = 16
+DEFAULT_MAX_IN_FLIGHT = 32
 # Like TCP's initial window of several segments: a handful of POSTs is no burden to any API,
 # and it saves two round trips of slow start (0.6 s against a 300 ms destination).
 DEFAULT_INITIAL = 4
