@@ -268,6 +268,7 @@ class ConsumerMetrics:
 # --- Delivery concurrency (issue 20) ----------------------------------------------------------
 # Kept apart from ConsumerMetrics' own fields: one field there (`concurrency`), the rest here.
 
+
 @dataclass(frozen=True, slots=True)
 class ConcurrencyMetrics:
     """Per destination: POSTs in flight now, and the adaptive limit they are held to."""
