@@ -162,8 +162,9 @@ def test_checkpoint_that_stops_being_writable_stops_the_run(
     directory = tmp_path / "cp"
     directory.mkdir()
     checkpoint = directory / "cp.json"
+    # One POST at a time: the run must still be going when the checkpoint breaks.
     argv = replay_argv(kafka_bootstrap, topics, START, END, checkpoint, *urls(receiver.url),
-                       "--max-batch-events", "5")
+                       "--max-batch-events", "5", "--max-in-flight", "1")
     proc = cli_process(argv)
     try:
         assert wait_until(lambda: len(receiver.received) >= 2, 30)
