@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -59,14 +60,19 @@ def test_a_delayed_sink_answers_concurrently_and_refuses_above_k() -> None:
             control.post(f"{base}/max-concurrent/2")
         body = build_payload([_event(0, "hardbounce", "a@x.org", None)], "legacy")
 
-        def post(_: int) -> httpx.Response:
-            with httpx.Client(timeout=5) as http:
-                return http.post(f"{base}/bounce", content=body)
+        clients = [httpx.Client(timeout=5) for _ in range(4)]  # ~0.1 s each: built first
+        start = threading.Barrier(4)
+
+        def post(http: httpx.Client) -> httpx.Response:
+            start.wait(10)
+            return http.post(f"{base}/bounce", content=body)
 
         started = time.monotonic()
         with ThreadPoolExecutor(4) as pool:
-            answers = list(pool.map(post, range(4)))
+            answers = list(pool.map(post, clients))
         took = time.monotonic() - started
+        for client in clients:
+            client.close()
         stats = httpx.get(f"{base}/stats", timeout=5).json()
     finally:
         proc.terminate()

@@ -733,21 +733,26 @@ def test_the_command_reports_a_busy_port(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def post_at_once(url: str, n: int) -> list[httpx.Response]:
-    """`n` callbacks at the same moment, one connection each."""
+    """`n` callbacks at the same moment, one connection each (the clients are built first:
+    each costs ~0.1 s, which on a busy machine would spread the requests out)."""
     results: list[httpx.Response] = []
     lock = threading.Lock()
+    clients = [httpx.Client(timeout=5.0) for _ in range(n)]
+    start = threading.Barrier(n)
 
-    def one() -> None:
-        with httpx.Client(timeout=5.0) as http:
-            response = http.post(url, content=SEED_BOUNCES, headers=JSON)
+    def one(http: httpx.Client) -> None:
+        start.wait(10)
+        response = http.post(url, content=SEED_BOUNCES, headers=JSON)
         with lock:
             results.append(response)
 
-    threads = [threading.Thread(target=one) for _ in range(n)]
+    threads = [threading.Thread(target=one, args=(c,)) for c in clients]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(10)
+    for client in clients:
+        client.close()
     return results
 
 
