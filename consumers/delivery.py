@@ -229,7 +229,12 @@ class DestinationSender:
     _queue: deque[tuple[int, Batch]] = field(default_factory=deque)
     _active: dict[int, Batch] = field(default_factory=dict)  # sequence number -> batch
     _submitted: int = 0
-    _cond: threading.Condition = field(default_factory=threading.Condition)
+    # One lock, two conditions: idle workers wait for a batch they may take (_cond), busy ones
+    # for a slot (_slot). Waking only whom an event concerns matters: with notify_all on one
+    # condition every answer woke all idle workers (GIL churn the loop thread paid for).
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _cond: threading.Condition = field(init=False)
+    _slot: threading.Condition = field(init=False)
     _abort: threading.Event = field(default_factory=threading.Event)
     _closing: bool = False
     _retrying: int = 0  # workers waiting out a backoff
@@ -237,6 +242,8 @@ class DestinationSender:
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self._cond = threading.Condition(self._lock)
+        self._slot = threading.Condition(self._lock)
         if self.limiter is None:
             self.limiter = AdaptiveConcurrency(self.max_in_flight)
         self.max_in_flight = self.limiter.cap
@@ -290,6 +297,7 @@ class DestinationSender:
             if abort:
                 self._abort.set()
             self._cond.notify_all()
+            self._slot.notify_all()
 
     def join(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -327,7 +335,7 @@ class DestinationSender:
             self.completions.put((batch, outcome))
             with self._cond:
                 del self._active[seq]
-                self._cond.notify_all()  # the window moved
+                self._cond.notify()  # the window moved by one batch
         with self._cond:  # whatever is still queued after an abort is abandoned
             while self._queue:
                 _, batch = self._queue.popleft()
@@ -411,7 +419,7 @@ class DestinationSender:
                     ticket = self._limit.sent(now)
                     break
                 paused = self._limit.paused_for(now)
-                self._cond.wait(min(paused, SLOT_WAIT_S) if paused > 0 else SLOT_WAIT_S)
+                self._slot.wait(min(paused, SLOT_WAIT_S) if paused > 0 else SLOT_WAIT_S)
         self._show()
         return ticket
 
@@ -420,7 +428,7 @@ class DestinationSender:
             before = self._limit.limit
             self._limit.answered(ticket, self.clock(), answer, retry_after_s)
             after = self._limit.limit
-            self._cond.notify_all()
+            self._slot.notify(max(after - self._limit.in_flight, 0))
         self._show()
         if after < before:  # rare (a congestion event): worth a line
             log.info(
