@@ -854,6 +854,9 @@ def _describe_plan(plan: FaultPlan) -> str:
 
 class _ReceiverServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: a consumer opening its 32 connections at once (one
+    # per POST in flight) would see SYNs dropped and retried a second later.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], app: CallbackReceiver) -> None:
         if ":" in address[0]:
