@@ -16,6 +16,7 @@ from pathlib import Path
 from bouncewire._flags import add_flag, add_kafka_flags, kafka_settings, topic_names
 from bouncewire._produce import build_codec
 from bouncewire.kafka_client import BrokerUnavailableError, KafkaProducer, Secret
+from bouncewire.producers.acks import AcknowledgedPublisher
 from bouncewire.producers.gateway.limits import GatewayLimits
 from bouncewire.producers.gateway.metrics import GatewayMetrics
 from bouncewire.producers.gateway.publish import AcknowledgedResults
@@ -25,7 +26,6 @@ from bouncewire.producers.gateway.traffic import GatewayLogin, GatewayTraffic
 from bouncewire.producers.gateway.users import UsersFileError, UserStore, set_user
 from bouncewire.producers.smtp_capture import RelayConfig
 from bouncewire.producers.unsubscribe import KeyConfigError, Keyring, public_url_problem
-from bouncewire.producers.unsubscribe.acks import AcknowledgedSender
 
 log = logging.getLogger("bouncewire.smtp_gateway")
 # Not a credential: the names of the variables holding the keys and the upstream password.
@@ -223,8 +223,8 @@ def cmd_smtp_gateway(args: argparse.Namespace) -> int:
     users, tls, limits = setup
     producer = _producer(args)
     results = AcknowledgedResults(
-        AcknowledgedSender(
-            producer, build_codec(args), topic_names(args).send_results, "send_result"
+        AcknowledgedPublisher(
+            producer, build_codec(args), {"send_result": topic_names(args).send_results}
         )
     )
     metrics = GatewayMetrics()

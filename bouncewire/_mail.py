@@ -345,7 +345,7 @@ def run_mail_server(
     # Imported here: the other commands need neither aiosmtpd nor the metrics endpoint.
     from prometheus_client import CollectorRegistry
 
-    from bouncewire.producers.mail.acks import AcknowledgedPublisher
+    from bouncewire.producers.acks import AcknowledgedPublisher, topics_by_kind
     from bouncewire.producers.mail.metrics import MailMetrics
     from bouncewire.producers.mail.server import Listener, MailHandler, ServeConfig, running_server
 
@@ -354,7 +354,8 @@ def run_mail_server(
         domains, keyring, _options(args), args.ack_timeout, args.max_recipients, args.quarantine
     )
     registry = CollectorRegistry()
-    publisher = AcknowledgedPublisher(producer, build_codec(args), topic_names(args))
+    topics = topics_by_kind(topic_names(args))
+    publisher = AcknowledgedPublisher(producer, build_codec(args), topics, prechecked=True)
     handler = MailHandler(config, parse_received, publisher, MailMetrics.create(registry))
     listener = Listener(args.host, args.port, args.max_message_bytes, tls)
     endpoints = _endpoints(args, registry)

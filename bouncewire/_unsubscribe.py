@@ -146,7 +146,7 @@ def cmd_unsubscribe_link(args: argparse.Namespace) -> int:
 
 def cmd_unsubscribe_server(args: argparse.Namespace) -> int:
     # Imported here: the other commands need neither Starlette nor uvicorn.
-    from bouncewire.producers.unsubscribe.acks import AcknowledgedSender
+    from bouncewire.producers.acks import AcknowledgedPublisher
     from bouncewire.producers.unsubscribe.app import ServiceConfig, UnsubscribeService, create_app
     from bouncewire.producers.unsubscribe.server import run_server
 
@@ -154,7 +154,8 @@ def cmd_unsubscribe_server(args: argparse.Namespace) -> int:
     if isinstance(setup, str):
         return _fail(setup)
     keyring = setup[0]
-    sender = AcknowledgedSender(_producer(args), build_codec(args), topic_names(args).unsubscribes)
+    topics = {"unsubscribe": topic_names(args).unsubscribes}
+    sender = AcknowledgedPublisher(_producer(args), build_codec(args), topics)
     config = ServiceConfig(keyring, ack_timeout_s=args.ack_timeout, retry_after_s=args.retry_after)
     app = create_app(UnsubscribeService(config, sender), on_shutdown=sender.close)
     log.info(

@@ -5,18 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bouncewire.producers.unsubscribe.acks import AcknowledgedSender
+from bouncewire.producers.acks import AcknowledgedPublisher, OutgoingRecord
 
 
 class AcknowledgedResults:
     """`publish(records, timeout)`: every record acknowledged by the cluster, or PublishError."""
 
-    def __init__(self, sender: AcknowledgedSender) -> None:
-        self._sender = sender
+    def __init__(self, publisher: AcknowledgedPublisher) -> None:
+        self._publisher = publisher
 
     def publish(self, records: Sequence[dict[str, Any]], timeout: float) -> None:
-        for record in records:
-            self._sender.send(record, timeout)
+        # All produced at once, then all awaited: one acknowledgement wait, not one a record.
+        self._publisher.publish_all([OutgoingRecord("send_result", r) for r in records], timeout)
 
     def close(self, timeout: float = 10.0) -> int:
-        return self._sender.close(timeout)
+        return self._publisher.close(timeout)

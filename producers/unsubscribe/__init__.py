@@ -5,10 +5,9 @@ Public API::
     Keyring, Claims, sign, verify, TokenError, KeyConfigError   -- tokens (pure)
     public_url_problem, unsubscribe_url, header_lines           -- links (pure)
     ServiceConfig, UnsubscribeService, create_app               -- the Starlette app
-    AcknowledgedSender                                          -- per-record acknowledged publish
 
-The app and the sender are imported from their modules (`producers.unsubscribe.app`,
-`.acks`, `.server`) so that using tokens never imports Starlette or Kafka.
+The app is imported from its modules (`producers.unsubscribe.app`, `.server`; the
+acknowledged publisher from `producers.acks`) so that using tokens never imports Starlette or Kafka.
 """
 
 from bouncewire.producers.unsubscribe.links import header_lines, public_url_problem, unsubscribe_url

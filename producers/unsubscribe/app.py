@@ -55,9 +55,10 @@ SECURITY_HEADERS: Final[Mapping[str, str]] = {
 
 
 class Sender(Protocol):
-    """Publishes one unsubscribe record; returns once acknowledged, else raises PublishError."""
+    """Publishes one record; returns once acknowledged, else raises PublishError
+    (`bouncewire.producers.acks.AcknowledgedPublisher`)."""
 
-    def send(self, record: Mapping[str, Any], timeout: float) -> None: ...
+    def publish_one(self, kind: str, record: Mapping[str, Any], timeout: float) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +134,9 @@ class UnsubscribeService:
         masked = mask_address(claims.email)
         try:
             record = parse_unsubscribe(_input_of(claims, source, now_ms), now_ms=now_ms)
-            await run_in_threadpool(self._sender.send, record, self._config.ack_timeout_s)
+            await run_in_threadpool(
+                self._sender.publish_one, "unsubscribe", record, self._config.ack_timeout_s
+            )
         except InvalidEventError as exc:
             log.warning("unsubscribe token holds an unusable record", extra={"reason": str(exc)})
             return _invalid()

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from bouncewire.kafka_client import KafkaProducer, KafkaSettings
+from bouncewire.producers.acks import AcknowledgedPublisher
 from bouncewire.producers.exceptions import PublishError
 from bouncewire.producers.gateway import replies
 from bouncewire.producers.gateway.metrics import GatewayMetrics
@@ -19,7 +20,6 @@ from bouncewire.producers.gateway.publish import AcknowledgedResults
 from bouncewire.producers.gateway.relay import GatewayRelay, Personalization, RelayPolicy
 from bouncewire.producers.signed_addresses import verify_address
 from bouncewire.producers.smtp_capture import RelayConfig
-from bouncewire.producers.unsubscribe.acks import AcknowledgedSender
 from bouncewire.producers.unsubscribe.tokens import Claims, Keyring, verify
 from bouncewire.schemas import Codec, SchemaStore
 from tests.producers.gateway.gateway_harness import ResultTopic
@@ -56,8 +56,8 @@ def results(kafka_bootstrap: str) -> ResultTopic:
 @pytest.fixture(scope="module")
 def publisher(results: ResultTopic) -> Iterator[AcknowledgedResults]:
     producer = KafkaProducer(KafkaSettings(bootstrap_servers=results.bootstrap))
-    sender = AcknowledgedSender(producer, Codec(SchemaStore.load()), results.name, "send_result")
-    real = AcknowledgedResults(sender)
+    topics = {"send_result": results.name}
+    real = AcknowledgedResults(AcknowledgedPublisher(producer, Codec(SchemaStore.load()), topics))
     yield real
     real.close()
 

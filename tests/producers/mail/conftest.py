@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from bouncewire._mail import parse_received
 from bouncewire.kafka_client import KafkaProducer, KafkaSettings, TopicNames, create_topics
-from bouncewire.producers.mail.acks import AcknowledgedPublisher
+from bouncewire.producers.acks import AcknowledgedPublisher, topics_by_kind
 from bouncewire.producers.mail.metrics import MailMetrics
 from bouncewire.producers.mail.server import Listener, MailHandler, ServeConfig, running_server
 from bouncewire.producers.signed_addresses import signed_address
@@ -71,7 +71,7 @@ def serving(bootstrap: str, topics: TopicNames, quarantine: Path, *,
     producer = KafkaProducer(KafkaSettings(bootstrap_servers=bootstrap), {
         "linger.ms": 5, "message.timeout.ms": ack_ms,
         "socket.connection.setup.timeout.ms": ack_ms, "reconnect.backoff.max.ms": 500})
-    publisher = AcknowledgedPublisher(producer, codec, topics)
+    publisher = AcknowledgedPublisher(producer, codec, topics_by_kind(topics), prechecked=True)
     registry = CollectorRegistry()
     config = ServeConfig(frozenset({DOMAIN}), RING, ack_timeout_s=ack_timeout_s,
                          quarantine=quarantine)

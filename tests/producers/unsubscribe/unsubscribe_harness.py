@@ -14,8 +14,8 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 
 from bouncewire.kafka_client import KafkaProducer, KafkaSettings
+from bouncewire.producers.acks import AcknowledgedPublisher
 from bouncewire.producers.unsubscribe import Claims, Keyring, sign
-from bouncewire.producers.unsubscribe.acks import AcknowledgedSender
 from bouncewire.producers.unsubscribe.app import ServiceConfig, UnsubscribeService, create_app
 from bouncewire.producers.unsubscribe.server import server_for
 from bouncewire.schemas import Codec, SchemaStore
@@ -83,7 +83,7 @@ def running_service(bootstrap: str, topic: str, *, ack_timeout_s: float = 10.0,
     producer = KafkaProducer(KafkaSettings(bootstrap_servers=bootstrap), {
         "linger.ms": 5, "message.timeout.ms": ack_ms,
         "socket.connection.setup.timeout.ms": ack_ms})
-    sender = AcknowledgedSender(producer, codec, topic)
+    sender = AcknowledgedPublisher(producer, codec, {"unsubscribe": topic})
     config = ServiceConfig(SERVER_KEYS, ack_timeout_s=ack_timeout_s, retry_after_s=retry_after_s)
     app = create_app(UnsubscribeService(config, sender), on_shutdown=lambda: sender.close(2.0))
     port = free_port()
