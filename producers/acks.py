@@ -82,6 +82,10 @@ class AcknowledgedPublisher:
         self._topics = dict(topics)
         self._prechecked = prechecked
         self._stop = threading.Event()
+        # The client is made on first use and `poll()` returns at once without one: made here,
+        # before the poller starts, so the poller blocks in poll() instead of spinning (and
+        # never races a caller's first produce() to create it).
+        _ = producer.client
         self._poller = threading.Thread(target=self._poll, name="acks-poller", daemon=True)
         self._poller.start()
 

@@ -5,12 +5,13 @@ each record's outcome so that concurrent failures can be arranged exactly."""
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 import pytest
 
-from bouncewire.kafka_client import KafkaProducer
+from bouncewire.kafka_client import KafkaProducer, KafkaSettings
 from bouncewire.producers.acks import AcknowledgedPublisher, OutgoingRecord
 from bouncewire.producers.exceptions import PublishError
 from bouncewire.schemas import Codec, SchemaStore
@@ -36,6 +37,7 @@ class ScriptedProducer:
         self.pending: list[tuple[str, Any]] = []
         self.topics: list[str] = []
         self.lock = threading.Lock()
+        self.client = self  # the real adapter's lazily made librdkafka client
 
     def produce(self, topic: str, value: bytes, *, key: bytes, timestamp_ms: int,
                 on_delivery: Any) -> None:
@@ -107,3 +109,15 @@ def test_each_kind_goes_to_its_topic() -> None:
     publisher.publish_one("unsubscribe", unsubscribe("a@example.com").record, 5)
     publisher.close(1)
     assert producer.topics == ["unsubscribes"]
+
+
+def test_the_poller_waits_in_poll_from_the_start() -> None:
+    """KafkaProducer makes its client on first use and poll() returns at once without one: the
+    poller would spin (starving the server's threads) until the first produce."""
+    # No broker there, and none needed: nothing is produced (log_level 0: no connect noise).
+    producer = KafkaProducer(KafkaSettings(bootstrap_servers="127.0.0.1:9"), {"log_level": 0})
+    publisher = AcknowledgedPublisher(producer, CODEC, TOPICS)
+    started = time.monotonic()
+    producer.poll(0.1)
+    assert time.monotonic() - started >= 0.09
+    publisher.close(0.5)
