@@ -13,8 +13,9 @@ import ssl
 import sys
 from pathlib import Path
 
-from bouncewire._flags import add_flag, add_kafka_flags, kafka_settings, topic_names
+from bouncewire._flags import add_flag, add_kafka_flags, topic_names
 from bouncewire._produce import build_codec
+from bouncewire._serve import acknowledging_producer
 from bouncewire.kafka_client import BrokerUnavailableError, KafkaProducer, Secret
 from bouncewire.producers.acks import AcknowledgedPublisher
 from bouncewire.producers.gateway.limits import GatewayLimits
@@ -198,19 +199,6 @@ def _limits(args: argparse.Namespace) -> GatewayLimits:
     )
 
 
-def _producer(args: argparse.Namespace) -> KafkaProducer:
-    ack_ms = max(1000, int(args.publish_timeout * 1000))
-    # Give up on a record about when its reply does (451): one landing later is a repeat.
-    producer = KafkaProducer(kafka_settings(args), {"linger.ms": 0, "message.timeout.ms": ack_ms})
-    try:
-        producer.check_broker(timeout=min(args.publish_timeout, 5.0))
-    except BrokerUnavailableError as exc:
-        log.warning(
-            "broker not reachable at start; answering 451 until it is", extra={"reason": str(exc)}
-        )
-    return producer
-
-
 def cmd_smtp_gateway(args: argparse.Namespace) -> int:
     relay, personal = _relay_config(args), _personalization(args)
     if isinstance(relay, str):
@@ -221,7 +209,10 @@ def cmd_smtp_gateway(args: argparse.Namespace) -> int:
     if isinstance(setup, str):
         return _fail(setup)
     users, tls, limits = setup
-    producer = _producer(args)
+    # linger 0: each reply waits on its own records, produced together in one call.
+    producer = acknowledging_producer(
+        args, args.publish_timeout, unavailable_reply="451", linger_ms=0
+    )
     results = AcknowledgedResults(
         AcknowledgedPublisher(
             producer, build_codec(args), {"send_result": topic_names(args).send_results}

@@ -26,6 +26,7 @@ import orjson
 
 from bouncewire._flags import add_flag, add_kafka_flags, kafka_settings, topic_names
 from bouncewire._produce import build_codec
+from bouncewire._serve import acknowledging_producer
 from bouncewire._unsubscribe import add_secret_file_flag, load_keyring
 from bouncewire.kafka_client import BrokerUnavailableError, KafkaClientError, KafkaProducer
 from bouncewire.producers import EventPublisher, PublishError
@@ -298,7 +299,8 @@ def cmd_mail_serve(args: argparse.Namespace) -> int:
         tls = _tls_context(args)
     except (OSError, ssl.SSLError, ValueError) as exc:
         return _fail(f"TLS: {exc}")
-    return run_mail_server(args, keyring, tls, _producer(args))
+    producer = acknowledging_producer(args, args.ack_timeout, unavailable_reply="451")
+    return run_mail_server(args, keyring, tls, producer)
 
 
 def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
@@ -309,26 +311,6 @@ def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(args.tls_cert, args.tls_key)
     return context
-
-
-def _producer(args: argparse.Namespace) -> KafkaProducer:
-    ack_ms = max(1000, int(args.ack_timeout * 1000))
-    producer = KafkaProducer(
-        kafka_settings(args),
-        {
-            "linger.ms": 5,
-            # Give up on a record about when its session does (451): the MTA retries it.
-            "message.timeout.ms": ack_ms,
-            "socket.connection.setup.timeout.ms": min(ack_ms, 10_000),
-        },
-    )
-    try:
-        producer.check_broker(timeout=min(args.ack_timeout, 5.0))
-    except BrokerUnavailableError as exc:
-        log.warning(
-            "broker not reachable at start; answering 451 until it is", extra={"reason": str(exc)}
-        )
-    return producer
 
 
 def wait_for_stop() -> None:

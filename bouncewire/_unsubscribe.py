@@ -12,9 +12,9 @@ import os
 import sys
 from pathlib import Path
 
-from bouncewire._flags import add_flag, add_kafka_flags, kafka_settings, topic_names
+from bouncewire._flags import add_flag, add_kafka_flags, topic_names
 from bouncewire._produce import build_codec
-from bouncewire.kafka_client import BrokerUnavailableError, KafkaProducer
+from bouncewire._serve import acknowledging_producer
 from bouncewire.producers.signed_addresses import signed_address
 from bouncewire.producers.unsubscribe import (
     Claims,
@@ -155,7 +155,11 @@ def cmd_unsubscribe_server(args: argparse.Namespace) -> int:
         return _fail(setup)
     keyring = setup[0]
     topics = {"unsubscribe": topic_names(args).unsubscribes}
-    sender = AcknowledgedPublisher(_producer(args), build_codec(args), topics)
+    sender = AcknowledgedPublisher(
+        acknowledging_producer(args, args.ack_timeout, unavailable_reply="503"),
+        build_codec(args),
+        topics,
+    )
     config = ServiceConfig(keyring, ack_timeout_s=args.ack_timeout, retry_after_s=args.retry_after)
     app = create_app(UnsubscribeService(config, sender), on_shutdown=sender.close)
     log.info(
@@ -169,26 +173,3 @@ def cmd_unsubscribe_server(args: argparse.Namespace) -> int:
     )
     run_server(app, args.host, args.port)
     return 0
-
-
-def _producer(args: argparse.Namespace) -> KafkaProducer:
-    ack_ms = max(1000, int(args.ack_timeout * 1000))
-    producer = KafkaProducer(
-        kafka_settings(args),
-        {
-            # A request waits for its own record: little to gain from lingering.
-            "linger.ms": 5,
-            # Give up on a record about when its request does, so an unanswered (503) record is
-            # not written long after; one that still lands is a harmless repeat.
-            "message.timeout.ms": ack_ms,
-            "socket.connection.setup.timeout.ms": min(ack_ms, 10_000),
-        },
-    )
-    try:
-        producer.check_broker(timeout=min(args.ack_timeout, 5.0))
-    except BrokerUnavailableError as exc:
-        # Serve anyway: requests get 503 + Retry-After until the broker is back.
-        log.warning(
-            "broker not reachable at start; answering 503 until it is", extra={"reason": str(exc)}
-        )
-    return producer
