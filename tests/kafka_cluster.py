@@ -26,8 +26,10 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -243,3 +245,35 @@ def make_topics(kafka_bootstrap: str) -> Iterator[MakeTopics]:
     if created:
         for future in admin.delete_topics(created, operation_timeout=20).values():
             future.exception(timeout=TOPIC_READY_TIMEOUT_S)
+
+
+# ------------------------------------------------------------------ reading back
+
+
+def end_offset(bootstrap: str, topic: str) -> int:
+    """The end offset of a one-partition topic (partition 0)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused"})
+    try:
+        return int(consumer.get_watermark_offsets(TopicPartition(topic, 0), 10)[1])
+    finally:
+        consumer.close()
+
+
+def values_since(bootstrap: str, topic: str, start: int) -> list[bytes]:
+    """Exactly the values of partition 0 from `start` to the end offset (taken after the
+    producer's flush or acknowledgement, so every one of them is there to read)."""
+    expected = end_offset(bootstrap, topic) - start
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "unused", "enable.auto.commit": False}
+    )
+    consumer.assign([TopicPartition(topic, 0, start)])
+    messages: list[Any] = []
+    try:
+        while len(messages) < expected:
+            # consume() returns early only once it has num_messages: ask for what is left.
+            batch = consumer.consume(expected - len(messages), 10.0)
+            assert batch, "records below the end offset did not arrive"
+            messages.extend(m for m in batch if m.error() is None)
+    finally:
+        consumer.close()
+    return [m.value() for m in messages]

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -25,6 +24,7 @@ from bouncewire.producers import EventPublisher, InvalidEventError, parse_send_r
 from bouncewire.producers.smtp_capture import CapturingSender, RelayConfig, SendOutcome, envelope_of
 from bouncewire.producers.smtp_errors import enhanced_code, error_kind, from_exception, from_reply
 from bouncewire.schemas import Codec, SchemaStore
+from tests.kafka_cluster import end_offset, values_since
 from tests.producers.smtp_server import (
     ACCEPTED,
     DROP,
@@ -56,27 +56,12 @@ class SendResultTopic:
     codec: Codec
 
     def end_offset(self) -> int:
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "unused"})
-        try:
-            return int(consumer.get_watermark_offsets(TopicPartition(self.name, 0), 10)[1])
-        finally:
-            consumer.close()
+        return end_offset(self.bootstrap, self.name)
 
     def records_since(self, start: int) -> list[dict[str, Any]]:
         """Exactly the records from `start` to the end offset (taken after the flush)."""
-        expected = self.end_offset() - start
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "unused",
-                             "enable.auto.commit": False})
-        consumer.assign([TopicPartition(self.name, 0, start)])
-        messages: list[Any] = []
-        try:
-            while len(messages) < expected:
-                batch = consumer.consume(expected - len(messages), 10.0)
-                assert batch, "records below the end offset did not arrive"
-                messages.extend(m for m in batch if m.error() is None)
-        finally:
-            consumer.close()
-        return [self.codec.decode(m.value()).record for m in messages]
+        values = values_since(self.bootstrap, self.name, start)
+        return [self.codec.decode(value).record for value in values]
 
 
 @pytest.fixture(scope="module")

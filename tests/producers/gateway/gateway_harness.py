@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
-
 from bouncewire.kafka_client import KafkaSettings, create_topics
 from bouncewire.schemas import Codec, SchemaStore
+from tests.kafka_cluster import end_offset, values_since
 from tests.producers.smtp_server import SelfSignedCert, free_port
 
 USER = "clevertap"
@@ -49,26 +48,11 @@ class ResultTopic:
         return cls(bootstrap, name)
 
     def end(self) -> int:
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "unused"})
-        try:
-            return int(consumer.get_watermark_offsets(TopicPartition(self.name, 0), 10)[1])
-        finally:
-            consumer.close()
+        return end_offset(self.bootstrap, self.name)
 
     def since(self, start: int) -> list[dict[str, Any]]:
-        expected = self.end() - start
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "unused",
-                             "enable.auto.commit": False})
-        consumer.assign([TopicPartition(self.name, 0, start)])
-        messages: list[Any] = []
-        try:
-            while len(messages) < expected:
-                batch = consumer.consume(expected - len(messages), 10.0)
-                assert batch, "records below the end offset did not arrive"
-                messages.extend(m for m in batch if m.error() is None)
-        finally:
-            consumer.close()
-        return [self.codec.decode(m.value()).record for m in messages]
+        values = values_since(self.bootstrap, self.name, start)
+        return [self.codec.decode(value).record for value in values]
 
 
 def make_users_file(path: Path, user: str = USER, password: str = PASSWORD) -> Path:
