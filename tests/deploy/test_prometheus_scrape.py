@@ -19,7 +19,8 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,23 +93,30 @@ class PrometheusServer:
         return float(ts), float(value)
 
 
-def prometheus_config(target: str) -> str:
+def prometheus_config(targets: Mapping[str, str]) -> str:
+    """Scrapes {job: target} every second and evaluates bouncewire's rules."""
     return json.dumps({  # JSON is YAML: no YAML writer needed
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(RULES)],
-        "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [target]}]}],
+        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [target]}]}
+                           for job, target in targets.items()],
     })
 
 
-@pytest.fixture
-def start_prometheus(tmp_path: Path) -> Iterator[Callable[[str], PrometheusServer]]:
+Launch = Callable[[Mapping[str, str]], PrometheusServer]
+
+
+@contextmanager
+def prometheus_launcher(tmp_path: Path) -> Iterator[Launch]:
+    """`launch({job: target})` starts a real Prometheus on loopback and waits until it is ready;
+    every one launched is killed on leaving."""
     binary = require_tool("prometheus")
     procs: list[subprocess.Popen[bytes]] = []
     log_path = tmp_path / "prometheus.log"
 
-    def start(target: str) -> PrometheusServer:
+    def launch(targets: Mapping[str, str]) -> PrometheusServer:
         config = tmp_path / "prometheus.yml"
-        config.write_text(prometheus_config(target))
+        config.write_text(prometheus_config(targets))
         port = free_port()
         with log_path.open("wb") as log:
             procs.append(subprocess.Popen(
@@ -120,10 +128,18 @@ def start_prometheus(tmp_path: Path) -> Iterator[Callable[[str], PrometheusServe
             log_path.read_text()[-2000:]
         return server
 
-    yield start
-    for proc in procs:
-        proc.kill()
-        proc.wait(10)
+    try:
+        yield launch
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait(10)
+
+
+@pytest.fixture
+def start_prometheus(tmp_path: Path) -> Iterator[Callable[[str], PrometheusServer]]:
+    with prometheus_launcher(tmp_path) as launch:
+        yield lambda target: launch({JOB: target})
 
 
 def one_round(tag: str) -> list[dict[str, Any]]:

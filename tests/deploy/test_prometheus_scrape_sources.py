@@ -13,7 +13,6 @@ source alerts go pending on what the processes really export:
 
 from __future__ import annotations
 
-import json
 import smtplib
 import ssl
 import subprocess
@@ -26,12 +25,11 @@ import pytest
 import yaml
 
 from reliability.support import free_port, wait_until
-from tests.deploy.test_prometheus_scrape import PrometheusServer, http_get
-from tests.deploy.tools import DEPLOY, require_tool
+from tests.deploy.test_prometheus_scrape import PrometheusServer, http_get, prometheus_launcher
+from tests.deploy.tools import DEPLOY
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-RULES = DEPLOY / "prometheus" / "bouncewire-rules.yml"
 STEP_TIMEOUT_S = 30.0
 P = "Jun  5 15:09:21 mx1 postfix/smtp[2417]: "
 SENT = (P + "7C2D9E1F0{n}: to=<r{n}@example.com>, relay=mx.example.com[192.0.2.1]:25, delay=1, "
@@ -47,34 +45,12 @@ def compose_job_names() -> set[str]:
 @pytest.fixture
 def prometheus(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], PrometheusServer]]:
     """Starts Prometheus scraping {job: target} every second with bouncewire's rules."""
-    binary = require_tool("prometheus")
-    procs: list[subprocess.Popen[bytes]] = []
-    log_path = tmp_path / "prometheus.log"
-
     def start(targets: dict[str, str]) -> PrometheusServer:
         assert set(targets) <= compose_job_names()  # the names compose and the alerts use
-        config = tmp_path / "prometheus.yml"
-        config.write_text(json.dumps({
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(RULES)],
-            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [target]}]}
-                               for job, target in targets.items()],
-        }))
-        port = free_port()
-        with log_path.open("wb") as log:
-            procs.append(subprocess.Popen(
-                [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                 f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-                stdout=log, stderr=subprocess.STDOUT))
-        server = PrometheusServer(f"http://127.0.0.1:{port}")
-        assert wait_until(lambda: http_get(f"{server.url}/-/ready")[0] == 200, STEP_TIMEOUT_S), \
-            log_path.read_text()[-2000:]
-        return server
+        return launch(targets)
 
-    yield start
-    for proc in procs:
-        proc.kill()
-        proc.wait(10)
+    with prometheus_launcher(tmp_path) as launch:
+        yield start
 
 
 @pytest.fixture
