@@ -26,14 +26,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
 from bench.common import PYTHON, BenchEnv, python_module
+from bouncewire._process import running_process
 from reliability.support import free_port, wait_until
 
 USER = "bench"
@@ -103,20 +103,6 @@ def _run(connect: Callable[[], smtplib.SMTP], count: int, connections: int) -> d
     return _summary([t for chunk in times for t in chunk], wall)
 
 
-@contextmanager
-def _process(argv: list[str], log: Any) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        yield process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def _answers(port: int) -> bool:
     try:
         with smtplib.SMTP("127.0.0.1", port, timeout=2) as client:
@@ -154,7 +140,10 @@ def gateway_bench(env: BenchEnv, topic: str, messages: int) -> dict[str, Any]:
             "--bootstrap-servers", env.bootstrap, "--send-results-topic", topic,
             "--log-level", "warning",
         ]  # fmt: skip
-        with _process(upstream, log), _process(gateway, log):
+        with (
+            running_process(upstream, stdout=log, stderr=subprocess.STDOUT),
+            running_process(gateway, stdout=log, stderr=subprocess.STDOUT),
+        ):
             assert wait_until(lambda: _answers(upstream_port), timeout=30, interval=0.2)
             assert wait_until(lambda: _answers(gateway_port), timeout=30, interval=0.2)
             direct = lambda: smtplib.SMTP("127.0.0.1", upstream_port, timeout=30)  # noqa: E731

@@ -18,6 +18,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from bouncewire._demo_gateway import DemoGateway, demo_gateway
+from bouncewire._process import running_process
 from bouncewire._produce import build_codec
 from bouncewire.kafka_client import KafkaProducer, KafkaSettings, TopicNames, create_topics
 from bouncewire.producers import EventPublisher, TrafficGenerator, paced
@@ -73,17 +74,8 @@ def consumer(
         "--log-level",
         "warning",
     ]
-    proc = subprocess.Popen(argv)
-    try:
+    with running_process(argv, stop_timeout_s=40) as proc:
         yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _get(url: str) -> tuple[int, str]:

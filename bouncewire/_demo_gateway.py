@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
+from bouncewire._process import running_process
 from bouncewire.producers.gateway.traffic import DemoRelayHandler, GatewayLogin
 from bouncewire.producers.gateway.users import set_user
 
@@ -77,18 +77,10 @@ def demo_gateway(bootstrap: str) -> Iterator[DemoGateway]:
             "--upstream-security", "none", "--bootstrap-servers", bootstrap,
             "--metrics-port", str(metrics_port), "--log-level", "warning",
         ]  # fmt: skip
-        process = subprocess.Popen(argv)
-        try:
+        with running_process(argv) as process:
             metrics = f"http://127.0.0.1:{metrics_port}"
             _wait_ready(metrics + "/readyz", process, 60)
             yield DemoGateway(GatewayLogin("127.0.0.1", port, DEMO_USER, password), metrics)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import smtplib
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bouncewire._process import running_process
 from bouncewire.kafka_client import KafkaSettings, create_topics
 from bouncewire.schemas import Codec, SchemaStore
 from tests.kafka_cluster import end_offset, values_since
@@ -94,19 +94,11 @@ def running_gateway(
         "--bootstrap-servers", bootstrap, "--send-results-topic", topic,
         "--log-level", "debug", *extra,
     ]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                   env={**os.environ, **(env or {})})
-    try:
+    with (open(log_path, "wb") as log,
+          running_process(argv, stop_timeout_s=15, stdout=log, stderr=subprocess.STDOUT,
+                          env={**os.environ, **(env or {})}) as process):
         wait_for_greeting(port, process, log_path)
         yield LiveGateway(port, implicit, metrics, log_path, process)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def wait_for_greeting(port: int, process: subprocess.Popen[bytes], log_path: Path) -> None:
