@@ -16,6 +16,7 @@ from pathlib import Path
 from bouncewire._flags import add_flag, add_kafka_flags, topic_names
 from bouncewire._produce import build_codec
 from bouncewire._serve import acknowledging_producer
+from bouncewire._unsubscribe import SECRET_ENV, load_keyring
 from bouncewire.kafka_client import BrokerUnavailableError, KafkaProducer, Secret
 from bouncewire.producers.acks import AcknowledgedPublisher
 from bouncewire.producers.gateway.limits import GatewayLimits
@@ -26,11 +27,10 @@ from bouncewire.producers.gateway.server import GatewayState, Listeners, start_l
 from bouncewire.producers.gateway.traffic import GatewayLogin, GatewayTraffic
 from bouncewire.producers.gateway.users import UsersFileError, UserStore, set_user
 from bouncewire.producers.smtp_capture import RelayConfig
-from bouncewire.producers.unsubscribe import KeyConfigError, Keyring, public_url_problem
+from bouncewire.producers.unsubscribe import public_url_problem
 
 log = logging.getLogger("bouncewire.smtp_gateway")
 # Not a credential: the names of the variables holding the keys and the upstream password.
-SECRET_ENV = "BOUNCEWIRE_UNSUBSCRIBE_SECRET"  # noqa: S105
 UPSTREAM_PASSWORD_ENV = "BOUNCEWIRE_UPSTREAM_PASSWORD"  # noqa: S105
 GATEWAY_PASSWORD_ENV = "BOUNCEWIRE_GATEWAY_PASSWORD"  # noqa: S105
 DEFAULTS = GatewayLimits()
@@ -134,26 +134,13 @@ def cmd_smtp_gateway_user(args: argparse.Namespace) -> int:
     return 0
 
 
-def _keyring(args: argparse.Namespace) -> Keyring | str:
-
-    try:
-        text = args.secret_file.read_text() if args.secret_file else os.environ.get(SECRET_ENV, "")
-    except OSError as exc:
-        return f"cannot read --secret-file: {exc.strerror}"
-    if not text.strip():
-        return f"--verp-domain and --list-unsubscribe-url need signing keys: set {SECRET_ENV}"
-    try:
-        return Keyring.parse(text)
-    except KeyConfigError as exc:
-        return f"signing keys: {exc}"
-
-
 def _personalization(args: argparse.Namespace) -> Personalization | None | str:
     if not args.verp_domain and not args.list_unsubscribe_url:
         return None
     if args.list_unsubscribe_url and (problem := public_url_problem(args.list_unsubscribe_url)):
         return f"--list-unsubscribe-url {problem}"
-    keyring = _keyring(args)
+    need = f"--verp-domain and --list-unsubscribe-url need signing keys: set {SECRET_ENV}"
+    keyring = load_keyring(args, missing=need)
     if isinstance(keyring, str):
         return keyring
     return Personalization(keyring, args.verp_domain, args.list_unsubscribe_url)

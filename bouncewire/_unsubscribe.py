@@ -105,9 +105,11 @@ def add_secret_file_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_keyring(args: argparse.Namespace) -> Keyring | str:
+def load_keyring(
+    args: argparse.Namespace, missing: str = f"no signing key: set {SECRET_ENV} or --secret-file"
+) -> Keyring | str:
     """The signing keys from --secret-file or the environment, or an error message that
-    names no secret."""
+    names no secret (`missing` when neither holds any)."""
     if args.secret_file is not None:
         try:
             text = args.secret_file.read_text()
@@ -116,7 +118,7 @@ def load_keyring(args: argparse.Namespace) -> Keyring | str:
     else:
         text = os.environ.get(SECRET_ENV, "")
     if not text.strip():
-        return f"no signing key: set {SECRET_ENV} or --secret-file"
+        return missing
     try:
         return Keyring.parse(text)
     except KeyConfigError as exc:
