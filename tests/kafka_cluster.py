@@ -259,21 +259,32 @@ def end_offset(bootstrap: str, topic: str) -> int:
         consumer.close()
 
 
-def values_since(bootstrap: str, topic: str, start: int) -> list[bytes]:
-    """Exactly the values of partition 0 from `start` to the end offset (taken after the
-    producer's flush or acknowledgement, so every one of them is there to read)."""
-    expected = end_offset(bootstrap, topic) - start
+def messages_between(
+    bootstrap: str, topic: str, ranges: Mapping[int, tuple[int, int]]
+) -> list[Any]:
+    """Exactly the messages in {partition: (from offset, to end offset)}; the end offsets taken
+    after the producer's flush or acknowledgement, so every one of them is there to read."""
+    wanted = {p: (lo, hi) for p, (lo, hi) in ranges.items() if hi > lo}
+    if not wanted:
+        return []
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": "unused", "enable.auto.commit": False}
     )
-    consumer.assign([TopicPartition(topic, 0, start)])
+    consumer.assign([TopicPartition(topic, p, lo) for p, (lo, _) in wanted.items()])
     messages: list[Any] = []
+    expected = sum(hi - lo for lo, hi in wanted.values())
     try:
         while len(messages) < expected:
             # consume() returns early only once it has num_messages: ask for what is left.
             batch = consumer.consume(expected - len(messages), 10.0)
-            assert batch, "records below the end offset did not arrive"
+            assert batch, "records below the end offsets did not arrive"
             messages.extend(m for m in batch if m.error() is None)
     finally:
         consumer.close()
-    return [m.value() for m in messages]
+    return messages
+
+
+def values_since(bootstrap: str, topic: str, start: int) -> list[bytes]:
+    """The values of a one-partition topic from `start` to its end offset."""
+    ranges = {0: (start, end_offset(bootstrap, topic))}
+    return [m.value() for m in messages_between(bootstrap, topic, ranges)]

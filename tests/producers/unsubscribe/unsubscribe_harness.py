@@ -11,8 +11,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
-
 from bouncewire.kafka_client import KafkaProducer, KafkaSettings
 from bouncewire.producers.acks import AcknowledgedPublisher
 from bouncewire.producers.unsubscribe import Claims, Keyring, sign
@@ -21,6 +19,7 @@ from bouncewire.producers.unsubscribe.server import server_for
 from bouncewire.schemas import Codec, SchemaStore
 from reliability.harness import end_offsets
 from reliability.support import free_port as free_port
+from tests.kafka_cluster import messages_between
 
 NEW_SECRET = "n3w-s3cret-" + "a" * 32
 OLD_SECRET = "0ld-s3cret-" + "b" * 32
@@ -52,23 +51,8 @@ class LiveService:
     def published_since(self, start: list[int]) -> list[Any]:
         """Every record between `start` and the current end offsets, as Kafka messages."""
         end = self.end_offsets()
-        wanted = {p: (start[p], end[p]) for p in range(PARTITIONS) if end[p] > start[p]}
-        if not wanted:
-            return []
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "unused",
-                             "enable.auto.commit": False})
-        consumer.assign([TopicPartition(self.topic, p, lo) for p, (lo, _) in wanted.items()])
-        messages: list[Any] = []
-        expected = sum(hi - lo for lo, hi in wanted.values())
-        try:
-            while len(messages) < expected:
-                # consume() returns early only once it has num_messages: ask for what is left.
-                batch = consumer.consume(expected - len(messages), 10.0)
-                assert batch, "records below the end offsets did not arrive"
-                messages.extend(m for m in batch if m.error() is None)
-        finally:
-            consumer.close()
-        return messages
+        ranges = {p: (start[p], end[p]) for p in range(PARTITIONS)}
+        return messages_between(self.bootstrap, self.topic, ranges)
 
     def decode(self, message: Any) -> dict[str, Any]:
         return self.codec.decode(message.value()).record
