@@ -35,7 +35,6 @@ from bouncewire.producers.unsubscribe.tokens import (
 from bouncewire.schemas.addresses import address_problem
 
 Purpose = Literal["bounce", "unsubscribe"]
-PURPOSES: Final[tuple[Purpose, ...]] = ("bounce", "unsubscribe")
 VERSION: Final = "v1"
 _TAG_BYTES: Final = 15
 _TAG_CHARS: Final = 24  # 15 bytes in base32
