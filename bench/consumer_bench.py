@@ -221,9 +221,7 @@ def throughput(
         "rate": records / seconds,
         # Records/s between the 10th and 90th percentile of callbacks: every process holds its
         # partitions by then (group join and rebalance fall in the first part).
-        "steady_rate": stats["steady"]["rate"] * records / stats["events"]
-        if stats.get("steady")
-        else math.nan,
+        "steady_rate": fast_receiver.steady_records_rate(stats, records),
         "startup_seconds": stats["first_ns"] / 1e9 - started,
         # Start-up and the idle wait for the commit included: a slight overestimate.
         "cpu_seconds": cpu,

@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from bench import consumer_bench, producer_bench, report
+from bench import consumer_bench, fast_receiver, producer_bench, report
 from bench.common import REPO, BenchEnv, Sink, running_sink, warm_up
 from bench.data import callbacks_expected, write_send_results
 
@@ -184,9 +184,7 @@ def quix_run(
         "posts": stats["posts"],
         "start_to_last_seconds": start_to_last,
         "rate": records / start_to_last,
-        "steady_rate": stats["steady"]["rate"] * records / stats["events"]
-        if stats.get("steady")
-        else math.nan,
+        "steady_rate": fast_receiver.steady_records_rate(stats, records),
         "peak_in_flight": stats.get("peak_in_progress", 0),
         "complete": stats["events"] >= callbacks,
     }

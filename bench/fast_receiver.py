@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import sys
 import time
 from typing import Any
@@ -160,6 +161,14 @@ def steady(arrivals: list[tuple[int, int]], total: int) -> dict[str, float] | No
         return None
     t_low, t_high = window
     return {"rate": 0.8 * total / ((t_high - t_low) / 1e9), "seconds": (t_high - t_low) / 1e9}
+
+
+def steady_records_rate(stats: dict[str, Any], records: int) -> float:
+    """Source records/s in a run's steady window: the sink's steady callback rate scaled by
+    records per callback (bounces call back, delivered results do not); NaN without one."""
+    if not stats.get("steady"):
+        return math.nan
+    return float(stats["steady"]["rate"]) * records / float(stats["events"])
 
 
 def mean_level(changes: list[tuple[int, int]], start: int, end: int) -> float:

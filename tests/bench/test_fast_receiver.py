@@ -3,6 +3,7 @@ number of events in any payload bouncewire builds, whatever the addresses and me
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import threading
@@ -13,7 +14,7 @@ import httpx
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.fast_receiver import Tally, mean_level, paused_ns
+from bench.fast_receiver import Tally, mean_level, paused_ns, steady_records_rate
 from bouncewire.consumers.payloads import CALLBACK_TYPES, CallbackEvent, EventRef, build_payload
 
 # Addresses and meta that try to look like the keys being counted.
@@ -93,3 +94,9 @@ def test_mean_level_weights_each_level_by_its_time() -> None:
 def test_pauses_are_measured_once_within_the_window() -> None:
     # Pauses of 10 from 0, 5 (overlapping) and 30, within the window [2, 35].
     assert paused_ns([0, 5, 30], 10, 2, 35) == 13 + 5
+
+
+def test_steady_records_rate_scales_callbacks_to_records() -> None:
+    stats = {"steady": {"rate": 900.0}, "events": 900}
+    assert steady_records_rate(stats, 1000) == 1000.0
+    assert math.isnan(steady_records_rate({"steady": None, "events": 0}, 1000))
