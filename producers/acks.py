@@ -4,8 +4,7 @@
 is right for one caller at a time. The servers (unsubscribe web service, SMTP gateway, mail
 serve) publish from many threads and answer only once their records are acknowledged: there,
 one caller could be told about another's failure, or a lost counter update could hide its own.
-So each record here gets its own delivery callback, and one caller is never told about
-another's failure.
+So each record here gets its own delivery callback.
 
 One background thread serves delivery callbacks; a waiting caller sleeps on its own records'
 events and wakes the moment they are set (polling from every caller instead made each wait up
