@@ -39,6 +39,7 @@ class FakeMember:
 
     def subscribe(self, topics: list[str], listener: Any) -> None:
         self.topic = topics[0]
+        self.listener = listener
         self.calls.append(("subscribe", topics))
 
     def consume(self, max_messages: int, timeout: float) -> list[Any]:
@@ -77,15 +78,36 @@ class FakeMember:
         return [t for name, t in self.calls if name == "consume" and t > 0]
 
 
-def fake_consumer(topics: list[str]) -> tuple[PerTopicConsumer, dict[str, FakeMember]]:
+class NullListener:
+    def __init__(self) -> None:
+        self.heard: list[tuple[str, list[Partition]]] = []
+
+    def on_assigned(self, partitions: list[Partition]) -> None:
+        self.heard.append(("assigned", partitions))
+
+    def on_revoked(self, partitions: list[Partition]) -> None:
+        self.heard.append(("revoked", partitions))
+
+    def on_lost(self, partitions: list[Partition]) -> None:
+        self.heard.append(("lost", partitions))
+
+
+def fake_consumer(
+    topics: list[str], *, joined: bool = True
+) -> tuple[PerTopicConsumer, dict[str, FakeMember]]:
+    """A consumer of fake members; with `joined`, every member has subscribed (the first
+    member's first assignment came, and a call let the others join)."""
     made: list[FakeMember] = []
 
     def factory(_s: KafkaSettings, _g: str, _x: Mapping[str, object] | None) -> TopicMember:
-        made.append(FakeMember())
+        made.append(FakeMember(topics[len(made)]))
         return made[-1]
 
     consumer = PerTopicConsumer(SETTINGS, "g", member_factory=factory)
-    consumer.subscribe(topics, listener=None)  # type: ignore[arg-type]
+    consumer.subscribe(topics, listener=NullListener())
+    if joined and made:
+        made[0].listener.on_assigned([])
+        consumer.lag()  # any call lets the followers join
     return consumer, {m.topic: m for m in made}
 
 
@@ -143,6 +165,42 @@ def test_one_member_per_distinct_topic_and_one_subscription_only() -> None:
     assert all(m.calls == [("subscribe", [t])] for t, m in members.items())
     with pytest.raises(ConsumeError, match="already subscribed"):
         consumer.subscribe(["c"], listener=None)  # type: ignore[arg-type]
+
+
+def test_other_topics_join_only_after_the_first_members_first_assignment() -> None:
+    consumer, members = fake_consumer(["a", "b", "c"], joined=False)
+    consumer.consume(10, 0)
+    assert [m.calls[:1] for m in members.values()] == [[("subscribe", ["a"])], [], []]
+    listener = members["a"].listener
+    listener.on_assigned([])  # even an empty first assignment ends the wait
+    consumer.consume(10, 0)
+    assert members["b"].calls[0] == ("subscribe", ["b"])
+    assert members["c"].calls[0] == ("subscribe", ["c"])
+    assert members["b"].listener is members["c"].listener is not listener
+
+
+def test_other_topics_join_after_a_bounded_wait_without_an_assignment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bouncewire.kafka_client import _topic_consumers
+
+    monkeypatch.setattr(_topic_consumers, "FOLLOWERS_JOIN_AFTER_S", 0.0)
+    consumer, members = fake_consumer(["a", "b"], joined=False)
+    consumer.consume(10, 0)
+    assert members["b"].calls[0] == ("subscribe", ["b"])
+
+
+def test_the_first_members_callbacks_reach_the_listener() -> None:
+    consumer, members = fake_consumer(["a", "b"], joined=False)
+    forwarded = members["a"].listener
+    forwarded.on_assigned([("a", 0)])
+    forwarded.on_revoked([("a", 0)])
+    forwarded.on_lost([("a", 1)])
+    listener = consumer._listener
+    assert isinstance(listener, NullListener)
+    assert listener.heard == [
+        ("assigned", [("a", 0)]), ("revoked", [("a", 0)]), ("lost", [("a", 1)])
+    ]
 
 
 def test_close_closes_every_member_even_when_one_fails() -> None:
