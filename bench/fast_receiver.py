@@ -122,15 +122,18 @@ class Tally:
         return mean_level(self.load_changes, *window)
 
     def steady_in_progress_unpaused(self) -> float:
-        """The same, leaving out the Retry-After pauses the 429s asked for (a client that
-        honours them sends nothing then): how near the limit it runs while it may send."""
+        """The same, over the parts of the window outside the Retry-After pauses the 429s
+        asked for (a client that honours them sends nothing then): how near the limit it runs
+        while it may send."""
         window = steady_window(self.arrivals, self.events)
         if window is None:
             return float("nan")
-        start, end = window
-        paused = paused_ns(self.throttled_at, THROTTLE_RETRY_AFTER_S * 10**9, start, end)
-        busy = mean_level(self.load_changes, start, end) * (end - start)
-        return busy / (end - start - paused) if end - start > paused else float("nan")
+        pauses = pause_spans(self.throttled_at, THROTTLE_RETRY_AFTER_S * 10**9, *window)
+        area = span = 0.0
+        for start, end in gaps(pauses, *window):
+            area += mean_level(self.load_changes, start, end) * (end - start)
+            span += end - start
+        return area / span if span > 0 else float("nan")
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -185,15 +188,32 @@ def mean_level(changes: list[tuple[int, int]], start: int, end: int) -> float:
     return area / (end - start) if end > start else float("nan")
 
 
-def paused_ns(starts: list[int], length: int, window_start: int, window_end: int) -> int:
-    """Time within [window_start, window_end] covered by pauses of `length` from `starts`."""
-    covered, reach = 0, window_start
+def pause_spans(
+    starts: list[int], length: int, window_start: int, window_end: int
+) -> list[tuple[int, int]]:
+    """The pauses of `length` from `starts`, merged and clipped to [window_start, window_end]."""
+    spans: list[tuple[int, int]] = []
     for begin in sorted(starts):
-        low, high = max(begin, reach), min(begin + length, window_end)
-        if high > low:
-            covered += high - low
-            reach = high
-    return covered
+        low, high = max(begin, window_start), min(begin + length, window_end)
+        if high <= low:
+            continue
+        if spans and low <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], high))
+        else:
+            spans.append((low, high))
+    return spans
+
+
+def gaps(spans: list[tuple[int, int]], window_start: int, window_end: int) -> list[tuple[int, int]]:
+    """The parts of [window_start, window_end] outside the (sorted, disjoint) `spans`."""
+    found, at = [], window_start
+    for low, high in spans:
+        if low > at:
+            found.append((at, low))
+        at = max(at, high)
+    if window_end > at:
+        found.append((at, window_end))
+    return found
 
 
 def steady_window(arrivals: list[tuple[int, int]], total: int) -> tuple[int, int] | None:

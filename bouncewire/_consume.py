@@ -33,6 +33,7 @@ from bouncewire.consumers.endpoints import EndpointServer
 from bouncewire.consumers.metrics import DEFAULT_TOP_DOMAINS, ConsumerMetrics
 from bouncewire.consumers.pipeline import CallbackPipeline, PipelineConfig
 from bouncewire.kafka_client import (
+    GROUP_PROTOCOLS,
     BrokerUnavailableError,
     KafkaClientError,
     KafkaProducer,
@@ -89,6 +90,15 @@ def add_pipeline_flags(p: argparse.ArgumentParser, *, urls_required: bool = True
 def add_consume_flags(p: argparse.ArgumentParser) -> None:
     add_pipeline_flags(p)
     add_flag(p, "--group-id", default="bouncewire-callbacks")
+    add_flag(
+        p,
+        "--group-protocol",
+        choices=GROUP_PROTOCOLS,
+        default="classic",
+        help="consumer: KIP-848 (Kafka >= 4.0; session timeout and heartbeat are then the "
+        "broker's group.consumer.* settings): partitions come with the first heartbeat, not "
+        "after the broker's group.initial.rebalance.delay.ms (3 s by default)",
+    )
     add_flag(p, "--metrics-port", type=int, help="serve /metrics, /healthz, /readyz here")
     add_flag(p, "--metrics-host", default="127.0.0.1")
     add_flag(p, "--drain-timeout", type=float, default=30.0, help="seconds to drain on SIGTERM")
@@ -267,7 +277,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
     pipeline = CallbackPipeline(
         config,
         # One group member per topic: each process then gets its share of *each* topic.
-        PerTopicConsumer(settings, config.group_id),
+        PerTopicConsumer(settings, config.group_id, {"group.protocol": args.group_protocol}),
         KafkaProducer(settings, {"client.id": "bouncewire-dlq"}),
         build_codec(args),
         None if delivery else build_http_client(config.retry, 2 * config.max_in_flight),

@@ -5,6 +5,7 @@ Public API::
     KafkaSettings, Secret, TopicNames     -- frozen settings, loaded once by the CLI
     KafkaProducer, KafkaConsumer          -- thin, lazy wrappers over confluent-kafka
     PerTopicConsumer                      -- group consumer: one KafkaConsumer per topic
+    GROUP_PROTOCOLS                       -- "classic", "consumer" (KIP-848)
     Partition, record_timestamp_ms        -- (topic, partition) key; a record's timestamp
     PartitionLag                          -- committed lag and read-ahead of one partition
     create_topics, wait_for_broker        -- admin helpers
@@ -13,6 +14,7 @@ Public API::
 
 from bouncewire.kafka_client._admin import create_topics, wait_for_broker
 from bouncewire.kafka_client._consumer import (
+    GROUP_PROTOCOLS,
     KafkaConsumer,
     Partition,
     RebalanceListener,
@@ -31,6 +33,7 @@ from bouncewire.kafka_client.exceptions import (
 )
 
 __all__ = [
+    "GROUP_PROTOCOLS",
     "BrokerUnavailableError",
     "ConsumeError",
     "DeliveryError",

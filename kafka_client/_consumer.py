@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol, cast
+from typing import Any, Final, Protocol, cast
 
 import confluent_kafka
 from confluent_kafka import TopicPartition
@@ -37,6 +37,23 @@ CONSUMER_DEFAULTS: Mapping[str, object] = {
     # bench trials, 2 processes ran at 1.05x one). Heartbeats are tiny; 0.5 s makes it ~1.5 s.
     "heartbeat.interval.ms": 500,
 }
+
+
+# Group protocols: "classic" (the JoinGroup/SyncGroup protocol, every Kafka broker) and
+# "consumer" (KIP-848, Kafka >= 4.0: the broker assigns partitions, and a member's first
+# assignment comes with its first heartbeat instead of after group.initial.rebalance.delay.ms).
+GROUP_PROTOCOLS: Final = ("classic", "consumer")
+# Under KIP-848 these are the broker's (group.consumer.*): librdkafka refuses them client side.
+CLASSIC_ONLY_KEYS: Final = frozenset(
+    {"partition.assignment.strategy", "session.timeout.ms", "heartbeat.interval.ms"}
+)
+
+
+def consumer_defaults(group_protocol: object) -> dict[str, object]:
+    """CONSUMER_DEFAULTS for a group protocol (the classic one unless "consumer")."""
+    if group_protocol != "consumer":
+        return dict(CONSUMER_DEFAULTS)
+    return {k: v for k, v in CONSUMER_DEFAULTS.items() if k not in CLASSIC_ONLY_KEYS}
 
 
 # How long a lag measurement may hold the loop for the group's committed offsets.
@@ -109,8 +126,9 @@ class KafkaConsumer:
     def client(self) -> confluent_kafka.Consumer:
         if self._client is None:
             overrides = {**self._extra, "group.id": self._group_id, "error_cb": self._on_error}
+            protocol = overrides.get("group.protocol", self._settings.extra.get("group.protocol"))
             self._client = confluent_kafka.Consumer(
-                self._settings.merged(CONSUMER_DEFAULTS, overrides)
+                self._settings.merged(consumer_defaults(protocol), overrides)
             )
         return self._client
 

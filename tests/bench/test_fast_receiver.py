@@ -14,7 +14,7 @@ import httpx
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.fast_receiver import Tally, mean_level, paused_ns, steady_records_rate
+from bench.fast_receiver import Tally, gaps, mean_level, pause_spans, steady_records_rate
 from bouncewire.consumers.payloads import CALLBACK_TYPES, CallbackEvent, EventRef, build_payload
 
 # Addresses and meta that try to look like the keys being counted.
@@ -91,9 +91,22 @@ def test_mean_level_weights_each_level_by_its_time() -> None:
     assert mean_level(changes, 15, 30) == 1.0  # 3 for 5, 0 for 10
 
 
-def test_pauses_are_measured_once_within_the_window() -> None:
+def test_pauses_are_merged_and_clipped_to_the_window() -> None:
     # Pauses of 10 from 0, 5 (overlapping) and 30, within the window [2, 35].
-    assert paused_ns([0, 5, 30], 10, 2, 35) == 13 + 5
+    assert pause_spans([5, 0, 30], 10, 2, 35) == [(2, 15), (30, 35)]
+    assert gaps([(2, 15), (30, 35)], 2, 35) == [(15, 30)]
+    assert gaps([], 2, 35) == [(2, 35)]
+
+
+def test_the_unpaused_mean_leaves_out_what_ran_on_during_a_pause() -> None:
+    """POSTs still being answered during a pause count neither their time nor their level:
+    the mean while the client may send can never exceed the peak."""
+    tally = Tally()
+    tally.arrivals = [(t, 1) for t in range(100)]
+    tally.events = 100
+    tally.load_changes = [(0, 8), (50, 2), (60, 8)]  # 8 in flight; a 429 at 50
+    tally.throttled_at = [50]  # the pause (Retry-After: 1 s) outlasts the window [10, 90]
+    assert tally.steady_in_progress_unpaused() == 8.0
 
 
 def test_steady_records_rate_scales_callbacks_to_records() -> None:

@@ -98,12 +98,15 @@ def _consumed(metrics_port: int) -> float:
                if s.name == "bouncewire_events_consumed_total")
 
 
+@pytest.mark.parametrize("group_protocol", ["classic", "consumer"])
 def test_sigterm_drains_exits_zero_and_leaves_nothing_to_redo(
-    kafka_bootstrap: str, topics: TopicNames, receiver: CallbackReceiver
+    group_protocol: str, kafka_bootstrap: str, topics: TopicNames, receiver: CallbackReceiver
 ) -> None:
+    """The same drain under both group protocols (consumer = KIP-848: the broker assigns)."""
     publish(kafka_bootstrap, topics, "send_result", [bounce(f"t{i}@x.org") for i in range(50)])
     group = f"g-{uuid.uuid4().hex[:8]}"
-    args = (kafka_bootstrap, topics, group, receiver.url, receiver.url)
+    args = (kafka_bootstrap, topics, group, receiver.url, receiver.url,
+            "--group-protocol", group_protocol)
     port = free_port()
     with consumer_process(*args, "--linger-ms", "60000", "--metrics-port", str(port)) as proc:
         assert wait_until(lambda: _consumed(port) == 50, 30)
