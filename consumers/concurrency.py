@@ -21,7 +21,8 @@ holds, and is cut when the destination says it is overloaded. Within ``cap`` (th
   many concurrent requests"), so the limit drops to what the destination holds and stays
   there: ``ceiling`` = the least number of POSTs still in flight when a 429 came back (429s
   come back at once, accepted POSTs after their round trip), but not below the most a 2xx was
-  recently sent at. Every ``probe_interval_s`` without a 429 the ceiling rises by one: other
+  recently sent at, unless a request sent after the ceiling was set is refused at it again
+  (then it drops by one). Every ``probe_interval_s`` without a 429 the ceiling rises by one: other
   clients of the same account may have gone. That keeps the 429 share at about one per probe
   interval instead of one per round trip.
 * **Pause.** A ``Retry-After`` stops every new request to the destination until it has passed
@@ -105,7 +106,8 @@ class AdaptiveConcurrency:
         self._in_flight = 0
         self.slow_start = True
         self.ceiling: int | None = None
-        self._ceiling_since = -math.inf
+        self._ceiling_since = -math.inf  # the last 429 or probe: the probe timer's start
+        self._ceiling_set_at = -math.inf  # when the ceiling last took its value
         self._cut_at = -math.inf  # answers to requests sent before this are the same event
         self._reached_at = -math.inf  # when the in-flight count last reached the limit
         self._good_high, self._good_high_at = 0, -math.inf  # most in flight a 2xx was sent at
@@ -225,19 +227,26 @@ class AdaptiveConcurrency:
         # A 429 comes back at once while the accepted requests take their round trip, so the
         # POSTs still in flight when it arrives are about what the destination holds (the
         # in-flight count at send is not: requests sent together arrive in any order). Never
-        # below what was accepted lately.
+        # below what was accepted lately, unless refused again at the ceiling by a request
+        # sent after the ceiling was set (requests sent before belong to the same event): that
+        # acceptance was a lucky moment, and holding on to it drew a 429 every Retry-After.
         refused_at = max(self._in_flight, self._good_high, 1)
         if self.ceiling is None or refused_at < self.ceiling:
-            self.ceiling = refused_at
+            self._set_ceiling(refused_at, now)
+        elif ticket.sent_at > self._ceiling_set_at:
+            self._set_ceiling(max(self.ceiling - 1, 1), now)
+            self._good_high = min(self._good_high, self.ceiling)
         self._ceiling_since = now
+
+    def _set_ceiling(self, ceiling: int | None, now: float) -> None:
+        self.ceiling = ceiling
+        self._ceiling_set_at = now
 
     def _probe_ceiling(self, now: float) -> None:
         if self.ceiling is None or now - self._ceiling_since < self.probe_interval_s:
             return
-        self.ceiling += 1
         self._ceiling_since = now
-        if self.ceiling >= self.cap:
-            self.ceiling = None
+        self._set_ceiling(None if self.ceiling + 1 >= self.cap else self.ceiling + 1, now)
 
     def _upper_bound(self) -> int:
         return self.cap if self.ceiling is None else min(self.cap, self.ceiling)

@@ -112,6 +112,29 @@ def test_429_sets_a_ceiling_below_the_refused_concurrency_and_probes_it_later() 
     assert limiter.ceiling is not None and limiter.ceiling >= 9
 
 
+def test_refused_again_at_the_ceiling_it_comes_down_despite_an_earlier_acceptance() -> None:
+    """A 2xx once sent at 9 (answers crossed at the destination) held the ceiling at 9, and
+    the destination (8 at once) refused the 9th again after every Retry-After pause."""
+    limiter = AdaptiveConcurrency(32, initial=9, probe_interval_s=5.0)
+    tickets = fill(limiter, 0.0)
+    answer_all(limiter, tickets[8:], 0.1)  # the 9th was lucky once
+    refused = fill(limiter, 0.1)[0]
+    limiter.answered(refused, 0.11, Answer.THROTTLED, retry_after_s=1.0)
+    assert limiter.ceiling == 9  # the first refusal: the acceptance still counts
+    answer_all(limiter, tickets[:8], 0.3)
+    again = fill(limiter, 1.2)  # after the pause, so sent after the ceiling was set
+    limiter.answered(again[-1], 1.21, Answer.THROTTLED, retry_after_s=1.0)
+    assert limiter.ceiling == 8
+    assert limiter.limit == 8
+
+
+def test_a_burst_of_429s_sent_together_lowers_the_ceiling_once() -> None:
+    limiter = AdaptiveConcurrency(32, initial=12)
+    tickets = fill(limiter, 0.0)
+    answer_all(limiter, tickets[8:], 0.1, Answer.THROTTLED)  # 4 refusals, one event
+    assert limiter.ceiling == 8
+
+
 def test_rising_latency_cuts_gently_and_ends_slow_start() -> None:
     limiter = AdaptiveConcurrency(64, initial=1)
     now = 0.0
