@@ -7,7 +7,9 @@ and the latency it adds to a transaction compared with sending to that upstream 
 A transaction is timed from MAIL FROM to the DATA reply (smtplib `send_message`) on a
 connection already open and authenticated: through the gateway that is STARTTLS'd client
 traffic, a relay step per command and one Kafka acknowledgement before the DATA reply.
-The upstream (an aiosmtpd server accepting everything) runs in a process of its own.
+The upstream (an aiosmtpd server accepting everything) runs in a process of its own. The
+serial rows take turns in chunks (direct, gateway, direct, ...) so the machine's slow spells
+fall on both.
 """
 
 # ruff: noqa: S603 -- the bench starts its own helper processes with fixed argv lists
@@ -38,6 +40,7 @@ from reliability.support import free_port, wait_until
 
 USER = "bench"
 CONNECTIONS = 4  # the parallel run: CleverTap sends over several connections at once
+ROUNDS = 10  # the serial rows take turns in this many chunks
 
 
 def _message(index: int) -> EmailMessage:
@@ -103,6 +106,25 @@ def _run(connect: Callable[[], smtplib.SMTP], count: int, connections: int) -> d
     return _summary([t for chunk in times for t in chunk], wall)
 
 
+def _interleaved(
+    connect: dict[str, Callable[[], smtplib.SMTP]], count: int, rounds: int = ROUNDS
+) -> dict[str, dict[str, float]]:
+    """`count` messages on one connection per path, the paths taking turns in `rounds`
+    chunks: a slow spell of the machine then falls on both alike, not on one row's p99."""
+    clients = {name: make() for name, make in connect.items()}
+    times: dict[str, list[float]] = {name: [] for name in clients}
+    walls = dict.fromkeys(clients, 0.0)
+    per = max(count // rounds, 1)
+    for round_ in range(rounds):
+        for name, client in clients.items():
+            started = time.perf_counter()
+            times[name].extend(_timed(client, per, round_ * per))
+            walls[name] += time.perf_counter() - started
+    for client in clients.values():
+        client.quit()
+    return {name: _summary(times[name], walls[name]) for name in clients}
+
+
 def _answers(port: int) -> bool:
     try:
         with smtplib.SMTP("127.0.0.1", port, timeout=2) as client:
@@ -149,9 +171,8 @@ def gateway_bench(env: BenchEnv, topic: str, messages: int) -> dict[str, Any]:
             direct = lambda: smtplib.SMTP("127.0.0.1", upstream_port, timeout=30)  # noqa: E731
             through = lambda: _gateway_client(gateway_port, password)  # noqa: E731
             _run(through, min(50, messages), 1)  # warm: connections, broker metadata
-            results: dict[str, Any] = {
-                "direct": _run(direct, messages, 1),
-                "gateway": _run(through, messages, 1),
+            results: dict[str, Any] = _interleaved({"direct": direct, "gateway": through}, messages)
+            results |= {
                 "direct_parallel": _run(direct, messages, CONNECTIONS),
                 "gateway_parallel": _run(through, messages, CONNECTIONS),
             }
