@@ -31,6 +31,7 @@ from bouncewire.producers.mail.text import (
     header_addresses,
     permanence_in_words,
 )
+from bouncewire.producers.smtp_commands import command_in
 
 _DELAY_SUBJECT: Final = re.compile(
     r"delay|warning|still being retried|not yet been delivered|will retry|deferred"
@@ -177,12 +178,20 @@ def _status_in_text(mail: Mail) -> list[str]:
 
 def _with_human_replies(mail: Mail, found: list[Found], base: MailReport) -> list[Found]:
     """Status fields without a quoted reply get the one the human-readable text gives the
-    same recipient (Exchange, Gmail and others put the remote's words only there)."""
-    wanted = [item.email for item in found if item.email and _says_little(item)]
+    same recipient (Exchange, Gmail and others put the remote's words only there); and the
+    SMTP command the reply answered, which Postfix and Sendmail name only there."""
+    region = Region(cut(mail.body, ()), _not_recipients(mail, base))
+    stated = command_in(region.text)  # None: no text names a command, nothing to look up
+    wanted = [
+        item.email
+        for item in found
+        if item.email and (_says_little(item) or (stated and not command_in(item.diagnosis)))
+    ]
     if not wanted:
         return found
-    region = Region(cut(mail.body, ()), _not_recipients(mail, base))
     human = diagnoses_for(region, wanted)
+    if len(found) == 1 and stated:  # one recipient: the text's command is its command
+        human.setdefault((found[0].email or "").lower(), region.text)
     return [_fill_diagnosis(item, human.get((item.email or "").lower())) for item in found]
 
 
@@ -201,8 +210,11 @@ def _generic(code: str | None) -> bool:
 
 def _fill_diagnosis(item: Found, text: str | None) -> Found:
     """The human text's diagnosis when it says more than the status fields' (a reply code
-    where they have none, a specific enhanced code where they have X.0.0)."""
-    if not text or not _says_little(item):
+    where they have none, a specific enhanced code where they have X.0.0); its command."""
+    if not text:
+        return item
+    item = replace(item, command=item.command or command_in(text))
+    if not _says_little(item):
         return item
     human = find_reply(text)
     if human.code is None and human.enhanced is None:
