@@ -36,9 +36,10 @@ _STAGE: Final = re.compile(
     r"|\b(?P<generated>RCPT|MAIL|DATA)(?:\s+(?:TO|FROM))?\s+generated\s+(?:the\s+)?following"
     r"|\bSMTP:(?P<tagged>RCPT|MAIL|DATA)\b"
 )
-# A transcript: ">>> RCPT To:<x>" (the command sent) and "<<< 550 ..." (the reply to it).
-_SENT: Final = re.compile(r"(?m)^[ \t]*>>>[ \t]*(?P<command>[A-Za-z]{4,8})\b")
-_FAILED_REPLY: Final = re.compile(r"(?m)^[ \t]*<<<[ \t]*[45][0-9][0-9]")
+# A transcript: ">>> RCPT To:<x>" (the command sent) and "<<< 550 ..." (the reply to it),
+# each on its own line, or joined on one where a report folds the dialogue.
+_SENT: Final = re.compile(r">>>[ \t]*(?P<command>[A-Za-z]{4,8})\b")
+_FAILED_REPLY: Final = re.compile(r"<<<[ \t]*[45][0-9][0-9]")
 # qmail-remote's own sentences for each stage (qmail-remote.c).
 _QMAIL: Final = (
     ("does not like recipient", "RCPT"),

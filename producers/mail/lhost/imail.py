@@ -7,8 +7,8 @@ follows." ends the error text.
 from bouncewire.producers.mail.lhost.base import Format, between, own_statuses
 from bouncewire.producers.mail.message import Mail
 
-# IMail's own verdict for a local part it has no mailbox for.
-_OWN_STATUSES = (("invalid final delivery userid", "5.1.1"),)
+# IMail's own verdicts for a local part it has no mailbox for, opening the recipient's line.
+_OWN_STATUSES = (("invalid final delivery userid", "5.1.1"), ("unknown user:", "5.1.1"))
 
 
 def _detect(mail: Mail) -> bool:
