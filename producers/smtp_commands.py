@@ -81,7 +81,7 @@ def _from_transcript(text: str) -> str | None:
     for sent in _SENT.finditer(text, 0, failed.start()):
         word = sent["command"].upper()
         if word in _TRANSCRIPT_COMMANDS:
-            command = word
+            command = _canonical(word)
     return command
 
 
@@ -93,7 +93,11 @@ def _from_stage(text: str) -> str | None:
         return "DATA"  # the reply to the message itself (after the final ".")
     if found["conn"]:
         return "CONN"
-    command = found["command"] or found["generated"] or found["tagged"]
+    return _canonical(found["command"] or found["generated"] or found["tagged"])
+
+
+def _canonical(command: str) -> str:
+    """LMTP's LHLO is its EHLO; BDAT (RFC 3030 CHUNKING) carries the message as DATA does."""
     return "EHLO" if command == "LHLO" else "DATA" if command == "BDAT" else command
 
 
