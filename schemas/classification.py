@@ -401,10 +401,14 @@ def classify(
     """
     if type(smtp_message) is str:
         smtp_message = smtp_message[:TEXT_SCAN_LIMIT]  # what is read, and what the cache keeps
-    at_rcpt = _is_rcpt(command)
     try:
-        verdict = _reply_verdict(smtp_code, enhanced_code, smtp_message, error, at_rcpt)
+        if command is None:  # the consumer's case: the same 4-argument cache key as ever
+            verdict = _reply_verdict(smtp_code, enhanced_code, smtp_message, error)
+        else:
+            at_rcpt = _is_rcpt(command)
+            verdict = _reply_verdict(smtp_code, enhanced_code, smtp_message, error, at_rcpt)
     except TypeError:  # an unhashable argument (not from the Avro decoder): skip the cache
+        at_rcpt = command is not None and _is_rcpt(command)
         verdict = _reply_verdict.__wrapped__(smtp_code, enhanced_code, smtp_message, error, at_rcpt)
     if verdict is DELIVERED:
         return DELIVERED  # the server took it: nothing our own checks say can override that
@@ -414,7 +418,7 @@ def classify(
 
 
 def _is_rcpt(command: object) -> bool:
-    return command is not None and type(command) is str and command.strip().upper() == "RCPT"
+    return type(command) is str and command.strip().upper() == "RCPT"
 
 
 # The RFC 3463 code (§3.2) each hard reason of the reply stands for.
@@ -457,7 +461,11 @@ def implied_enhanced_code(
 # Bounded: 4096 entries of at most TEXT_SCAN_LIMIT characters of text each, in memory only.
 @lru_cache(maxsize=4096)
 def _reply_verdict(
-    smtp_code: object, enhanced_code: object, smtp_message: object, error: object, at_rcpt: bool
+    smtp_code: object,
+    enhanced_code: object,
+    smtp_message: object,
+    error: object,
+    at_rcpt: bool = False,
 ) -> Classification:
     """What the reply (or its absence) says, before the address itself is looked at."""
     code = smtp_code if type(smtp_code) is int and 200 <= smtp_code <= 599 else None
