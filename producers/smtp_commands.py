@@ -23,29 +23,54 @@ from __future__ import annotations
 import re
 from typing import Final
 
-_COMMAND_WORD: Final = (
-    r"(?P<command>RCPT|MAIL|DATA|EHLO|HELO|LHLO|STARTTLS|AUTH|BDAT|XFORWARD|QUIT)"
-    r"|(?P<end>[Ee]nd\s+of\s+(?:DATA|[Dd]ata)|message\s+body)"
-    r"|(?P<conn>initial\s+connection)"
+# The command words as MTAs write them, in capitals: rare in prose, so the phrase before each
+# (below) is only tried where one stands (plain str.find: re would try every offset).
+_WORDS: Final = (
+    "RCPT",
+    "MAIL",
+    "DATA",
+    "EHLO",
+    "HELO",
+    "LHLO",
+    "STARTTLS",
+    "AUTH",
+    "BDAT",
+    "XFORWARD",
+    "QUIT",
 )
-# Stage phrases around the command word (a bounce folds its lines anywhere: any whitespace).
-_STAGE: Final = re.compile(
-    r"(?:in\s+reply\s+to|after|while\s+sending|failed\s+on)(?:\s+the)?(?:\s+pipelined)?"
-    rf"\s+(?:{_COMMAND_WORD})\b"
-    # IMail: "RCPT TO generated following response:"; X3 and others: "SMTP:RCPT host ...".
-    r"|\b(?P<generated>RCPT|MAIL|DATA)(?:\s+(?:TO|FROM))?\s+generated\s+(?:the\s+)?following"
-    r"|\bSMTP:(?P<tagged>RCPT|MAIL|DATA)\b"
+# The stages named in lower case: the message itself ("after end of data", "while sending
+# message body") and the greeting ("after initial connection"); found by plain search.
+_LOWER_STAGES: Final = (
+    ("end of data", "DATA"),
+    ("End of data", "DATA"),
+    ("message body", "DATA"),
+    ("initial connection", "CONN"),
 )
+# What must stand right before the word (\Z: the search ends where the word begins); a bounce
+# folds its lines anywhere, so any whitespace.
+_STAGE_BEFORE: Final = re.compile(
+    r"(?:in\s+reply\s+to|after|while\s+sending|failed\s+on)(?:\s+the)?(?:\s+pipelined)?\s+"
+    r"(?P<end>[Ee]nd\s+of\s+)?\Z"
+)
+# The words that open a stage phrase, and how far before the word the phrase may begin
+# ("in reply to the pipelined end of ").
+_LEADS: Final = ("reply", "after", "sending", "failed")
+_LOOK_BACK: Final = 48
+# IMail: "RCPT TO generated following response:"; X3 and others: "SMTP:RCPT host ...".
+_GENERATED: Final = re.compile(
+    r"(?<![A-Za-z])(RCPT|MAIL|DATA)(?:\s+(?:TO|FROM))?\s+generated\s+(?:the\s+)?following"
+)
+_TAGGED: Final = re.compile(r"SMTP:(RCPT|MAIL|DATA)\b")
 # A transcript: ">>> RCPT To:<x>" (the command sent) and "<<< 550 ..." (the reply to it),
 # each on its own line, or joined on one where a report folds the dialogue.
 _SENT: Final = re.compile(r">>>[ \t]*(?P<command>[A-Za-z]{4,8})\b")
 _FAILED_REPLY: Final = re.compile(r"<<<[ \t]*[45][0-9][0-9]")
-# qmail-remote's own sentences for each stage (qmail-remote.c).
+# qmail-remote's own sentences for each stage (qmail-remote.c), as it writes them.
 _QMAIL: Final = (
     ("does not like recipient", "RCPT"),
     ("but sender was rejected", "MAIL"),
-    ("failed after i sent the message", "DATA"),
-    ("failed on data command", "DATA"),
+    ("failed after I sent the message", "DATA"),
+    ("failed on DATA command", "DATA"),
     ("but greeting failed", "CONN"),
     ("but my name was rejected", "EHLO"),
 )
@@ -86,14 +111,34 @@ def _from_transcript(text: str) -> str | None:
 
 
 def _from_stage(text: str) -> str | None:
-    found = _STAGE.search(text)
-    if found is None:
-        return None
-    if found["end"]:
-        return "DATA"  # the reply to the message itself (after the final ".")
-    if found["conn"]:
-        return "CONN"
-    return _canonical(found["command"] or found["generated"] or found["tagged"])
+    for word in _WORDS:
+        at = text.find(word)
+        while at >= 0:
+            end = at + len(word)
+            # Not part of a longer word ("MAILER-DAEMON", "DATABASE").
+            if end == len(text) or not (text[end].isalnum() or text[end] == "_"):
+                before = _stage_before(text, at)
+                if before is not None:
+                    return "DATA" if before["end"] else _canonical(word)
+            at = text.find(word, end)
+    for phrase, command in _LOWER_STAGES:
+        at = text.find(phrase)
+        while at >= 0:
+            if _stage_before(text, at) is not None:
+                return command
+            at = text.find(phrase, at + 1)
+    tagged = _GENERATED.search(text) if "generated" in text else None
+    if tagged is None and "SMTP:" in text:
+        tagged = _TAGGED.search(text)
+    return None if tagged is None else tagged[1]
+
+
+def _stage_before(text: str, at: int) -> re.Match[str] | None:
+    """The stage phrase ending right where a command word begins, if one does."""
+    start = max(0, at - _LOOK_BACK)
+    if not any(lead in text[start:at] for lead in _LEADS):
+        return None  # the common case, settled by plain substring tests
+    return _STAGE_BEFORE.search(text, start, at)
 
 
 def _canonical(command: str) -> str:
@@ -102,13 +147,12 @@ def _canonical(command: str) -> str:
 
 
 def _from_qmail(text: str) -> str | None:
-    lower = text.lower()
     for phrase, command in _QMAIL:
-        if phrase in lower:
+        if phrase in text:
             return command
     return None
 
 
 def _from_gmail(text: str) -> str | None:
-    found = _GMAIL_STATE.search(text)
+    found = _GMAIL_STATE.search(text) if "(state " in text else None
     return None if found is None else _COMMAND_OF_GMAIL_STATE[found[1]]

@@ -180,8 +180,11 @@ def _with_human_replies(mail: Mail, found: list[Found], base: MailReport) -> lis
     """Status fields without a quoted reply get the one the human-readable text gives the
     same recipient (Exchange, Gmail and others put the remote's words only there); and the
     SMTP command the reply answered, which Postfix and Sendmail name only there."""
-    region = Region(cut(mail.body, ()), _not_recipients(mail, base))
-    stated = command_in(region.text)  # None: no text names a command, nothing to look up
+    text = cut(mail.body, ())
+    stated = command_in(text)  # None: the text names no command, nothing to look up
+    if stated and len(found) == 1:  # one recipient: the text's command is its command
+        found = [replace(found[0], command=command_in(found[0].diagnosis) or stated)]
+        stated = None
     wanted = [
         item.email
         for item in found
@@ -189,9 +192,7 @@ def _with_human_replies(mail: Mail, found: list[Found], base: MailReport) -> lis
     ]
     if not wanted:
         return found
-    human = diagnoses_for(region, wanted)
-    if len(found) == 1 and stated:  # one recipient: the text's command is its command
-        human.setdefault((found[0].email or "").lower(), region.text)
+    human = diagnoses_for(Region(text, _not_recipients(mail, base)), wanted)
     return [_fill_diagnosis(item, human.get((item.email or "").lower())) for item in found]
 
 
