@@ -180,8 +180,13 @@ def _with_human_replies(mail: Mail, found: list[Found], base: MailReport) -> lis
     """Status fields without a quoted reply get the one the human-readable text gives the
     same recipient (Exchange, Gmail and others put the remote's words only there); and the
     SMTP command the reply answered, which Postfix and Sendmail name only there."""
+    # The body first (cheap); the error text (cut: up to the returned original) only when the
+    # body names a command at all or a recipient needs its reply.
+    stated = command_in(mail.body)
+    if not stated and not any(_says_little(item) for item in found):
+        return found
     text = cut(mail.body, ())
-    stated = command_in(text)  # None: the text names no command, nothing to look up
+    stated = command_in(text) if stated else None
     if stated and len(found) == 1:  # one recipient: the text's command is its command
         found = [replace(found[0], command=command_in(found[0].diagnosis) or stated)]
         stated = None
