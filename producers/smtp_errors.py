@@ -88,11 +88,12 @@ def failure(error: str, message: str | None = None) -> Evidence:
 
 def from_exception(exc: BaseException, stage: str) -> Evidence | None:
     """Evidence of an smtplib or socket failure during `stage` ("RCPT"); None if not one."""
+    command = _COMMAND_OF_STAGE.get(stage)
     if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return from_reply(exc.smtp_code, exc.smtp_error, "auth_failure")
+        return from_reply(exc.smtp_code, exc.smtp_error, "auth_failure", command)
     if isinstance(exc, smtplib.SMTPResponseException):
         # SMTPConnectError (a 421 greeting), SMTPHeloError, SMTPDataError: the server spoke.
-        return from_reply(exc.smtp_code, exc.smtp_error, command=_COMMAND_OF_STAGE.get(stage))
+        return from_reply(exc.smtp_code, exc.smtp_error, command=command)
     kind = error_kind(exc)
     return None if kind is None else failure(kind, f"{stage}: {_describe(exc)}")
 
