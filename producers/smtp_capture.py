@@ -32,7 +32,7 @@ from bouncewire.producers.events import parse_send_result
 from bouncewire.producers.publisher import EventPublisher
 from bouncewire.producers.smtp_errors import Evidence
 from bouncewire.schemas.addresses import mask_address
-from bouncewire.schemas.classification import Classification, classify
+from bouncewire.schemas.classification import Classification, classify, implied_enhanced_code
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +222,9 @@ class RelaySession:
 
     def data(self, data: bytes) -> Evidence:
         client = self._require_client
-        return self._guard(lambda: _reply_or_end(*_step("DATA", lambda: client().data(data))))
+        return self._guard(
+            lambda: _reply_or_end(*_step("DATA", lambda: client().data(data)), "DATA")
+        )
 
     def reset(self) -> Evidence:
         """RSET: drop the open transaction (the session stays usable)."""
@@ -254,7 +256,7 @@ class RelaySession:
         accepted = _rcpt_each(client, envelope.recipients, settled)
         if accepted:
             code, text = _step("DATA", lambda: client.data(envelope.data))
-            reply = _reply_or_end(code, text)
+            reply = _reply_or_end(code, text, "DATA")
             for index in accepted:
                 settled[index] = reply
 
@@ -318,11 +320,20 @@ class RelaySession:
 def result_fields(
     remote_mta: str, recipient: str, evidence: Evidence, extra: dict[str, str | None]
 ) -> dict[str, Any]:
-    """The send-result input object for one recipient's evidence (Nones left out)."""
+    """The send-result input object for one recipient's evidence (Nones left out). The record
+    has no field for the SMTP command: a verdict that rests on it ("550 user unknown" to
+    RCPT) travels as the status it implies, so the consumer reads the same verdict."""
+    implied = implied_enhanced_code(
+        evidence.smtp_code,
+        evidence.enhanced_code,
+        evidence.smtp_message,
+        evidence.error,
+        command=evidence.command,
+    )
     fields: dict[str, Any] = {
         "email": recipient,
         "smtp_code": evidence.smtp_code,
-        "enhanced_code": evidence.enhanced_code,
+        "enhanced_code": implied or evidence.enhanced_code,
         "smtp_message": evidence.smtp_message,
         "error": evidence.error,
         "remote_mta": remote_mta,
@@ -419,9 +430,10 @@ def _step(stage: str, action: Callable[[], _T]) -> _T:
         raise _SessionEnded(evidence) from exc
 
 
-def _reply_or_end(code: int, text: bytes) -> Evidence:
-    """A reply to keep; a malformed or closing (421) one ends the session for everyone."""
-    evidence = smtp_errors.from_reply(code, text)
+def _reply_or_end(code: int, text: bytes, command: str | None = None) -> Evidence:
+    """A reply (to `command`) to keep; a malformed or closing (421) one ends the session for
+    everyone."""
+    evidence = smtp_errors.from_reply(code, text, command=command)
     if evidence.smtp_code is None or evidence.smtp_code == _CLOSING:
         raise _SessionEnded(evidence)
     return evidence
@@ -442,7 +454,7 @@ def _login(client: smtplib.SMTP, username: str, password: Secret) -> None:
 def _mail_from(client: smtplib.SMTP, envelope: Envelope) -> Evidence:
     """The accepted reply; a refusal ends the session (every recipient shares it)."""
     code, text = _step("MAIL", lambda: client.mail(envelope.sender, list(envelope.mail_options)))
-    reply = _reply_or_end(code, text)
+    reply = _reply_or_end(code, text, "MAIL")
     if reply.accepted:
         return reply
     if code >= 500:
@@ -460,7 +472,7 @@ def _advertised(client: smtplib.SMTP, option: str) -> bool:
 
 def _rcpt_one(client: smtplib.SMTP, recipient: str) -> Evidence:
     code, text = _step("RCPT", functools.partial(client.rcpt, recipient))
-    return _reply_or_end(code, text)
+    return _reply_or_end(code, text, "RCPT")
 
 
 def _rcpt_each(

@@ -18,6 +18,11 @@ from typing import Final
 MAX_REPLY_TEXT: Final = 4096
 # RFC 3463 §2: the enhanced code opens the reply text, "class.subject.detail".
 _ENHANCED_AT_START: Final = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})(?![0-9.])", re.ASCII)
+# The stages the SMTP capture names (its own step names) as the commands they send.
+_COMMAND_OF_STAGE: Final = {
+    "connect": "CONN",
+    **{name: name for name in ("EHLO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "RSET")},
+}
 # Walking __context__ more than this deep means a loop or something we do not understand.
 _MAX_CHAIN: Final = 8
 
@@ -30,6 +35,9 @@ class Evidence:
     enhanced_code: str | None = None
     smtp_message: str | None = None
     error: str | None = None
+    # The SMTP command the reply answered ("RCPT", "DATA", ...) when the source knows it:
+    # classify makes "user unknown" in words alone hard only in a reply to RCPT.
+    command: str | None = None
 
     @property
     def accepted(self) -> bool:
@@ -60,14 +68,17 @@ def is_valid_reply_code(code: int) -> bool:
     return 200 <= code <= 599
 
 
-def from_reply(code: int, raw_text: bytes | str, error: str | None = None) -> Evidence:
-    """Evidence of a server reply. A malformed code is a broken session: connection_reset."""
+def from_reply(
+    code: int, raw_text: bytes | str, error: str | None = None, command: str | None = None
+) -> Evidence:
+    """Evidence of a server reply (to `command`, when known). A malformed code is a broken
+    session: connection_reset."""
     text = reply_text(raw_text)
     if not is_valid_reply_code(code):
         return Evidence(
             smtp_message=f"malformed reply: {text}"[:MAX_REPLY_TEXT], error="connection_reset"
         )
-    return Evidence(code, enhanced_code(code, text), text, error)
+    return Evidence(code, enhanced_code(code, text), text, error, command)
 
 
 def failure(error: str, message: str | None = None) -> Evidence:
@@ -77,11 +88,12 @@ def failure(error: str, message: str | None = None) -> Evidence:
 
 def from_exception(exc: BaseException, stage: str) -> Evidence | None:
     """Evidence of an smtplib or socket failure during `stage` ("RCPT"); None if not one."""
+    command = _COMMAND_OF_STAGE.get(stage)
     if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return from_reply(exc.smtp_code, exc.smtp_error, "auth_failure")
+        return from_reply(exc.smtp_code, exc.smtp_error, "auth_failure", command)
     if isinstance(exc, smtplib.SMTPResponseException):
         # SMTPConnectError (a 421 greeting), SMTPHeloError, SMTPDataError: the server spoke.
-        return from_reply(exc.smtp_code, exc.smtp_error)
+        return from_reply(exc.smtp_code, exc.smtp_error, command=command)
     kind = error_kind(exc)
     return None if kind is None else failure(kind, f"{stage}: {_describe(exc)}")
 

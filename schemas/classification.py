@@ -106,6 +106,7 @@ _USER_UNKNOWN_PHRASES: Final = (
     ),
     "unknown user",
     "unknown recipient",
+    "address unknown",
     "no such user",
     "no such recipient",
     "no such mailbox",
@@ -389,19 +390,35 @@ def classify(
     enhanced_code: str | None,
     smtp_message: str | None,
     error: str | None,
+    *,
+    command: str | None = None,
 ) -> Classification:
-    """Classify one send result; never raises, whatever the inputs."""
+    """Classify one send result; never raises, whatever the inputs.
+
+    `command` is the SMTP command the reply answered ("RCPT", "MAIL", "DATA", ...), None
+    when the source does not know it: words alone ("user unknown") make a hard bounce only
+    in a reply to RCPT (docs/classification.md, "The SMTP command").
+    """
     if type(smtp_message) is str:
         smtp_message = smtp_message[:TEXT_SCAN_LIMIT]  # what is read, and what the cache keeps
     try:
-        verdict = _reply_verdict(smtp_code, enhanced_code, smtp_message, error)
+        if command is None:  # the consumer's case: the same 4-argument cache key as ever
+            verdict = _reply_verdict(smtp_code, enhanced_code, smtp_message, error)
+        else:
+            at_rcpt = _is_rcpt(command)
+            verdict = _reply_verdict(smtp_code, enhanced_code, smtp_message, error, at_rcpt)
     except TypeError:  # an unhashable argument (not from the Avro decoder): skip the cache
-        verdict = _reply_verdict.__wrapped__(smtp_code, enhanced_code, smtp_message, error)
+        at_rcpt = command is not None and _is_rcpt(command)
+        verdict = _reply_verdict.__wrapped__(smtp_code, enhanced_code, smtp_message, error, at_rcpt)
     if verdict is DELIVERED:
         return DELIVERED  # the server took it: nothing our own checks say can override that
     if _address_problem(email):
         return INVALID_ADDRESS
     return verdict
+
+
+def _is_rcpt(command: object) -> bool:
+    return type(command) is str and command.strip().upper() == "RCPT"
 
 
 # The RFC 3463 code (§3.2) each hard reason of the reply stands for.
@@ -414,16 +431,28 @@ _STATUS_BY_HARD_REASON: Final = {
 
 
 def implied_enhanced_code(
-    smtp_code: int | None, enhanced_code: str | None, smtp_message: str | None, error: str | None
+    smtp_code: int | None,
+    enhanced_code: str | None,
+    smtp_message: str | None,
+    error: str | None,
+    *,
+    command: str | None = None,
 ) -> str | None:
-    """The enhanced code a reply's verdict stands for when the reply states none (or only the
-    undefined X.0.0): bounce texts often say "user unknown" in words alone. Derived from the
-    verdict, so filling it in never changes what classify() says of the same reply."""
-    if enhanced_code is not None and not enhanced_code.endswith(".0.0"):
-        return None
+    """The enhanced code a reply's hard verdict stands for, for a record that carries no
+    command: when the reply states none (or only the undefined X.0.0), since bounce texts
+    often say "user unknown" in words alone; and, whatever it states, when the verdict rests
+    on `command` (user-unknown words in a reply to RCPT under 5.2.1 or 5.7.1). Derived from
+    the verdict, so classify(record filled with it) == classify(reply, command=command)."""
     if type(smtp_message) is str:
         smtp_message = smtp_message[:TEXT_SCAN_LIMIT]
-    verdict = _reply_verdict(smtp_code, enhanced_code, smtp_message, error)
+    try:
+        verdict = _reply_verdict(smtp_code, enhanced_code, smtp_message, error, _is_rcpt(command))
+        if enhanced_code is not None and not enhanced_code.endswith(".0.0"):
+            without = _reply_verdict(smtp_code, enhanced_code, smtp_message, error, False)
+            if without == verdict:
+                return None  # the stated code already gives this verdict: it stays
+    except TypeError:  # an unhashable argument: nothing to imply from it
+        return None
     return _STATUS_BY_HARD_REASON.get(verdict.reason) if verdict.bounce == "hard" else None
 
 
@@ -432,7 +461,11 @@ def implied_enhanced_code(
 # Bounded: 4096 entries of at most TEXT_SCAN_LIMIT characters of text each, in memory only.
 @lru_cache(maxsize=4096)
 def _reply_verdict(
-    smtp_code: object, enhanced_code: object, smtp_message: object, error: object
+    smtp_code: object,
+    enhanced_code: object,
+    smtp_message: object,
+    error: object,
+    at_rcpt: bool = False,
 ) -> Classification:
     """What the reply (or its absence) says, before the address itself is looked at."""
     code = smtp_code if type(smtp_code) is int and 200 <= smtp_code <= 599 else None
@@ -442,7 +475,7 @@ def _reply_verdict(
         return _without_reply(error)
     text = smtp_message if isinstance(smtp_message, str) else ""
     enhanced_field = enhanced_code if isinstance(enhanced_code, str) else None
-    return _from_reply(code, _enhanced_code(enhanced_field, text, code // 100), text)
+    return _from_reply(code, _enhanced_code(enhanced_field, text, code // 100), text, at_rcpt)
 
 
 def _address_problem(email: object) -> bool:
@@ -484,13 +517,15 @@ def _parse_enhanced_field(field: str) -> tuple[int, int, int] | None:
     return None if found is None else (int(found[1]), int(found[2]), int(found[3]))
 
 
-def _from_reply(code: int, enhanced: tuple[int, int] | None, text: str) -> Classification:
+def _from_reply(
+    code: int, enhanced: tuple[int, int] | None, text: str, at_rcpt: bool
+) -> Classification:
     words = _words(text) if text else []
     signal = _first_signal(words)
     if code >= 500:
         if code in _AUTH_REPLY_CODES or enhanced == (7, 8):
             return AUTH_FAILURE
-        hard = _hard_bounce(code, enhanced, signal, words)
+        hard = _hard_bounce(code, enhanced, signal, words, at_rcpt)
         if hard is not None:
             return hard
     # RFC 5321 §4.2.1: 4yz is transient, whatever its text says; 3yz is no final answer.
@@ -498,7 +533,11 @@ def _from_reply(code: int, enhanced: tuple[int, int] | None, text: str) -> Class
 
 
 def _hard_bounce(
-    code: int, enhanced: tuple[int, int] | None, signal: str | None, words: list[bytes]
+    code: int,
+    enhanced: tuple[int, int] | None,
+    signal: str | None,
+    words: list[bytes],
+    at_rcpt: bool,
 ) -> Classification | None:
     """The hard result for a 5xx reply when the address or its domain does not exist."""
     if signal in _VETO_SIGNALS:
@@ -514,9 +553,14 @@ def _hard_bounce(
             # not found". Both say the target does not exist; the text picks the class.
             return _HARD_USER_UNKNOWN if signal == "user_unknown" else _HARD_NULL_MX
     hard_by_text = _HARD_BY_SIGNAL.get(signal) if signal is not None else None
+    if at_rcpt and signal == "mailbox_unavailable" and enhanced in (None, (0, 0)):
+        # RFC 5321 §4.2.3's own text for 550 ("Requested action not taken: mailbox
+        # unavailable") in a reply to RCPT, with no code saying more: the mailbox named by
+        # RCPT is not there (Sisimai: userunknown). Soft at any other stage.
+        hard_by_text = _HARD_USER_UNKNOWN
     if (
         hard_by_text is not None
-        and _text_may_decide(enhanced, hard_by_text)
+        and _text_may_decide(enhanced, hard_by_text, at_rcpt)
         and not _sounds_temporary(words)
     ):
         return hard_by_text
@@ -530,12 +574,21 @@ def _hard_bounce(
 _USER_UNKNOWN_TEXT_DECIDES: Final = frozenset({(2, 1), (7, 1), (7, 17)})
 
 
-def _text_may_decide(enhanced: tuple[int, int] | None, hard_by_text: Classification) -> bool:
+def _text_may_decide(
+    enhanced: tuple[int, int] | None, hard_by_text: Classification, at_rcpt: bool
+) -> bool:
     """Reply text may make a hard bounce only when no specific enhanced code contradicts it:
     none, X.0.x or X.Y.0 (RFC 3463: "other or undefined" within its subject); host-unknown
     text also under X.4.x (routing: "5.4.4 Host or domain name not found", Microsoft's
     "5.4.310 DNS domain ... does not exist"); user-unknown text also under the codes of
-    _USER_UNKNOWN_TEXT_DECIDES. Never under X.2.2 (full), X.3.4 (size), X.6.x (content)."""
+    _USER_UNKNOWN_TEXT_DECIDES. Never under X.2.2 (full), X.3.4 (size), X.6.x (content).
+
+    User-unknown words decide only in a reply to RCPT (RFC 5321 §3.3: the command that
+    names the recipient). After DATA the same words often come from a content filter, and
+    when the command is unknown nothing says which it was: then soft, as Sisimai does
+    (Reason/UserUnknown.pm needs RCPT, Reason/Filtered.pm takes the rest)."""
+    if hard_by_text is _HARD_USER_UNKNOWN and not at_rcpt:
+        return False
     if enhanced is None or enhanced[0] == 0 or enhanced[1] == 0:
         return True
     if hard_by_text.error_class == "dispatching_failed":

@@ -247,7 +247,10 @@ def _evidence(recipient: RecipientReport) -> dict[str, Any]:
     message = _cut(recipient.smtp_message, MAX_TEXT_BYTES)
     # A bounce that says "user unknown" in words only: the status classify's verdict stands
     # for (the parser reads evidence, classify alone reads meaning into it).
-    enhanced = implied_enhanced_code(code, enhanced, message, error) or enhanced
+    # The command stays out of the record (the schema has no field for it): a verdict that
+    # rests on it is carried by the status it implies, so the consumer reads the same.
+    command = recipient.smtp_command
+    enhanced = implied_enhanced_code(code, enhanced, message, error, command=command) or enhanced
     return {
         "smtp_code": code,
         "enhanced_code": enhanced,

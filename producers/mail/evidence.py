@@ -19,6 +19,7 @@ from bouncewire.producers.mail.text import (
     permanence_in_words,
     transport_failure,
 )
+from bouncewire.producers.smtp_commands import command_in
 
 _STATUS: Final = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
 # The generic RFC 5321 reply of each class, standing in when only the class is stated.
@@ -56,6 +57,9 @@ class Found:
     # Words around the recipient that may be its only reason (the text before a single
     # recipient's address): read when the diagnosis quotes no reply, never for the remote.
     context: str | None = None
+    # The SMTP command the reply answered, when found outside the diagnosis (the human part
+    # of a DSN says "(in reply to RCPT TO command)", its Diagnostic-Code does not).
+    command: str | None = None
 
 
 def status_field(value: str | None) -> str | None:
@@ -102,6 +106,7 @@ def recipient_report(found: Found) -> RecipientReport:
         event_time_ms=found.event_time_ms,
         error=error,
         inferred=inferred,
+        smtp_command=command_in(diagnosis) or found.command,
     )
 
 

@@ -31,6 +31,7 @@ from bouncewire.producers.mail.text import (
     header_addresses,
     permanence_in_words,
 )
+from bouncewire.producers.smtp_commands import command_in
 
 _DELAY_SUBJECT: Final = re.compile(
     r"delay|warning|still being retried|not yet been delivered|will retry|deferred"
@@ -177,12 +178,26 @@ def _status_in_text(mail: Mail) -> list[str]:
 
 def _with_human_replies(mail: Mail, found: list[Found], base: MailReport) -> list[Found]:
     """Status fields without a quoted reply get the one the human-readable text gives the
-    same recipient (Exchange, Gmail and others put the remote's words only there)."""
-    wanted = [item.email for item in found if item.email and _says_little(item)]
+    same recipient (Exchange, Gmail and others put the remote's words only there); and the
+    SMTP command the reply answered, which Postfix and Sendmail name only there."""
+    # The body first (cheap); the error text (cut: up to the returned original) only when the
+    # body names a command at all or a recipient needs its reply.
+    stated = command_in(mail.body)
+    if not stated and not any(_says_little(item) for item in found):
+        return found
+    text = cut(mail.body, ())
+    stated = command_in(text) if stated else None
+    if stated and len(found) == 1:  # one recipient: the text's command is its command
+        found = [replace(found[0], command=command_in(found[0].diagnosis) or stated)]
+        stated = None
+    wanted = [
+        item.email
+        for item in found
+        if item.email and (_says_little(item) or (stated and not command_in(item.diagnosis)))
+    ]
     if not wanted:
         return found
-    region = Region(cut(mail.body, ()), _not_recipients(mail, base))
-    human = diagnoses_for(region, wanted)
+    human = diagnoses_for(Region(text, _not_recipients(mail, base)), wanted)
     return [_fill_diagnosis(item, human.get((item.email or "").lower())) for item in found]
 
 
@@ -201,8 +216,11 @@ def _generic(code: str | None) -> bool:
 
 def _fill_diagnosis(item: Found, text: str | None) -> Found:
     """The human text's diagnosis when it says more than the status fields' (a reply code
-    where they have none, a specific enhanced code where they have X.0.0)."""
-    if not text or not _says_little(item):
+    where they have none, a specific enhanced code where they have X.0.0); its command."""
+    if not text:
+        return item
+    item = replace(item, command=item.command or command_in(text))
+    if not _says_little(item):
         return item
     human = find_reply(text)
     if human.code is None and human.enhanced is None:

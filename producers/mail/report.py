@@ -42,6 +42,9 @@ class RecipientReport:
     event_time_ms: int | None = None  # Last-Attempt-Date / Arrival-Date / Date; None: unknown
     # Transport failure named instead of a reply (the schema's SmtpError symbols), e.g. "timeout".
     error: str | None = None
+    # The SMTP command the reply answered ("RCPT", "DATA", ...) where the text names it:
+    # classify makes "user unknown" in words alone hard only in a reply to RCPT.
+    smtp_command: str | None = None
     # Fields the message did not state but the parser filled from what it did state: "smtp_code"
     # (550/450/250 for a status class when no reply was quoted, so classify sees the permanence),
     # "enhanced_code" (5.1.1/5.1.2 when a permanent failure says in words that the mailbox or

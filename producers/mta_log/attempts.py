@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from bouncewire.producers import smtp_errors
+from bouncewire.producers.smtp_commands import command_in
 from bouncewire.producers.smtp_errors import MAX_REPLY_TEXT, Evidence
 
 Status = Literal["sent", "deferred", "bounced", "expired"]
@@ -43,6 +44,11 @@ class Attempt:
     stage: str | None = None  # "in reply to RCPT TO command", "after end of data", ...
     orig_recipient: str | None = None
     message_id: str | None = None
+
+    @property
+    def command(self) -> str | None:
+        """The SMTP command the reply answered, as the stage names it ("RCPT", "DATA")."""
+        return command_in(self.stage)
 
 
 def parse_reply(text: str) -> tuple[int, str] | None:

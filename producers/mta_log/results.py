@@ -14,6 +14,7 @@ import uuid
 from typing import Any, Final
 
 from bouncewire.producers.mta_log.attempts import FINAL_STATUSES, Attempt
+from bouncewire.schemas.classification import implied_enhanced_code
 
 # Fixed forever: event ids of the same log line must stay the same across versions.
 EVENT_ID_NAMESPACE: Final = uuid.UUID("080f2636-dfba-4782-a61d-f6dfe6c4a967")
@@ -57,15 +58,32 @@ def send_result_fields(attempt: Attempt, event_ms: int | None) -> dict[str, Any]
     """The input object of producers.events.parse_send_result; `ts` absent = now."""
     evidence = attempt.evidence
     fields: dict[str, Any] = {
+        **_reply_fields(attempt),
         "event_id": event_id(attempt),
         "email": attempt.recipient,
         "ts": None if event_ms is None else event_ms / 1000,
-        "smtp_code": evidence.smtp_code,
-        "enhanced_code": evidence.enhanced_code,
-        "smtp_message": evidence.smtp_message,
-        "error": evidence.error,
         # The schema: the MX host that gave the reply, null when none answered.
         "remote_mta": attempt.remote_mta if evidence.smtp_code is not None else None,
         "message_id": attempt.message_id,
     }
     return {key: value for key, value in fields.items() if value is not None}
+
+
+def _reply_fields(attempt: Attempt) -> dict[str, Any]:
+    """The reply's evidence. The record has no field for the SMTP command, so a verdict that
+    rests on it ("User unknown" in reply to RCPT) travels as the status it implies: the
+    consumer, classifying without the command, reads what classify(..., command=) says."""
+    evidence = attempt.evidence
+    enhanced = evidence.enhanced_code
+    command = attempt.command
+    if command is not None:
+        implied = implied_enhanced_code(
+            evidence.smtp_code, enhanced, evidence.smtp_message, evidence.error, command=command
+        )
+        enhanced = implied or enhanced
+    return {
+        "smtp_code": evidence.smtp_code,
+        "enhanced_code": enhanced,
+        "smtp_message": evidence.smtp_message,
+        "error": evidence.error,
+    }

@@ -24,6 +24,7 @@ from bouncewire.producers import EventPublisher, InvalidEventError, parse_send_r
 from bouncewire.producers.smtp_capture import CapturingSender, RelayConfig, SendOutcome, envelope_of
 from bouncewire.producers.smtp_errors import enhanced_code, error_kind, from_exception, from_reply
 from bouncewire.schemas import Codec, SchemaStore
+from bouncewire.schemas.classification import classify
 from tests.kafka_cluster import end_offset, values_since
 from tests.producers.smtp_server import (
     ACCEPTED,
@@ -206,6 +207,25 @@ def test_data_reply_applies_to_every_accepted_recipient(
     alice, bob, carol = (summary(o)[:4] for o in sent.outcomes)
     assert alice == carol == (code, enhanced, error, bounce)
     assert bob == (550, "5.1.1", None, "hard")
+
+
+@pytest.mark.integration
+def test_user_unknown_words_are_hard_at_rcpt_and_soft_after_data(
+        send_results: SendResultTopic) -> None:
+    """The capture knows which command a reply answered: words alone ("no such user") are
+    hard only to RCPT, and the record carries 5.1.1 so the consumer, which has no command,
+    reads the same verdict (docs/classification.md, "The SMTP command")."""
+    words = "550 no such user here"
+    script = Script(rcpt={"bob": words}, data="554 delivery error: dd This user doesn't have "
+                                              "a mail.example.org account")
+    with scripted_smtp(script) as (port, _):
+        sent = send_and_read(send_results, relay_at(port), message_to("alice", "bob"))
+    alice, bob = (summary(o) for o in sent.outcomes)
+    assert bob == (550, "5.1.1", None, "hard", "invalid_email_id")
+    assert alice == (554, None, None, "soft", "dispatching_failed")
+    for record, outcome in zip(sent.records, sent.outcomes, strict=True):
+        assert classify(record["email"], record["smtp_code"], record["enhanced_code"],
+                        record["smtp_message"], record["error"]) == outcome.classification
 
 
 # ------------------------------------------------------------------ before any recipient
@@ -412,6 +432,7 @@ def test_replies_carried_by_exceptions() -> None:
         535, "5.7.8", "auth_failure")
     assert greeting is not None and (greeting.smtp_code, greeting.error) == (421, None)
     assert data is not None and data.smtp_message == "5.7.1 Spam"
+    assert (auth.command, greeting.command, data.command) == ("AUTH", "CONN", "DATA")
     assert from_exception(KeyError("x"), "RCPT") is None
 
 

@@ -121,9 +121,10 @@ REAL_REPLIES = [
     ("m365-client-not-authenticated", 530, "5.7.57",
      "530 5.7.57 Client not authenticated to send mail.", NO_BOUNCE_AUTH),
     # --- Yahoo / AOL ---
+    # Yahoo says it at the end of DATA: words alone, no RCPT (Sisimai: filtered).
     ("yahoo-no-account", 554, None,
      "554 delivery error: dd This user doesn't have a yahoo.com account (someone@yahoo.com) "
-     "[0] - mta1234.mail.bf1.yahoo.com", HARD_USER),
+     "[0] - mta1234.mail.bf1.yahoo.com", soft("user_unknown")),
     ("yahoo-aborted", 554, None,
      "554 delivery error: dd Requested mail action aborted - mta1234.mail.bf1.yahoo.com",
      soft("unknown")),
@@ -228,9 +229,11 @@ REAL_REPLIES = [
     ("sendmail-forwarding-loop", 554, "5.4.6",
      "554 5.4.6 u@example.com... aliasing/forwarding loop broken (9 aliases deep; 8 max)",
      soft("routing_failure")),
-    # --- IMail, Exchange 2003 ---
-    ("imail-final-delivery-userid", 550, None, "550 Invalid final delivery userid", HARD_USER),
-    ("exchange2003-unknown-recipient", 550, None, "550 Unknown Recipient", HARD_USER),
+    # --- IMail, Exchange 2003: their own verdicts, no SMTP stage; words alone are soft (their
+    # format modules read them as 5.1.1: tests/producers/mail/test_fixtures.py) ---
+    ("imail-final-delivery-userid", 550, None, "550 Invalid final delivery userid",
+     soft("user_unknown")),
+    ("exchange2003-unknown-recipient", 550, None, "550 Unknown Recipient", soft("user_unknown")),
     # --- qmail ---
     ("qmail-rcpthosts", 553, None,
      "553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)",
@@ -253,14 +256,41 @@ REAL_REPLIES = [
 ]
 
 
+# The rows whose servers give that reply to RCPT (Postfix's "Recipient address rejected" is
+# smtpd_recipient_restrictions; sendmail, cPanel's Exim and qmail's chkuser check the mailbox
+# at RCPT): classify is told so. Every other row's command is unknown (None).
+ANSWERS_RCPT = frozenset(
+    {
+        "postfix-relay-recipient-unknown",
+        "postfix-access-map-nonexistent-user",
+        "postfix-access-map-policy",
+        "exim-cpanel-no-such-user",
+        "sendmail-unknown-under-x21",
+        "sendmail-disabled-under-x21",
+        "sendmail-no-such-user-x30",
+        "sendmail-addressee-unknown-x30",
+        "qmail-no-mailbox",
+        "qmail-no-mailbox-owner-changed-code",
+    }
+)
+
+
+def command_of(row_id: str) -> str | None:
+    return "RCPT" if row_id in ANSWERS_RCPT else None
+
+
 @pytest.mark.parametrize(
-    ("smtp_code", "enhanced_code", "smtp_message", "expected"),
-    [pytest.param(*row[1:], id=row[0]) for row in REAL_REPLIES],
+    ("smtp_code", "enhanced_code", "smtp_message", "expected", "command"),
+    [pytest.param(*row[1:], command_of(row[0]), id=row[0]) for row in REAL_REPLIES],
 )
 def test_real_replies(
-    smtp_code: int, enhanced_code: str | None, smtp_message: str | None, expected: tuple[str, ...]
+    smtp_code: int,
+    enhanced_code: str | None,
+    smtp_message: str | None,
+    expected: tuple[str, ...],
+    command: str | None,
 ) -> None:
-    result = classify(EMAIL, smtp_code, enhanced_code, smtp_message, None)
+    result = classify(EMAIL, smtp_code, enhanced_code, smtp_message, None, command=command)
     assert (result.bounce, result.error_class, result.reason) == expected
 
 
@@ -289,6 +319,71 @@ def test_table_is_big_and_covers_every_provider() -> None:
 )
 def test_no_reply_errors(error: str | None, expected: tuple[str, ...]) -> None:
     result = classify(EMAIL, None, None, None, error)
+    assert (result.bounce, result.error_class, result.reason) == expected
+
+
+@pytest.mark.parametrize(
+    ("smtp_code", "enhanced_code", "smtp_message"),
+    [
+        pytest.param(550, None, "550 user unknown", id="plain"),
+        pytest.param(550, "5.0.0", "550 5.0.0 <u@example.com>... User unknown",
+                     id="generic-enhanced-lets-text-decide"),
+        pytest.param(550, "5.7.1", "550 5.7.1 user unknown", id="x71-user-unknown-text-decides"),
+        pytest.param(550, "5.2.1", "550 5.2.1 <u@example.com>... User Unknown", id="x21"),
+        pytest.param(550, "5.3.0", "550 5.3.0 no such recipient",
+                     id="other-or-undefined-detail-lets-text-decide"),
+        pytest.param(550, None, "550 (u@example.com) user not known here", id="user-not-known"),
+        pytest.param(550, None, "550 Non-existent mailbox, sorry", id="non-existent-mailbox"),
+        pytest.param(550, None, "550 there is no user by that name on this host",
+                     id="no-user-by-that-name"),
+        pytest.param(550, None, "550 Address unknown (state 14).", id="address-unknown"),
+        pytest.param(550, None, "550 Benutzer unbekannt \ud800 user unknown",
+                     id="non-ascii-and-lone-surrogate"),
+        pytest.param(550, None, "550 USER UNKNOWN", id="upper-case"),
+        pytest.param(550, None, "550 Requested action not taken: mailbox unavailable",
+                     id="rfc5321-550-text"),
+    ],
+)
+def test_user_unknown_words_are_hard_only_in_a_reply_to_rcpt(
+    smtp_code: int, enhanced_code: str | None, smtp_message: str
+) -> None:
+    """Words alone prove a missing mailbox only as the answer to the command naming it;
+    after DATA, or when nobody knows, they may be a content filter's (Sisimai: filtered)."""
+    hard = Classification(*HARD_USER)
+    for rcpt in ("RCPT", " rcpt "):
+        assert classify(EMAIL, smtp_code, enhanced_code, smtp_message, None, command=rcpt) == hard
+    for other in (None, "DATA", "MAIL", "EHLO", "CONN", "", "RCPT TO"):
+        result = classify(EMAIL, smtp_code, enhanced_code, smtp_message, None, command=other)
+        assert result.bounce == "soft", other
+
+
+@pytest.mark.parametrize(
+    ("smtp_code", "enhanced_code", "smtp_message", "expected"),
+    [
+        # Codes decide whatever the command: 5.1.1 after DATA is still a missing mailbox.
+        pytest.param(550, "5.1.1", "550 5.1.1 whatever", HARD_USER, id="x11"),
+        pytest.param(550, "5.1.2", "550 5.1.2 bad destination system", HARD_HOST, id="x12"),
+        pytest.param(556, None, "556 Domain does not accept mail", HARD_NULL_MX, id="556"),
+        # Host-unknown words decide at any stage (Sisimai's HostUnknown needs no command).
+        pytest.param(550, None, "550 Unrouteable address", HARD_HOST, id="host-text"),
+        pytest.param(550, "5.4.4", "550 5.4.4 Host or domain name not found", HARD_HOST,
+                     id="host-text-x44"),
+        # "mailbox unavailable" under a code saying more is that code's, even at RCPT.
+        pytest.param(550, "5.7.1", "550 5.7.1 Requested action not taken: mailbox unavailable",
+                     soft("mailbox_unavailable"), id="mailbox-unavailable-under-x71"),
+        pytest.param(550, None, "550 mailbox unavailable, try again later",
+                     soft("mailbox_unavailable"), id="mailbox-unavailable-temporary"),
+    ],
+)
+@pytest.mark.parametrize("command", [None, "RCPT", "DATA", "MAIL"])
+def test_codes_and_host_words_do_not_depend_on_the_command(
+    smtp_code: int,
+    enhanced_code: str | None,
+    smtp_message: str,
+    expected: tuple[str, ...],
+    command: str | None,
+) -> None:
+    result = classify(EMAIL, smtp_code, enhanced_code, smtp_message, None, command=command)
     assert (result.bounce, result.error_class, result.reason) == expected
 
 
@@ -334,30 +429,18 @@ def test_no_reply_errors(error: str | None, expected: tuple[str, ...]) -> None:
                      soft("unknown"), id="text-beyond-scan-limit-ignored"),
         pytest.param(EMAIL, 550, None, "550 mailbox unavailable", None,
                      soft("mailbox_unavailable"), id="generic-550-is-soft"),
-        pytest.param(EMAIL, 550, "5.0.0", "550 5.0.0 <u@example.com>... User unknown", None,
-                     HARD_USER, id="generic-enhanced-lets-text-decide"),
         pytest.param(EMAIL, 550, "5.7.26", "550 5.7.26 user unknown", None, soft("user_unknown"),
                      id="sender-auth-code-is-never-hard-by-text"),
-        pytest.param(EMAIL, 550, "5.7.1", "550 5.7.1 user unknown", None, HARD_USER,
-                     id="x71-user-unknown-text-decides"),
         pytest.param(EMAIL, 550, "5.7.1", "550 5.7.1 Unrouteable address", None,
                      soft("host_unknown"), id="x71-host-text-does-not-decide"),
         pytest.param(EMAIL, 552, "5.2.2", "552 5.2.2 user unknown or over quota", None,
                      soft("user_unknown"), id="mailbox-full-code-is-never-hard-by-text"),
         pytest.param(EMAIL, 550, "5.6.1", "550 5.6.1 recipient unknown", None,
                      soft("user_unknown"), id="content-code-is-never-hard-by-text"),
-        pytest.param(EMAIL, 550, "5.3.0", "550 5.3.0 no such recipient", None, HARD_USER,
-                     id="other-or-undefined-detail-lets-text-decide"),
         pytest.param(EMAIL, 550, "5.7.0", "550 5.7.0 Unrouteable address", None, HARD_HOST,
                      id="x70-lets-host-text-decide"),
         pytest.param(EMAIL, 550, None, "550 Sender address does not exist", None,
                      soft("sender_rejected"), id="sender-address-does-not-exist"),
-        pytest.param(EMAIL, 550, None, "550 (u@example.com) user not known here", None,
-                     HARD_USER, id="user-not-known"),
-        pytest.param(EMAIL, 550, None, "550 Non-existent mailbox, sorry", None, HARD_USER,
-                     id="non-existent-mailbox"),
-        pytest.param(EMAIL, 550, None, "550 there is no user by that name on this host", None,
-                     HARD_USER, id="no-user-by-that-name"),
         pytest.param(EMAIL, 554, "5.0.0", "554 5.0.0 Too many hops 26 (25 max): to u@example.com",
                      None, soft("routing_failure"), id="too-many-hops"),
         # Temporary wording, a mail loop or a DNS try-again veto hard.
@@ -380,9 +463,6 @@ def test_no_reply_errors(error: str | None, expected: tuple[str, ...]) -> None:
                      HARD_NULL_MX, id="null-mx-text-without-code"),
         pytest.param(EMAIL, 550, "5.7.1", "550 5.7.1 Recipient domain has a null MX", None,
                      soft("null_mx"), id="null-mx-text-under-policy-code"),
-        pytest.param(EMAIL, 550, None, "550 Benutzer unbekannt \ud800 user unknown", None,
-                     HARD_USER, id="non-ascii-and-lone-surrogate"),
-        pytest.param(EMAIL, 550, None, "550 USER UNKNOWN", None, HARD_USER, id="upper-case"),
         pytest.param(EMAIL, 550, "5.4.310", "550 5.4.310 DNS domain x.example does not exist",
                      None, HARD_HOST, id="phrase-in-two-parts"),
         pytest.param(EMAIL, 550, "5.4.310", "550 5.4.310 does not exist: DNS domain x.example",
@@ -419,7 +499,8 @@ def test_loop_or_dns_try_again_wording_vetoes_every_hard_reply(
     smtp_code: int, enhanced_code: str | None, smtp_message: str | None
 ) -> None:
     for cause in ("mail forwarding loop for u@example.com;", "Host not found, try again;"):
-        result = classify(EMAIL, smtp_code, enhanced_code, f"{cause} {smtp_message}", None)
+        text = f"{cause} {smtp_message}"
+        result = classify(EMAIL, smtp_code, enhanced_code, text, None, command="RCPT")
         assert result.bounce == "soft", cause
 
 
@@ -432,9 +513,10 @@ def test_loop_or_dns_try_again_wording_vetoes_every_hard_reply(
     ],
 )
 def test_temporary_wording_vetoes_hard_by_text_alone(smtp_code: int, smtp_message: str) -> None:
-    assert classify(EMAIL, smtp_code, None, smtp_message, None).bounce == "hard"
+    assert classify(EMAIL, smtp_code, None, smtp_message, None, command="RCPT").bounce == "hard"
     for words in ("please try again later", "try later", "temporarily"):
-        result = classify(EMAIL, smtp_code, None, f"{smtp_message} ({words})", None)
+        text = f"{smtp_message} ({words})"
+        result = classify(EMAIL, smtp_code, None, text, None, command="RCPT")
         assert result.bounce == "soft", words
 
 
@@ -550,23 +632,67 @@ def test_text_beyond_the_scan_limit_changes_nothing(
 
 
 @pytest.mark.parametrize(
-    ("code", "enhanced", "text", "implied"),
+    ("code", "enhanced", "text", "command", "implied"),
     [
-        (550, None, "No such user here", "5.1.1"),
-        (550, "5.0.0", "Unknown user", "5.1.1"),
-        (550, None, "Host unknown", "5.1.2"),
-        (550, "5.3.0", "No such user here", None),  # a stated, specific code stays
-        (550, "5.1.1", "whatever", None),
-        (550, None, "Requested action not taken: mailbox unavailable", None),  # soft: none
-        (450, None, "user unknown, try again later", None),
-        (None, None, None, None),
+        (550, None, "No such user here", "RCPT", "5.1.1"),
+        (550, "5.0.0", "Unknown user", "RCPT", "5.1.1"),
+        (550, None, "No such user here", None, None),  # words alone, stage unknown: soft
+        (550, None, "No such user here", "DATA", None),
+        (550, None, "Host unknown", None, "5.1.2"),
+        (550, None, "Host unknown", "DATA", "5.1.2"),
+        # A stated code stays unless the verdict rests on the command: then the code the
+        # verdict stands for replaces it, or a record without the command would read soft.
+        (550, "5.3.0", "No such user here", None, None),
+        (550, "5.3.0", "No such user here", "RCPT", "5.1.1"),
+        (550, "5.2.1", "User unknown", "RCPT", "5.1.1"),
+        (550, "5.1.1", "whatever", "RCPT", None),
+        (550, "5.1.1", "whatever", None, None),
+        (550, None, "Requested action not taken: mailbox unavailable", None, None),  # soft
+        (550, None, "Requested action not taken: mailbox unavailable", "RCPT", "5.1.1"),
+        (450, None, "user unknown, try again later", "RCPT", None),
+        (None, None, None, "RCPT", None),
     ],
 )
 def test_implied_enhanced_code_follows_the_verdict(
-    code: int | None, enhanced: str | None, text: str | None, implied: str | None
+    code: int | None, enhanced: str | None, text: str | None, command: str | None,
+    implied: str | None
 ) -> None:
-    assert implied_enhanced_code(code, enhanced, text, None) == implied
-    if implied is not None:  # filling it in never changes the verdict
+    assert implied_enhanced_code(code, enhanced, text, None, command=command) == implied
+    if implied is not None:  # filled in, a record without the command reads the same
         assert classify("a@example.com", code, implied, text, None) == classify(
-            "a@example.com", code, enhanced, text, None
+            "a@example.com", code, enhanced, text, None, command=command
         )
+
+
+commands = st.one_of(
+    st.none(),
+    st.sampled_from(["RCPT", "rcpt", "MAIL", "DATA", "EHLO", "CONN", "STARTTLS", "AUTH"]),
+    st.text(max_size=8),
+)
+
+
+@given(valid_emails, st.one_of(st.none(), st.integers(200, 599)), enhanced_codes, reply_texts,
+       errors, commands)
+def test_a_record_filled_with_the_implied_code_reads_as_the_reply_with_its_command(
+    email: str, code: int | None, enhanced: str | None, message: str | None, error: str | None,
+    command: str | None,
+) -> None:
+    """What the producers do for the consumer, which classifies records without a command:
+    classify(record after filling, command=None) == classify(original, command=cmd)."""
+    implied = implied_enhanced_code(code, enhanced, message, error, command=command)
+    assert classify(email, code, implied or enhanced, message, error) == classify(
+        email, code, enhanced, message, error, command=command
+    )
+
+
+@given(valid_emails, st.integers(500, 599), enhanced_codes, reply_texts, errors, commands)
+def test_a_command_other_than_rcpt_never_makes_a_bounce_harder(
+    email: str, code: int, enhanced: str | None, message: str | None, error: str | None,
+    command: str | None,
+) -> None:
+    with_command = classify(email, code, enhanced, message, error, command=command)
+    without = classify(email, code, enhanced, message, error)
+    if command is None or command.strip().upper() != "RCPT":
+        assert with_command == without
+    elif with_command != without:  # RCPT only ever turns a soft verdict into user_unknown
+        assert (without.bounce, with_command.reason) == ("soft", "user_unknown")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bouncewire.producers.mail.evidence import Found
 from bouncewire.producers.mail.message import Mail
@@ -48,3 +48,24 @@ def sent_by(mail: Mail, *phrases: str) -> bool:
 
 def subject_has(mail: Mail, *phrases: str) -> bool:
     return mail.header_has("subject", *phrases)
+
+
+def own_statuses(read: Reader, table: Sequence[tuple[str, str]]) -> Reader:
+    """`read`, with the RFC 3463 status an MTA's own fixed texts stand for (lower-case phrase,
+    status) given to recipients whose diagnosis has one and no Status field. These texts are
+    the recipient's own server reporting its directory lookup (Exchange's "Unknown
+    Recipient", Domino's "not listed in Domino Directory"): no remote reply, no SMTP stage,
+    the same fact as a 5.1.1 at RCPT. Sisimai's format modules read them so, too."""
+
+    def read_with_statuses(mail: Mail, exclude: frozenset[str], kind: MailKind) -> list[Found]:
+        return [_with_own_status(item, table) for item in read(mail, exclude, kind)]
+
+    return read_with_statuses
+
+
+def _with_own_status(item: Found, table: Sequence[tuple[str, str]]) -> Found:
+    if item.status is not None or not item.diagnosis:
+        return item
+    lower = item.diagnosis.lower()
+    status = next((status for phrase, status in table if phrase in lower), None)
+    return item if status is None else replace(item, status=status)

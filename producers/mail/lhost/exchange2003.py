@@ -3,7 +3,7 @@ recipients." then "The following recipient(s) could not be reached:", each addre
 with the reason and "<host #5.1.1>".
 """
 
-from bouncewire.producers.mail.lhost.base import Format, between
+from bouncewire.producers.mail.lhost.base import Format, between, own_statuses
 from bouncewire.producers.mail.message import Mail
 
 
@@ -15,14 +15,24 @@ def _detect(mail: Mail) -> bool:
     )
 
 
+# Exchange's own verdicts: its directory has no such recipient (MSEXCH:IMS status 000C05A6).
+_OWN_STATUSES = (
+    ("unknown recipient", "5.1.1"),
+    ("the recipient name is not recognized", "5.1.1"),
+    ("(000c05a6)", "5.1.1"),
+)
+
 FORMAT = Format(
     name="exchange2003",
     detect=_detect,
-    read=between(
-        (
-            "the following recipient(s) could not be reached",
-            "did not reach the following recipient",
-            "did not reach some or all",
-        )
+    read=own_statuses(
+        between(
+            (
+                "the following recipient(s) could not be reached",
+                "did not reach the following recipient",
+                "did not reach some or all",
+            )
+        ),
+        _OWN_STATUSES,
     ),
 )

@@ -4,7 +4,7 @@ The reason comes before the address, so each recipient's diagnosis is the line a
 """
 
 from bouncewire.producers.mail.evidence import Found
-from bouncewire.producers.mail.lhost.base import Format, subject_has
+from bouncewire.producers.mail.lhost.base import Format, own_statuses, subject_has
 from bouncewire.producers.mail.message import Mail
 from bouncewire.producers.mail.report import MailKind
 from bouncewire.producers.mail.scan import candidates, cut
@@ -28,4 +28,7 @@ def _read(mail: Mail, exclude: frozenset[str], kind: MailKind) -> list[Found]:
     return found
 
 
-FORMAT = Format(name="notes", detect=_detect, read=_read)
+# Notes' own verdict: its directory has no such person.
+_OWN_STATUSES = (("not listed in public name & address book", "5.1.1"),)
+
+FORMAT = Format(name="notes", detect=_detect, read=own_statuses(_read, _OWN_STATUSES))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from bouncewire.producers.mail import parse_message
 from bouncewire.producers.mail.evidence import Found, recipient_report
 from bouncewire.producers.mail.text import find_reply
+from bouncewire.schemas.classification import classify
 
 
 @pytest.mark.parametrize(
@@ -152,3 +154,56 @@ def test_a_transcript_reply_is_the_failure_not_the_accepted_command() -> None:
     )
     reply = find_reply(transcript)
     assert (reply.code, reply.enhanced) == (550, "5.1.1")
+
+
+_TWO_STAGES = b"""\
+From: MAILER-DAEMON@mta.example (Mail Delivery System)
+To: news@sender.example
+Subject: Undelivered Mail Returned to Sender
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B"
+
+--B
+Content-Type: text/plain; charset=us-ascii
+
+This is the mail system at host mta.example.
+
+<ann@one.example>: host mx.one.example[192.0.2.1] said: 550 <ann@one.example>:
+    Recipient address rejected: User unknown (in reply to RCPT TO command)
+
+<bob@two.example>: host mx.two.example[192.0.2.2] said: 554 delivery error: dd
+    This user doesn't have a two.example account (in reply to end of DATA command)
+
+--B
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mta.example
+
+Final-Recipient: rfc822; ann@one.example
+Action: failed
+Status: 5.0.0
+Diagnostic-Code: smtp; 550 <ann@one.example>: Recipient address rejected: User unknown
+
+Final-Recipient: rfc822; bob@two.example
+Action: failed
+Status: 5.0.0
+Diagnostic-Code: smtp; 554 delivery error: dd This user doesn't have a two.example account
+
+--B--
+"""
+
+
+def test_a_dsn_takes_each_recipients_smtp_command_from_its_human_readable_part() -> None:
+    """Postfix names the stage only in the text ("in reply to RCPT TO command"), never in
+    Diagnostic-Code: each recipient gets the command its own paragraph names."""
+    report = parse_message(_TWO_STAGES)
+    assert [(r.email, r.smtp_command) for r in report.recipients] == [
+        ("ann@one.example", "RCPT"),
+        ("bob@two.example", "DATA"),
+    ]
+    verdicts = [
+        classify(r.email or "", r.smtp_code, r.enhanced_code, r.smtp_message, r.error,
+                 command=r.smtp_command).bounce
+        for r in report.recipients
+    ]
+    assert verdicts == ["hard", "soft"]

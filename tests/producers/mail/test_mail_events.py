@@ -98,6 +98,30 @@ def test_status_only_reports_get_the_reply_class_the_status_implies(
     assert classify(record["email"], code, record["enhanced_code"], None, None).bounce == bounce
 
 
+@pytest.mark.parametrize(
+    ("enhanced", "text", "command", "published", "bounce"),
+    [
+        (None, "550 no such user here", "RCPT", "5.1.1", "hard"),
+        ("5.0.0", "550 5.0.0 User unknown", "RCPT", "5.1.1", "hard"),
+        ("5.2.1", "550 5.2.1 <j@example.com>... User Unknown", "RCPT", "5.1.1", "hard"),
+        (None, "550 no such user here", "DATA", None, "soft"),
+        (None, "550 no such user here", None, None, "soft"),
+        (None, "550 Unrouteable address", "DATA", "5.1.2", "hard"),  # host words need none
+    ],
+)
+def test_a_verdict_resting_on_the_smtp_command_travels_as_its_status(
+    enhanced: str | None, text: str, command: str | None, published: str | None, bounce: str
+) -> None:
+    """The record has no command field: the consumer reads the status it implies."""
+    recipient = failed(enhanced_code=enhanced, smtp_message=text, smtp_command=command)
+    [event] = convert(report("bounce", recipient)).events
+    record = event.record
+    assert record["enhanced_code"] == published
+    verdict = classify(record["email"], 550, record["enhanced_code"], text, None)
+    assert verdict == classify(record["email"], 550, enhanced, text, None, command=command)
+    assert verdict.bounce == bounce
+
+
 def test_a_transport_error_is_kept_without_inventing_a_code() -> None:
     recipient = RecipientReport("bounce", "j@example.com", None, None, None, error="timeout")
     [event] = convert(report("bounce", recipient)).events

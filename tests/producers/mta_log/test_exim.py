@@ -120,7 +120,7 @@ def test_attempt_line(line: str, recipient: str, status: str, code: int | None,
     assert attempt.remote_mta == remote
     if bounce is not None:
         verdict = classify(recipient, evidence.smtp_code, evidence.enhanced_code,
-                           evidence.smtp_message, evidence.error)
+                           evidence.smtp_message, evidence.error, command=attempt.command)
         assert (verdict.bounce, verdict.reason) == (bounce, reason)
 
 

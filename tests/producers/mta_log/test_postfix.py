@@ -165,7 +165,8 @@ DELIVERIES: list[tuple[Any, ...]] = [
         "Jun  5 15:09:21 mx1 postfix/error[3003]: 5A6B7C: to=<gone@shop.example>, relay=none, "
         "delay=0.1, delays=0.1/0/0/0, dsn=5.0.0, status=bounced (User unknown in virtual alias "
         "table)",
-        "gone@shop.example", "bounced", 550, "5.0.0", None, None, None, "hard", "user_unknown",
+        # Words alone under dsn=5.0.0, no SMTP stage: soft (real Postfix writes 5.1.1 here).
+        "gone@shop.example", "bounced", 550, "5.0.0", None, None, None, "soft", "user_unknown",
     ),
     (
         "Jun  5 15:09:21 mx1 postfix/pipe[3004]: 5A6B7C: to=<u@shop.example>, relay=dovecot, "
@@ -241,7 +242,7 @@ def test_delivery_line(line: str, recipient: str, status: str, code: int | None,
     assert evidence.smtp_message  # the text is always kept
     if bounce is not None:
         verdict = classify(recipient, evidence.smtp_code, evidence.enhanced_code,
-                           evidence.smtp_message, evidence.error)
+                           evidence.smtp_message, evidence.error, command=attempt.command)
         assert (verdict.bounce, verdict.reason) == (bounce, reason)
 
 
