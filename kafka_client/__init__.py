@@ -33,11 +33,11 @@ from bouncewire.kafka_client.exceptions import (
 )
 
 __all__ = [
-    "GROUP_PROTOCOLS",
     "BrokerUnavailableError",
     "ConsumeError",
     "DeliveryError",
     "DeliveryReport",
+    "GROUP_PROTOCOLS",
     "KafkaClientError",
     "KafkaConsumer",
     "KafkaProducer",
