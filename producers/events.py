@@ -16,6 +16,7 @@ from typing import Any
 
 from bouncewire.producers.exceptions import InvalidEventError
 from bouncewire.schemas.addresses import address_problem
+from bouncewire.schemas.classification import implied_enhanced_code
 
 SMTP_ERRORS = frozenset(
     {
@@ -46,9 +47,13 @@ SEND_RESULT_KEYS = frozenset(
         "smtp_message",
         "error",
         "remote_mta",
+        "smtp_command",
         *_OPTIONAL_TEXT,
     }
 )
+# The SMTP command a reply answered (input only: it decides, through classify, whether words
+# alone make a hard bounce, and the record then carries the status that verdict implies).
+SMTP_COMMANDS = frozenset({"CONN", "EHLO", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA"})
 _UNSUBSCRIBE_TEXT = ("campaign_id", "meta")
 UNSUBSCRIBE_KEYS = frozenset({"event_id", "email", "ts", "source", *_UNSUBSCRIBE_TEXT})
 # (field, byte limit) of the optional texts, in the order they are checked.
@@ -203,7 +208,30 @@ def parse_send_result(
         "enhanced_code": _enhanced_code(get("enhanced_code")),
         "error": error,
     }
-    return _add_texts(record, obj, _SEND_RESULT_TEXTS)
+    record = _add_texts(record, obj, _SEND_RESULT_TEXTS)
+    if (command := get("smtp_command")) is not None:
+        _fill_implied_status(record, _smtp_command(command))
+    return record
+
+
+def _smtp_command(value: Any) -> str:
+    if not isinstance(value, str) or value.upper() not in SMTP_COMMANDS:
+        raise InvalidEventError("smtp_command", f"must be one of {sorted(SMTP_COMMANDS)}")
+    return value.upper()
+
+
+def _fill_implied_status(record: dict[str, Any], command: str) -> None:
+    """The status the reply's verdict implies given its command, as the SMTP sources record
+    it: the consumer, which sees no command, then gives the same verdict."""
+    implied = implied_enhanced_code(
+        record["smtp_code"],
+        record["enhanced_code"],
+        record.get("smtp_message"),
+        record["error"],
+        command=command,
+    )
+    if implied is not None:
+        record["enhanced_code"] = implied
 
 
 def parse_unsubscribe(

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from bouncewire.producers.events import parse_event_time, parse_send_result, parse_unsubscribe
 from bouncewire.producers.exceptions import InvalidEventError
 from bouncewire.producers.jsonlines import BadLine, parse_lines
+from bouncewire.schemas.classification import classify
 
 NOW_MS = 1_700_000_000_000
 EVENT_ID = "8a4b4c1e-3f5e-4a53-9a57-3b1f1d1e0c11"
@@ -92,6 +93,32 @@ def test_send_result_refusals_name_the_field(fields: dict[str, Any], field: str,
         send_result(**fields)
     assert info.value.field == field
     assert problem in info.value.problem
+
+
+@pytest.mark.parametrize(("command", "enhanced", "stored", "bounce"), [
+    ("RCPT", None, "5.1.1", "hard"),  # words alone, in a reply to RCPT: the address is gone
+    ("rcpt", "5.0.0", "5.1.1", "hard"),
+    ("DATA", None, None, "soft"),  # after DATA the same words may come from a filter
+    (None, None, None, "soft"),  # nothing says which command it was
+    ("RCPT", "5.2.2", "5.2.2", "soft"),  # a specific code is kept: full is not unknown
+])
+def test_the_smtp_command_decides_words_alone_and_the_record_carries_its_status(
+    command: str | None, enhanced: str | None, stored: str | None, bounce: str
+) -> None:
+    fields = {"smtp_message": "no such user here", "enhanced_code": enhanced}
+    if command is not None:
+        fields["smtp_command"] = command
+    record = send_result(**fields)
+    assert "smtp_command" not in record  # input only: the contract has no such field
+    assert record["enhanced_code"] == stored
+    verdict = classify(record["email"], record["smtp_code"], record["enhanced_code"],
+                       record["smtp_message"], record["error"])
+    assert verdict.bounce == bounce
+
+
+def test_an_unknown_smtp_command_is_refused_by_name() -> None:
+    with pytest.raises(InvalidEventError, match="smtp_command"):
+        send_result(smtp_command="VRFY")
 
 
 def test_invalid_address_is_evidence_for_send_results() -> None:
