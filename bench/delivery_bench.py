@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -151,13 +152,10 @@ def quix_rows(
     python = quix_python()
     if python is None:
         return {}
-    rows = {}
-    for ms in (d for d in PEER_DELAYS_MS if d in delays):
-        sink.set_delay(ms)
-        print(f"bench: Quix Streams peer, sink delay {ms} ms ...", flush=True)
-        rows[str(ms)] = quix_run(env, sink, python, topic, records, callbacks)
-    sink.set_delay(0)
-    return rows
+    return _at_peer_delays(
+        sink, delays, "Quix Streams peer",
+        lambda: quix_run(env, sink, python, topic, records, callbacks),
+    )  # fmt: skip
 
 
 def kip848_rows(
@@ -170,13 +168,22 @@ def kip848_rows(
     extra: tuple[str, ...],
 ) -> dict[str, Any]:
     """bouncewire with `--group-protocol consumer` at the peer's delays, one run each."""
+    flags = (*extra, *KIP848_FLAGS)
+    return _at_peer_delays(
+        sink, delays, "bouncewire --group-protocol consumer",
+        lambda: consumer_bench.throughput(env, sink, topic, records, callbacks, 1, extra=flags),
+    )  # fmt: skip
+
+
+def _at_peer_delays(
+    sink: Sink, delays: tuple[int, ...], label: str, run: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """`run()` once at each of the peer's delays that `delays` has, keyed by the delay."""
     rows = {}
     for ms in (d for d in PEER_DELAYS_MS if d in delays):
         sink.set_delay(ms)
-        print(f"bench: bouncewire --group-protocol consumer, sink delay {ms} ms ...", flush=True)
-        flags = (*extra, *KIP848_FLAGS)
-        run = consumer_bench.throughput(env, sink, topic, records, callbacks, 1, extra=flags)
-        rows[str(ms)] = run
+        print(f"bench: {label}, sink delay {ms} ms ...", flush=True)
+        rows[str(ms)] = run()
     sink.set_delay(0)
     return rows
 

@@ -53,7 +53,12 @@ SEND_RESULT_KEYS = frozenset(
 )
 # The SMTP command a reply answered (input only: it decides, through classify, whether words
 # alone make a hard bounce, and the record then carries the status that verdict implies).
-SMTP_COMMANDS = frozenset({"CONN", "EHLO", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA"})
+# RFC 5321's commands, the ones the sources name (producers/smtp_commands.py, smtp_errors.py),
+# and "CONN" for the greeting, before any command.
+SMTP_COMMANDS = frozenset(
+    {"CONN", "EHLO", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "RSET", "QUIT",
+     "XFORWARD"}
+)  # fmt: skip
 _UNSUBSCRIBE_TEXT = ("campaign_id", "meta")
 UNSUBSCRIBE_KEYS = frozenset({"event_id", "email", "ts", "source", *_UNSUBSCRIBE_TEXT})
 # (field, byte limit) of the optional texts, in the order they are checked.

@@ -32,7 +32,7 @@ from bouncewire.producers.events import parse_send_result
 from bouncewire.producers.publisher import EventPublisher
 from bouncewire.producers.smtp_errors import Evidence
 from bouncewire.schemas.addresses import mask_address
-from bouncewire.schemas.classification import Classification, classify, implied_enhanced_code
+from bouncewire.schemas.classification import Classification, classify
 
 log = logging.getLogger(__name__)
 
@@ -320,22 +320,16 @@ class RelaySession:
 def result_fields(
     remote_mta: str, recipient: str, evidence: Evidence, extra: dict[str, str | None]
 ) -> dict[str, Any]:
-    """The send-result input object for one recipient's evidence (Nones left out). The record
-    has no field for the SMTP command: a verdict that rests on it ("550 user unknown" to
-    RCPT) travels as the status it implies, so the consumer reads the same verdict."""
-    implied = implied_enhanced_code(
-        evidence.smtp_code,
-        evidence.enhanced_code,
-        evidence.smtp_message,
-        evidence.error,
-        command=evidence.command,
-    )
+    """The send-result input object for one recipient's evidence (Nones left out), with the
+    command the reply answered (parse_send_result turns a verdict resting on it, "550 user
+    unknown" to RCPT, into the status it implies: the record has no field for commands)."""
     fields: dict[str, Any] = {
         "email": recipient,
         "smtp_code": evidence.smtp_code,
-        "enhanced_code": implied or evidence.enhanced_code,
+        "enhanced_code": evidence.enhanced_code,
         "smtp_message": evidence.smtp_message,
         "error": evidence.error,
+        "smtp_command": evidence.command,
         "remote_mta": remote_mta,
         **extra,
     }

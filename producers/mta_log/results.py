@@ -14,7 +14,6 @@ import uuid
 from typing import Any, Final
 
 from bouncewire.producers.mta_log.attempts import FINAL_STATUSES, Attempt
-from bouncewire.schemas.classification import implied_enhanced_code
 
 # Fixed forever: event ids of the same log line must stay the same across versions.
 EVENT_ID_NAMESPACE: Final = uuid.UUID("080f2636-dfba-4782-a61d-f6dfe6c4a967")
@@ -70,20 +69,13 @@ def send_result_fields(attempt: Attempt, event_ms: int | None) -> dict[str, Any]
 
 
 def _reply_fields(attempt: Attempt) -> dict[str, Any]:
-    """The reply's evidence. The record has no field for the SMTP command, so a verdict that
-    rests on it ("User unknown" in reply to RCPT) travels as the status it implies: the
-    consumer, classifying without the command, reads what classify(..., command=) says."""
+    """The reply's evidence, with the command it answered (parse_send_result turns a verdict
+    resting on it, "User unknown" in reply to RCPT, into the status it implies)."""
     evidence = attempt.evidence
-    enhanced = evidence.enhanced_code
-    command = attempt.command
-    if command is not None:
-        implied = implied_enhanced_code(
-            evidence.smtp_code, enhanced, evidence.smtp_message, evidence.error, command=command
-        )
-        enhanced = implied or enhanced
     return {
         "smtp_code": evidence.smtp_code,
-        "enhanced_code": enhanced,
+        "enhanced_code": evidence.enhanced_code,
         "smtp_message": evidence.smtp_message,
         "error": evidence.error,
+        "smtp_command": attempt.command,
     }

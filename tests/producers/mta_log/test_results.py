@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from bouncewire.producers.events import parse_send_result
 from bouncewire.producers.mta_log import exim, postfix
 from bouncewire.producers.mta_log.attempts import Attempt
 from bouncewire.producers.mta_log.results import send_result_fields
@@ -40,8 +41,10 @@ def test_a_verdict_resting_on_the_command_travels_as_its_status(
     attempt = parser.parse(split_line(line))  # type: ignore[attr-defined]
     assert isinstance(attempt, Attempt)
     assert attempt.command == command
-    record = send_result_fields(attempt, None)
-    assert record.get("enhanced_code") == enhanced
+    fields = send_result_fields(attempt, None)
+    assert fields["smtp_command"] == command
+    record = parse_send_result(fields, now_ms=0)  # what the reader publishes
+    assert record["enhanced_code"] == enhanced
     evidence = attempt.evidence
     with_command = classify(
         attempt.recipient, evidence.smtp_code, evidence.enhanced_code, evidence.smtp_message,
