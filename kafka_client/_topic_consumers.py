@@ -102,8 +102,9 @@ class PerTopicConsumer:
         self._members: dict[str, TopicMember] = {}
         self._polled_first = 0
         self._waited_on = 0
-        # Members not yet subscribed, with the listener to give them, and when they join anyway.
-        self._followers: list[tuple[str, TopicMember]] = []
+        # Topics whose members have not subscribed yet (every topic but the first, or none),
+        # the listener to give them, and when they join anyway.
+        self._followers: list[str] = []
         self._listener: RebalanceListener | None = None
         self._followers_deadline = 0.0
         self._first_assigned = False
@@ -132,7 +133,7 @@ class PerTopicConsumer:
         self._listener = listener
         for topic in unique:
             self._members[topic] = self._new_member(self._settings, self._group_id, self._extra)
-        self._followers = [(topic, self._members[topic]) for topic in unique[1:]]
+        self._followers = unique[1:]
         self._followers_deadline = time.monotonic() + FOLLOWERS_JOIN_AFTER_S
         first_listener = _FirstAssignment(listener, self) if self._followers else listener
         self._members[unique[0]].subscribe([unique[0]], first_listener)
@@ -145,17 +146,15 @@ class PerTopicConsumer:
             return
         followers, self._followers = self._followers, []
         assert self._listener is not None
-        for topic, member in followers:
-            member.subscribe([topic], self._listener)
+        for topic in followers:
+            self._members[topic].subscribe([topic], self._listener)
 
     def _joined(self) -> list[TopicMember]:
         """The members subscribed so far."""
         if self._followers:
             self._subscribe_followers()
-        if not self._followers:
-            return list(self._members.values())
-        waiting = {id(member) for _, member in self._followers}
-        return [m for m in self._members.values() if id(m) not in waiting]
+        members = list(self._members.values())  # in topic order: the first topic's first
+        return members[:1] if self._followers else members
 
     def consume(self, max_messages: int, timeout: float) -> list[Any]:
         """Up to max_messages records from all topics, waiting at most `timeout` in all."""
